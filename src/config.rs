@@ -1,0 +1,21 @@
+//! The validated run configuration: plain data, no clap types.
+
+use std::path::PathBuf;
+
+use crate::ingest::IngestOptions;
+use crate::report::OutputFormat;
+
+/// Everything a run needs.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// Files, directories or `-`; empty means stdin.
+    pub paths: Vec<PathBuf>,
+    /// Report format.
+    pub format: OutputFormat,
+    /// Write the report here (atomically) instead of stdout.
+    pub output: Option<PathBuf>,
+    /// Malformed lines make the exit code 1.
+    pub strict: bool,
+    /// How to read the inputs.
+    pub ingest: IngestOptions,
+}

@@ -1,0 +1,554 @@
+//! The streaming, parallel driver: every input is cut into newline-aligned chunks that a rayon
+//! pool parses; each worker keeps its own counters and detector, merged at the end without locks.
+//!
+//! Every line is accounted for: parsed, malformed (with `source:line: reason`) or skipped with a
+//! reason (empty, NUL padding, over the length limit). Line numbers are exact even though chunks
+//! are parsed out of order: each chunk counts its lines, and numbers are fixed up after the merge.
+
+use std::sync::Mutex;
+
+use rayon::iter::{ParallelBridge, ParallelIterator};
+
+use crate::analysis::Detector;
+use crate::input::{Chunker, Compression, Opened, Piece, Source, open};
+use crate::model::TimeResolution;
+use crate::parse::{Detection, FieldMap, Format, LineParser, detect};
+
+/// How to ingest.
+#[derive(Clone, Debug)]
+pub struct IngestOptions {
+    /// Worker threads; 0 means one per core.
+    pub threads: usize,
+    /// Target chunk size in bytes.
+    pub chunk_bytes: usize,
+    /// Longest line read; longer lines are skipped and counted.
+    pub max_line_bytes: usize,
+    /// JSON key mapping.
+    pub fields: FieldMap,
+    /// Malformed or overlong lines kept as examples per input.
+    pub samples_per_input: usize,
+}
+
+impl Default for IngestOptions {
+    fn default() -> Self {
+        IngestOptions {
+            threads: 0,
+            chunk_bytes: 1 << 20,
+            max_line_bytes: 1 << 20,
+            fields: FieldMap::default(),
+            samples_per_input: 5,
+        }
+    }
+}
+
+/// Line counts of one input or of all.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LineCounts {
+    /// Lines read.
+    pub lines: u64,
+    /// Lines that are records.
+    pub parsed: u64,
+    /// Lines that are not records.
+    pub malformed: u64,
+    /// Empty (or blank) lines, skipped.
+    pub empty: u64,
+    /// Lines over the length limit, skipped.
+    pub too_long: u64,
+    /// Lines of NUL bytes only (left by `copytruncate`), skipped.
+    pub nul_padding: u64,
+    /// Records whose time has milliseconds.
+    pub millis_records: u64,
+}
+
+impl LineCounts {
+    /// Lines skipped for any reason.
+    #[must_use]
+    pub fn skipped(&self) -> u64 {
+        self.empty + self.too_long + self.nul_padding
+    }
+
+    fn add(&mut self, o: &LineCounts) {
+        self.lines += o.lines;
+        self.parsed += o.parsed;
+        self.malformed += o.malformed;
+        self.empty += o.empty;
+        self.too_long += o.too_long;
+        self.nul_padding += o.nul_padding;
+        self.millis_records += o.millis_records;
+    }
+}
+
+/// What became of one input.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum InputStatus {
+    /// Read as this format.
+    Read(Format),
+    /// Not read: not an access log, empty, or an unsupported compression.
+    Skipped(String),
+    /// Could not be opened or read at all.
+    Unreadable(String),
+}
+
+/// One input's outcome.
+#[derive(Clone, Debug)]
+pub struct InputStats {
+    /// The input.
+    pub source: Source,
+    /// Format, or why it was not read.
+    pub status: InputStatus,
+    /// Compression, once opened.
+    pub compression: Option<Compression>,
+    /// Line counts.
+    pub counts: LineCounts,
+    /// An error that ended reading early (the lines before it are counted).
+    pub read_error: Option<String>,
+}
+
+impl InputStats {
+    /// True when some of this input's data could not be read.
+    #[must_use]
+    pub fn lost_data(&self) -> bool {
+        matches!(self.status, InputStatus::Unreadable(_)) || self.read_error.is_some()
+    }
+}
+
+/// A malformed or skipped line, kept as an example.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LineIssue {
+    /// Index into [`IngestStats::inputs`].
+    pub input: usize,
+    /// 1-based line number.
+    pub line: u64,
+    /// Why the line is not a record.
+    pub reason: String,
+    /// True for a skipped line (over the length limit), false for a malformed one.
+    pub skipped: bool,
+}
+
+/// Accounting of everything read.
+#[derive(Clone, Debug, Default)]
+pub struct IngestStats {
+    /// Every input, in the order given.
+    pub inputs: Vec<InputStats>,
+    /// The first malformed and overlong lines of each input, by input then line.
+    pub samples: Vec<LineIssue>,
+}
+
+impl IngestStats {
+    /// Counts over all inputs.
+    #[must_use]
+    pub fn totals(&self) -> LineCounts {
+        let mut t = LineCounts::default();
+        for i in &self.inputs {
+            t.add(&i.counts);
+        }
+        t
+    }
+}
+
+/// The result of [`run`].
+#[derive(Debug)]
+pub struct Ingested<D> {
+    /// Accounting.
+    pub stats: IngestStats,
+    /// The merged detector.
+    pub detector: D,
+}
+
+/// One unit of work: a piece of one input.
+struct Work {
+    input: u32,
+    chunk: u32,
+    format: Format,
+    piece: Piece,
+}
+
+/// Reads the inputs one after another and yields their pieces. Runs under rayon's bridge lock,
+/// so one worker reads (or decompresses) while the others parse, and at most one piece per
+/// worker is in memory.
+struct Feed<'s> {
+    sources: &'s [Source],
+    opts: &'s IngestOptions,
+    inputs: &'s Mutex<Vec<InputStats>>,
+    next_input: usize,
+    current: Option<(u32, Chunker, Format, u32)>,
+}
+
+impl Feed<'_> {
+    fn update(&self, index: usize, f: impl FnOnce(&mut InputStats)) {
+        if let Ok(mut inputs) = self.inputs.lock() {
+            f(&mut inputs[index]);
+        }
+    }
+
+    /// Opens input `index`, detects its format and returns its first piece.
+    fn start(&mut self, index: usize) -> Option<Work> {
+        let reader = match open(&self.sources[index]) {
+            Err(e) => {
+                self.update(index, |s| s.status = InputStatus::Unreadable(e.to_string()));
+                return None;
+            }
+            Ok(Opened::Unsupported(what)) => {
+                self.update(index, |s| s.status = InputStatus::Skipped(what.to_owned()));
+                return None;
+            }
+            Ok(Opened::Stream(reader, compression)) => {
+                self.update(index, |s| s.compression = Some(compression));
+                reader
+            }
+        };
+        let mut chunker = Chunker::new(reader, self.opts.chunk_bytes, self.opts.max_line_bytes);
+        let first = match chunker.next_piece() {
+            Err(e) => {
+                self.update(index, |s| s.status = InputStatus::Unreadable(e.to_string()));
+                return None;
+            }
+            Ok(None) => {
+                self.update(index, |s| s.status = InputStatus::Skipped("empty input".into()));
+                return None;
+            }
+            Ok(Some(Piece::Overlong(n))) => {
+                let why = format!("not an access log: its first line is over {n} bytes long");
+                self.update(index, |s| s.status = InputStatus::Skipped(why));
+                return None;
+            }
+            Ok(Some(Piece::Lines(buf))) => buf,
+        };
+        match detect(&first, &self.opts.fields) {
+            Detection::NotAccessLog(why) => {
+                self.update(index, |s| s.status = InputStatus::Skipped(why));
+                None
+            }
+            Detection::Format(format) => {
+                self.update(index, |s| s.status = InputStatus::Read(format));
+                let input = u32::try_from(index).unwrap_or(u32::MAX);
+                self.current = Some((input, chunker, format, 1));
+                Some(Work { input, chunk: 0, format, piece: Piece::Lines(first) })
+            }
+        }
+    }
+}
+
+impl Iterator for Feed<'_> {
+    type Item = Work;
+
+    fn next(&mut self) -> Option<Work> {
+        loop {
+            if let Some((input, chunker, format, chunk)) = &mut self.current {
+                let (input, format) = (*input, *format);
+                match chunker.next_piece() {
+                    Ok(Some(piece)) => {
+                        let work = Work { input, chunk: *chunk, format, piece };
+                        *chunk += 1;
+                        return Some(work);
+                    }
+                    Ok(None) => self.current = None,
+                    Err(e) => {
+                        self.current = None;
+                        self.update(input as usize, |s| s.read_error = Some(e.to_string()));
+                    }
+                }
+                continue;
+            }
+            if self.next_input >= self.sources.len() {
+                return None;
+            }
+            self.next_input += 1;
+            if let Some(work) = self.start(self.next_input - 1) {
+                return Some(work);
+            }
+        }
+    }
+}
+
+/// An example line kept by a worker, numbered within its chunk until the merge.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+struct Sample {
+    chunk: u32,
+    line_in_chunk: u64,
+    reason: String,
+    skipped: bool,
+}
+
+/// One worker's share.
+struct Partial<D> {
+    detector: D,
+    counts: Vec<LineCounts>,
+    chunk_lines: Vec<(u32, u32, u64)>,
+    samples: Vec<Vec<Sample>>,
+    parsers: Vec<LineParser>,
+}
+
+impl<D: Detector> Partial<D> {
+    fn new(detector: D, inputs: usize) -> Self {
+        Partial {
+            detector,
+            counts: vec![LineCounts::default(); inputs],
+            chunk_lines: Vec::new(),
+            samples: vec![Vec::new(); inputs],
+            parsers: Vec::new(),
+        }
+    }
+
+    fn parser(&mut self, format: Format, fields: &FieldMap) -> usize {
+        if let Some(i) = self.parsers.iter().position(|p| p.format() == format) {
+            return i;
+        }
+        self.parsers.push(LineParser::new(format, fields.clone()));
+        self.parsers.len() - 1
+    }
+
+    /// Keeps the `keep` earliest samples of an input.
+    fn sample(
+        &mut self,
+        input: usize,
+        keep: usize,
+        chunk: u32,
+        line_in_chunk: u64,
+        reason: impl FnOnce() -> String,
+        skipped: bool,
+    ) {
+        let list = &mut self.samples[input];
+        if list.len() >= keep
+            && list.last().is_none_or(|l| (l.chunk, l.line_in_chunk) < (chunk, line_in_chunk))
+        {
+            return;
+        }
+        let s = Sample { chunk, line_in_chunk, reason: reason(), skipped };
+        let at = list.partition_point(|l| l < &s);
+        list.insert(at, s);
+        list.truncate(keep);
+    }
+
+    fn process(&mut self, work: Work, opts: &IngestOptions) {
+        let input = work.input as usize;
+        let keep = opts.samples_per_input;
+        match work.piece {
+            Piece::Overlong(len) => {
+                self.counts[input].lines += 1;
+                self.counts[input].too_long += 1;
+                let max = opts.max_line_bytes;
+                self.sample(
+                    input,
+                    keep,
+                    work.chunk,
+                    0,
+                    || format!("line of {len} bytes is over the {max}-byte limit; skipped"),
+                    true,
+                );
+                self.chunk_lines.push((work.input, work.chunk, 1));
+            }
+            Piece::Lines(buf) => {
+                let p = self.parser(work.format, &opts.fields);
+                let mut parser = std::mem::replace(
+                    &mut self.parsers[p],
+                    LineParser::new(work.format, FieldMap::default()),
+                );
+                let mut counts = self.counts[input];
+                let mut n = 0u64;
+                for line in lines(&buf) {
+                    n += 1;
+                    counts.lines += 1;
+                    let line = line.strip_suffix(b"\r").unwrap_or(line);
+                    if line.len() > opts.max_line_bytes {
+                        counts.too_long += 1;
+                        let (len, max) = (line.len(), opts.max_line_bytes);
+                        self.sample(
+                            input,
+                            keep,
+                            work.chunk,
+                            n - 1,
+                            || format!("line of {len} bytes is over the {max}-byte limit; skipped"),
+                            true,
+                        );
+                        continue;
+                    }
+                    let body = line.trim_ascii();
+                    let unpadded = trim_leading_nul(body);
+                    if unpadded.is_empty() {
+                        if body.is_empty() {
+                            counts.empty += 1;
+                        } else {
+                            counts.nul_padding += 1;
+                        }
+                        continue;
+                    }
+                    match parser.parse(unpadded.trim_ascii_start()) {
+                        Ok(record) => {
+                            counts.parsed += 1;
+                            counts.millis_records += u64::from(record.resolution == TimeResolution::Millis);
+                            self.detector.observe(&record);
+                        }
+                        Err(e) => {
+                            counts.malformed += 1;
+                            self.sample(input, keep, work.chunk, n - 1, || e.to_string(), false);
+                        }
+                    }
+                }
+                self.counts[input] = counts;
+                self.parsers[p] = parser;
+                self.chunk_lines.push((work.input, work.chunk, n));
+            }
+        }
+    }
+
+    fn merge(mut self, other: Self, keep: usize) -> Self {
+        self.detector.merge(other.detector);
+        for (a, b) in self.counts.iter_mut().zip(&other.counts) {
+            a.add(b);
+        }
+        self.chunk_lines.extend(other.chunk_lines);
+        for (a, b) in self.samples.iter_mut().zip(other.samples) {
+            a.extend(b);
+            a.sort();
+            a.truncate(keep);
+        }
+        self
+    }
+}
+
+fn trim_leading_nul(s: &[u8]) -> &[u8] {
+    let n = s.iter().take_while(|&&b| b == 0).count();
+    &s[n..]
+}
+
+/// The lines of a chunk, without their `\n`; a last line without one counts too.
+fn lines(buf: &[u8]) -> impl Iterator<Item = &[u8]> {
+    let body = buf.strip_suffix(b"\n").unwrap_or(buf);
+    let empty = buf.is_empty();
+    body.split(|&b| b == b'\n').filter(move |_| !empty)
+}
+
+/// Reads every source, parses every line and feeds the records to detectors made by `make`.
+///
+/// Per-input problems (unreadable, not an access log) are recorded in the stats, never fatal.
+///
+/// # Errors
+/// Only when the thread pool cannot be built.
+pub fn run<D, F>(sources: &[Source], opts: &IngestOptions, make: F) -> anyhow::Result<Ingested<D>>
+where
+    D: Detector,
+    F: Fn() -> D + Sync + Send,
+{
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(opts.threads).build()?;
+    let inputs = Mutex::new(
+        sources
+            .iter()
+            .map(|s| InputStats {
+                source: s.clone(),
+                status: InputStatus::Skipped("not read".into()),
+                compression: None,
+                counts: LineCounts::default(),
+                read_error: None,
+            })
+            .collect::<Vec<_>>(),
+    );
+    let n = sources.len();
+    let keep = opts.samples_per_input;
+    let feed = Feed { sources, opts, inputs: &inputs, next_input: 0, current: None };
+    let partial = pool.install(|| {
+        feed.par_bridge()
+            .fold(
+                || Partial::new(make(), n),
+                |mut acc, work| {
+                    acc.process(work, opts);
+                    acc
+                },
+            )
+            .reduce(|| Partial::new(make(), n), |a, b| a.merge(b, keep))
+    });
+    let mut inputs = inputs.into_inner().map_err(|_| anyhow::anyhow!("an ingest worker panicked"))?;
+    for (stats, counts) in inputs.iter_mut().zip(&partial.counts) {
+        stats.counts = *counts;
+    }
+
+    // Chunk i of an input starts after the lines of its chunks 0..i.
+    let mut chunk_lines = partial.chunk_lines;
+    chunk_lines.sort_unstable();
+    let mut starts = std::collections::HashMap::with_capacity(chunk_lines.len());
+    let mut prev = None;
+    let mut before = 0u64;
+    for (input, chunk, lines) in chunk_lines {
+        if prev != Some(input) {
+            before = 0;
+            prev = Some(input);
+        }
+        starts.insert((input, chunk), before);
+        before += lines;
+    }
+    let samples = partial
+        .samples
+        .into_iter()
+        .enumerate()
+        .flat_map(|(input, list)| {
+            let starts = &starts;
+            list.into_iter().map(move |s| {
+                let key = (u32::try_from(input).unwrap_or(u32::MAX), s.chunk);
+                let line = starts.get(&key).copied().unwrap_or(0) + s.line_in_chunk + 1;
+                LineIssue { input, line, reason: s.reason, skipped: s.skipped }
+            })
+        })
+        .collect();
+    Ok(Ingested { stats: IngestStats { inputs, samples }, detector: partial.detector })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::analysis::TimeSpan;
+
+    fn ingest_bytes(data: &[u8], chunk_bytes: usize, threads: usize) -> Ingested<TimeSpan> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("access.log");
+        std::fs::write(&path, data).unwrap();
+        let opts = IngestOptions { threads, chunk_bytes, max_line_bytes: 200, ..IngestOptions::default() };
+        run(&[Source::File(path)], &opts, TimeSpan::default).unwrap()
+    }
+
+    const GOOD: &str = r#"{"time":"1558723294","status":"200","request":"GET / HTTP/1.1"}"#;
+
+    #[test]
+    fn every_line_is_accounted_for_with_its_number() {
+        let long = format!("{{\"time\":\"{}\"}}", "x".repeat(300));
+        let data = format!(
+            "{GOOD}\r\n\n   \n{GOOD}\n{{\"time\":\"1558723295\",\n\0\0\0\0\n{long}\n[1,2]\n\0\0{GOOD}\n{GOOD}"
+        );
+        for chunk in [1, 7, 64, 4096] {
+            for threads in [1, 2] {
+                let out = ingest_bytes(data.as_bytes(), chunk, threads);
+                let c = out.stats.inputs[0].counts;
+                assert_eq!((c.lines, c.parsed, c.malformed), (10, 4, 2), "chunk {chunk}");
+                assert_eq!((c.empty, c.nul_padding, c.too_long), (2, 1, 1));
+                assert_eq!(c.lines, c.parsed + c.malformed + c.skipped());
+                let got: Vec<_> = out.stats.samples.iter().map(|s| (s.line, s.skipped)).collect();
+                assert_eq!(got, vec![(5, false), (7, true), (8, false)], "chunk {chunk} threads {threads}");
+                assert_eq!(out.detector.range, Some((1_558_723_294_000, 1_558_723_294_000)));
+            }
+        }
+    }
+
+    #[test]
+    fn samples_keep_the_earliest_lines() {
+        let data = "nope\n".repeat(50);
+        let out = ingest_bytes(format!("{GOOD}\n{data}").as_bytes(), 16, 2);
+        let lines: Vec<_> = out.stats.samples.iter().map(|s| s.line).collect();
+        assert_eq!(lines, vec![2, 3, 4, 5, 6]);
+        assert_eq!(out.stats.inputs[0].counts.malformed, 50);
+    }
+
+    #[test]
+    fn unreadable_and_skipped_inputs_are_recorded() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = dir.path().join("error.log");
+        std::fs::write(&err, "2024/03/01 12:00:00 [error] 1#1: boom\n").unwrap();
+        let empty = dir.path().join("empty.log");
+        std::fs::write(&empty, "").unwrap();
+        let sources = [Source::File(dir.path().join("missing.log")), Source::File(err), Source::File(empty)];
+        let out = run(&sources, &IngestOptions::default(), TimeSpan::default).unwrap();
+        let s = &out.stats.inputs;
+        assert!(matches!(s[0].status, InputStatus::Unreadable(_)) && s[0].lost_data());
+        assert!(matches!(&s[1].status, InputStatus::Skipped(r) if r.starts_with("not an access log")));
+        assert_eq!(s[1].counts.lines, 0);
+        assert!(matches!(&s[2].status, InputStatus::Skipped(r) if r == "empty input"));
+    }
+}

@@ -1,0 +1,57 @@
+//! Opening a [`Source`] as a byte stream, decompressing gzip in-process.
+//!
+//! Compression is recognised by magic bytes, not by file name, so a `.gz` piped on stdin works
+//! and a misnamed file does not break. Multi-member gzip (concatenated `.gz` files, `pigz`
+//! output) is read to the end.
+
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, Read};
+
+use flate2::bufread::MultiGzDecoder;
+
+use super::Source;
+
+/// How an input was stored.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Compression {
+    /// Plain text.
+    None,
+    /// gzip.
+    Gzip,
+}
+
+/// An opened input.
+pub enum Opened {
+    /// A byte stream to read.
+    Stream(Box<dyn Read + Send>, Compression),
+    /// A compression this build does not read; the text says which.
+    Unsupported(&'static str),
+}
+
+const BUF_BYTES: usize = 256 * 1024;
+
+/// Opens `source`, peeking at its first bytes to recognise compression.
+pub fn open(source: &Source) -> io::Result<Opened> {
+    match source {
+        Source::Stdin => wrap(BufReader::with_capacity(BUF_BYTES, io::stdin())),
+        Source::File(path) => wrap(BufReader::with_capacity(BUF_BYTES, File::open(path)?)),
+    }
+}
+
+fn wrap<R: Read + Send + 'static>(mut r: BufReader<R>) -> io::Result<Opened> {
+    let head = r.fill_buf()?;
+    Ok(match head {
+        [0x1f, 0x8b, ..] => Opened::Stream(Box::new(MultiGzDecoder::new(r)), Compression::Gzip),
+        [0x28, 0xb5, 0x2f, 0xfd, ..] => {
+            Opened::Unsupported("zstd-compressed (decompress it first: zstdcat FILE | nginx-forensics)")
+        }
+        [b'B', b'Z', b'h', ..] => {
+            Opened::Unsupported("bzip2-compressed (decompress it first: bzcat FILE | nginx-forensics)")
+        }
+        [0xfd, b'7', b'z', b'X', b'Z', 0, ..] => {
+            Opened::Unsupported("xz-compressed (decompress it first: xzcat FILE | nginx-forensics)")
+        }
+        _ => Opened::Stream(Box::new(r), Compression::None),
+    })
+}

@@ -1,0 +1,40 @@
+//! The `nginx-forensics` binary: flags in, exit code out; the work is in the library.
+
+use std::io::{self, IsTerminal};
+use std::process::ExitCode;
+
+use clap::Parser;
+use nginx_forensics::app::{self, Exit};
+use nginx_forensics::cli::Cli;
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(2));
+        }
+    };
+    let config = match cli.into_config(io::stdin().is_terminal()) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("nginx-forensics: {e}");
+            return ExitCode::from(Exit::Usage as u8);
+        }
+    };
+    match app::run(&config, &mut io::stderr()) {
+        Ok(exit) => ExitCode::from(exit as u8),
+        // `| head` closing the pipe is not a failure.
+        Err(e)
+            if e.chain().any(|c| {
+                c.downcast_ref::<io::Error>().is_some_and(|io| io.kind() == io::ErrorKind::BrokenPipe)
+            }) =>
+        {
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("nginx-forensics: {e:#}");
+            ExitCode::from(Exit::Error as u8)
+        }
+    }
+}

@@ -1,0 +1,149 @@
+//! The domain vocabulary shared by every stage: one access-log request as a typed [`Record`].
+//!
+//! Text fields borrow from the line being parsed whenever the log wrote them without escapes,
+//! so the hot path allocates only for fields that needed decoding.
+
+use std::borrow::Cow;
+
+/// Milliseconds since the Unix epoch, UTC.
+pub type UnixMillis = i64;
+
+/// The precision the log gave a timestamp: never claim more than this.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum TimeResolution {
+    /// Milliseconds (`$msec`, ISO 8601 with a fraction, epoch milliseconds).
+    Millis,
+    /// Whole seconds (`$time_iso8601`, `$time_local`, epoch seconds).
+    Seconds,
+}
+
+/// One request, as logged, normalised across formats.
+///
+/// `None` means the log did not carry the field, or carried `"-"` or `""`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Record<'a> {
+    /// When the request was logged, in UTC.
+    pub time: UnixMillis,
+    /// How precise `time` is.
+    pub resolution: TimeResolution,
+    /// Request method (`GET`), when the request line was well-formed.
+    pub method: Option<Cow<'a, str>>,
+    /// Request target as logged: path plus query (`/orders/12?x=1`).
+    pub target: Option<Cow<'a, str>>,
+    /// Protocol (`HTTP/1.1`), when logged.
+    pub protocol: Option<Cow<'a, str>>,
+    /// The raw request line when it is not `METHOD TARGET PROTOCOL` (TLS handshakes sent to
+    /// port 80, scanners' garbage). Such a request is still a record.
+    pub raw_request: Option<Cow<'a, str>>,
+    /// Host as logged (`$host`, `$http_host`, `$server_name`), unnormalised.
+    pub host: Option<Cow<'a, str>>,
+    /// User agent.
+    pub user_agent: Option<Cow<'a, str>>,
+    /// HTTP status code.
+    pub status: Option<u16>,
+    /// Client address: `$remote_addr`, else the first `X-Forwarded-For` address.
+    pub client: Option<Cow<'a, str>>,
+    /// Referer.
+    pub referer: Option<Cow<'a, str>>,
+    /// Response size in bytes.
+    pub bytes: Option<u64>,
+    /// `$request_time` in seconds.
+    pub request_time: Option<f64>,
+    /// A `Set-Cookie` response header or upstream cookie, when the log carries one.
+    pub set_cookie: Option<Cow<'a, str>>,
+    /// A `Location` response header, when the log carries one.
+    pub location: Option<Cow<'a, str>>,
+}
+
+impl<'a> Record<'a> {
+    /// A record with a time and nothing else; parsers fill in the rest.
+    #[must_use]
+    pub fn at(time: UnixMillis, resolution: TimeResolution) -> Self {
+        Record {
+            time,
+            resolution,
+            method: None,
+            target: None,
+            protocol: None,
+            raw_request: None,
+            host: None,
+            user_agent: None,
+            status: None,
+            client: None,
+            referer: None,
+            bytes: None,
+            request_time: None,
+            set_cookie: None,
+            location: None,
+        }
+    }
+
+    /// Splits a request line into method, target and protocol, or keeps it raw when it is not
+    /// of that shape.
+    pub fn set_request_line(&mut self, line: Cow<'a, str>) {
+        match line {
+            Cow::Borrowed(s) => match split_request_line(s) {
+                Some((m, t, p)) => {
+                    self.method = Some(Cow::Borrowed(m));
+                    self.target = Some(Cow::Borrowed(t));
+                    self.protocol = p.map(Cow::Borrowed);
+                }
+                None => self.raw_request = Some(Cow::Borrowed(s)),
+            },
+            Cow::Owned(s) => match split_request_line(&s) {
+                Some((m, t, p)) => {
+                    self.method = Some(Cow::Owned(m.to_owned()));
+                    self.target = Some(Cow::Owned(t.to_owned()));
+                    self.protocol = p.map(|p| Cow::Owned(p.to_owned()));
+                }
+                None => self.raw_request = Some(Cow::Owned(s)),
+            },
+        }
+    }
+}
+
+/// `"GET /p?q HTTP/1.1"` → `("GET", "/p?q", Some("HTTP/1.1"))`; `"GET /p"` (HTTP/0.9) has no
+/// protocol. Anything else (`\x16\x03\x01…`, `"-"`, three words without a method) is `None`.
+fn split_request_line(s: &str) -> Option<(&str, &str, Option<&str>)> {
+    let mut parts = s.split(' ');
+    let method = parts.next()?;
+    let target = parts.next()?;
+    let protocol = parts.next();
+    if parts.next().is_some() {
+        return None;
+    }
+    let method_ok = (1..=20).contains(&method.len())
+        && method.bytes().all(|b| b.is_ascii_uppercase() || b == b'-' || b == b'_');
+    let target_ok = !target.is_empty() && !target.bytes().any(|b| b.is_ascii_control());
+    let protocol_ok = protocol.is_none_or(|p| p.starts_with("HTTP/"));
+    (method_ok && target_ok && protocol_ok).then_some((method, target, protocol))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_lines() {
+        assert_eq!(split_request_line("GET /a?b=1 HTTP/1.1"), Some(("GET", "/a?b=1", Some("HTTP/1.1"))));
+        assert_eq!(split_request_line("GET /"), Some(("GET", "/", None)));
+        assert_eq!(split_request_line("\u{16}\u{3}\u{1}\u{0}"), None);
+        assert_eq!(split_request_line("-"), None);
+        assert_eq!(split_request_line("get / HTTP/1.1"), None);
+        assert_eq!(split_request_line("GET /a b HTTP/1.1"), None);
+        assert_eq!(split_request_line("GET / FTP"), None);
+        assert_eq!(split_request_line(""), None);
+    }
+
+    #[test]
+    fn owned_request_line_is_split_too() {
+        let mut r = Record::at(0, TimeResolution::Seconds);
+        r.set_request_line(Cow::Owned("POST /x HTTP/2.0".to_owned()));
+        assert_eq!(r.method.as_deref(), Some("POST"));
+        assert_eq!(r.target.as_deref(), Some("/x"));
+        let mut r = Record::at(0, TimeResolution::Seconds);
+        r.set_request_line(Cow::Borrowed("SSH-2.0-Go"));
+        assert_eq!(r.raw_request.as_deref(), Some("SSH-2.0-Go"));
+        assert!(r.method.is_none());
+    }
+}

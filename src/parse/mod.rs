@@ -1,0 +1,208 @@
+//! One line of an access log → one typed [`Record`], or a [`ParseError`] saying why not.
+//!
+//! Formats are detected once per input from its first lines ([`detect`]); each line is then
+//! parsed once, by a [`LineParser`] that keeps per-worker state (a cache of the last timestamp,
+//! since consecutive lines mostly share their second).
+
+mod combined;
+pub mod fields;
+mod json;
+mod text;
+mod time;
+
+use serde::Serialize;
+
+pub use fields::{Field, FieldMap};
+
+use crate::model::{Record, TimeResolution, UnixMillis};
+
+/// A line format.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Format {
+    /// JSON lines, any common key set.
+    Json,
+    /// nginx's default `combined` (or `common`) text format.
+    Combined,
+}
+
+/// Why a line is not a record.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ParseError {
+    /// The line is not a JSON object (and not JSON at all).
+    #[error("not a JSON object")]
+    NotJson,
+    /// Valid JSON, but an array, string or number rather than an object.
+    #[error("valid JSON, but not an object: not an access-log record")]
+    JsonNotObject,
+    /// The object could not be framed.
+    #[error("invalid JSON: {0}")]
+    InvalidJson(&'static str),
+    /// A JSON object with none of the access-log keys.
+    #[error("JSON object with no access-log fields: not an access-log record")]
+    NotARecord,
+    /// An access-log object without a time.
+    #[error("no time field (looked for msec, @timestamp, time_iso8601, time, timestamp, time_local)")]
+    MissingTime,
+    /// A time value in no known format.
+    #[error("unrecognised time {0:?}")]
+    BadTime(String),
+    /// A status that is not a number.
+    #[error("status {0:?} is not a number")]
+    BadStatus(String),
+    /// A text line not in the `combined` format.
+    #[error("not in combined format: {0}")]
+    Combined(&'static str),
+}
+
+impl ParseError {
+    /// A short, lossy excerpt of a logged value, for messages (escaped when displayed).
+    fn snippet(raw: &[u8]) -> String {
+        let s = String::from_utf8_lossy(&raw[..raw.len().min(40)]);
+        s.into_owned()
+    }
+}
+
+fn parse_status(raw: &[u8]) -> Result<u16, ParseError> {
+    let raw = raw.trim_ascii();
+    std::str::from_utf8(raw)
+        .ok()
+        .and_then(|s| s.parse::<u16>().ok())
+        .filter(|s| (100..1000).contains(s))
+        .ok_or_else(|| ParseError::BadStatus(ParseError::snippet(raw)))
+}
+
+/// Remembers the last timestamp text and its value: lines of one second share it.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct TimeCache {
+    raw: Vec<u8>,
+    value: Option<(UnixMillis, TimeResolution)>,
+}
+
+impl TimeCache {
+    fn parse(&mut self, raw: &[u8]) -> Option<(UnixMillis, TimeResolution)> {
+        if self.value.is_some() && self.raw == raw {
+            return self.value;
+        }
+        let v = time::parse_time(raw);
+        if v.is_some() {
+            self.raw.clear();
+            self.raw.extend_from_slice(raw);
+            self.value = v;
+        }
+        v
+    }
+}
+
+/// Parses lines of one format; one per worker thread.
+#[derive(Clone, Debug)]
+pub struct LineParser {
+    format: Format,
+    fields: FieldMap,
+    times: TimeCache,
+}
+
+impl LineParser {
+    /// A parser for `format`, mapping JSON keys with `fields`.
+    #[must_use]
+    pub fn new(format: Format, fields: FieldMap) -> Self {
+        LineParser { format, fields, times: TimeCache::default() }
+    }
+
+    /// The format this parser reads.
+    #[must_use]
+    pub fn format(&self) -> Format {
+        self.format
+    }
+
+    /// Parses one line (without its line ending).
+    pub fn parse<'a>(&mut self, line: &'a [u8]) -> Result<Record<'a>, ParseError> {
+        match self.format {
+            Format::Json => json::parse(line, &self.fields, &mut self.times),
+            Format::Combined => combined::parse(line, &mut self.times),
+        }
+    }
+}
+
+/// What an input's first lines say it is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Detection {
+    /// Records of this format.
+    Format(Format),
+    /// Not an access log; the reason says why.
+    NotAccessLog(String),
+}
+
+/// How many non-empty lines [`detect`] looks at.
+pub const DETECT_LINES: usize = 10;
+
+/// Decides an input's format from its first non-empty lines: the format that parses most of
+/// them, or [`Detection::NotAccessLog`] when neither parses any.
+#[must_use]
+pub fn detect(sample: &[u8], fields: &FieldMap) -> Detection {
+    let lines = sample
+        .split(|&b| b == b'\n')
+        .map(|l| l.trim_ascii().trim_ascii_start_matches(0))
+        .filter(|l| !l.is_empty())
+        .take(DETECT_LINES);
+    let mut json = LineParser::new(Format::Json, fields.clone());
+    let mut combined = LineParser::new(Format::Combined, fields.clone());
+    let (mut nj, mut nc, mut seen) = (0, 0, 0);
+    for line in lines {
+        seen += 1;
+        nj += usize::from(json.parse(line).is_ok());
+        nc += usize::from(combined.parse(line).is_ok());
+    }
+    if seen == 0 {
+        return Detection::NotAccessLog("no non-empty lines".into());
+    }
+    match (nj, nc) {
+        (0, 0) => Detection::NotAccessLog(format!(
+            "not an access log: none of its first {seen} non-empty line(s) is a JSON or combined-format record"
+        )),
+        (j, c) if j >= c => Detection::Format(Format::Json),
+        _ => Detection::Format(Format::Combined),
+    }
+}
+
+/// Parses one line of `format` with the built-in key sets: a convenience for tests and benches.
+pub fn parse_line(line: &[u8], format: Format) -> Result<Record<'_>, ParseError> {
+    LineParser::new(format, FieldMap::default()).parse(line)
+}
+
+trait TrimNul {
+    fn trim_ascii_start_matches(&self, b: u8) -> &Self;
+}
+
+impl TrimNul for [u8] {
+    fn trim_ascii_start_matches(&self, b: u8) -> &[u8] {
+        let n = self.iter().take_while(|&&x| x == b).count();
+        &self[n..]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn detects_formats() {
+        let fm = FieldMap::default();
+        let json = b"\n{\"time\":\"1558723294\",\"status\":\"200\"}\n";
+        assert_eq!(detect(json, &fm), Detection::Format(Format::Json));
+        let comb = b"1.2.3.4 - - [10/Oct/2000:13:55:36 +0000] \"GET / HTTP/1.0\" 200 1 \"-\" \"x\"\n";
+        assert_eq!(detect(comb, &fm), Detection::Format(Format::Combined));
+        let err = b"2024/03/01 12:00:00 [error] 123#0: *1 open() failed\n";
+        assert!(matches!(detect(err, &fm), Detection::NotAccessLog(r) if r.contains("not an access log")));
+        assert!(matches!(detect(b"\n\n", &fm), Detection::NotAccessLog(_)));
+        let bin = b"\x7fELF\x02\x01\x01\x00\x00\x00\x00\x00\n\x00\x00\x01";
+        assert!(matches!(detect(bin, &fm), Detection::NotAccessLog(_)));
+    }
+
+    #[test]
+    fn status_range() {
+        assert_eq!(parse_status(b" 302 "), Ok(302));
+        assert!(parse_status(b"99").is_err());
+        assert!(parse_status(b"-1").is_err());
+    }
+}

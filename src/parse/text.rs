@@ -1,0 +1,170 @@
+//! Turning logged bytes into text: JSON string escapes, nginx's `\xHH` escapes (written by
+//! `log_format` without `escape=json`, and in the `combined` format), and invalid UTF-8.
+//!
+//! Decoding never fails: an unknown escape is kept literally, a lone surrogate becomes U+FFFD and
+//! invalid UTF-8 is replaced, so one odd byte never costs a whole line.
+
+use std::borrow::Cow;
+
+/// Text of a logged value. `escaped` says whether `raw` holds a backslash (decided while
+/// scanning), so values without one are borrowed with no copy.
+pub(crate) fn text(raw: &[u8], escaped: bool) -> Cow<'_, str> {
+    if escaped { Cow::Owned(into_string(decode_escapes(raw))) } else { String::from_utf8_lossy(raw) }
+}
+
+/// Bytes of a logged value with its escapes decoded: `\xHH` becomes the raw byte, JSON escapes
+/// their character.
+pub(crate) fn decode_escapes(raw: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(raw.len());
+    let mut i = 0;
+    while i < raw.len() {
+        let b = raw[i];
+        if b != b'\\' {
+            out.push(b);
+            i += 1;
+            continue;
+        }
+        let Some(&e) = raw.get(i + 1) else {
+            out.push(b'\\');
+            break;
+        };
+        let simple = match e {
+            b'"' | b'\\' | b'/' => Some(e),
+            b'b' => Some(0x08),
+            b'f' => Some(0x0c),
+            b'n' => Some(b'\n'),
+            b'r' => Some(b'\r'),
+            b't' => Some(b'\t'),
+            _ => None,
+        };
+        if let Some(c) = simple {
+            out.push(c);
+            i += 2;
+        } else if e == b'x' {
+            if let Some(v) = hex_byte(raw.get(i + 2..i + 4)) {
+                out.push(v);
+                i += 4;
+            } else {
+                out.push(b'\\');
+                i += 1;
+            }
+        } else if e == b'u' {
+            match unicode_escape(&raw[i..]) {
+                Some((c, used)) => {
+                    let mut buf = [0u8; 4];
+                    out.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
+                    i += used;
+                }
+                None => {
+                    out.push(b'\\');
+                    i += 1;
+                }
+            }
+        } else {
+            out.push(b'\\');
+            i += 1;
+        }
+    }
+    out
+}
+
+fn into_string(bytes: Vec<u8>) -> String {
+    match String::from_utf8(bytes) {
+        Ok(s) => s,
+        Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
+    }
+}
+
+fn hex_digit(b: u8) -> Option<u8> {
+    match b {
+        b'0'..=b'9' => Some(b - b'0'),
+        b'a'..=b'f' => Some(b - b'a' + 10),
+        b'A'..=b'F' => Some(b - b'A' + 10),
+        _ => None,
+    }
+}
+
+fn hex_byte(two: Option<&[u8]>) -> Option<u8> {
+    let two = two?;
+    Some(hex_digit(two[0])? << 4 | hex_digit(two[1])?)
+}
+
+fn hex_u16(four: Option<&[u8]>) -> Option<u16> {
+    four?.iter().try_fold(0u16, |acc, &b| Some(acc << 4 | u16::from(hex_digit(b)?)))
+}
+
+/// `\uXXXX`, or a `\uD8xx\uDCxx` surrogate pair, at the start of `s`; returns the character and
+/// the bytes used. A lone surrogate decodes to U+FFFD.
+fn unicode_escape(s: &[u8]) -> Option<(char, usize)> {
+    let hi = hex_u16(s.get(2..6))?;
+    if (0xD800..0xDC00).contains(&hi) {
+        if s.get(6..8) == Some(b"\\u") {
+            if let Some(lo) = hex_u16(s.get(8..12)) {
+                if (0xDC00..0xE000).contains(&lo) {
+                    let c = 0x10000 + ((u32::from(hi) - 0xD800) << 10) + (u32::from(lo) - 0xDC00);
+                    return Some((char::from_u32(c).unwrap_or('\u{FFFD}'), 12));
+                }
+            }
+        }
+        return Some(('\u{FFFD}', 6));
+    }
+    Some((char::from_u32(u32::from(hi)).unwrap_or('\u{FFFD}'), 6))
+}
+
+/// Scans a quoted string whose opening quote is just before `start`: returns its body, whether
+/// it holds a backslash escape, and the index after the closing quote. `None` when the line
+/// ends first.
+#[inline]
+pub(crate) fn scan_quoted(s: &[u8], start: usize) -> Option<(&[u8], bool, usize)> {
+    let mut pos = start;
+    let mut escaped = false;
+    loop {
+        let found = pos + memchr::memchr2(b'"', b'\\', s.get(pos..)?)?;
+        if s[found] == b'"' {
+            return Some((&s[start..found], escaped, found + 1));
+        }
+        escaped = true;
+        pos = found + 2;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dec(s: &[u8]) -> String {
+        text(s, true).into_owned()
+    }
+
+    #[test]
+    fn nginx_hex_escapes_become_bytes() {
+        assert_eq!(dec(br"a\x22b"), "a\"b");
+        // UTF-8 written byte by byte by escape=default.
+        assert_eq!(dec(br"caf\xC3\xA9"), "café");
+        assert_eq!(dec(br"\x5Cx"), "\\x");
+    }
+
+    #[test]
+    fn json_escapes() {
+        assert_eq!(dec(br#"\"q\" \\ \/ \n\t"#), "\"q\" \\ / \n\t");
+        assert_eq!(dec(br"\u00e9\u20AC"), "é€");
+        assert_eq!(dec(br"\ud83d\ude00"), "😀");
+    }
+
+    #[test]
+    fn broken_escapes_never_fail() {
+        assert_eq!(dec(br"\q"), "\\q");
+        assert_eq!(dec(br"\x4"), "\\x4");
+        assert_eq!(dec(br"\xZZ"), "\\xZZ");
+        assert_eq!(dec(br"end\"), "end\\");
+        assert_eq!(dec(br"\ud800x"), "\u{FFFD}x");
+        assert_eq!(dec(br"\u12"), "\\u12");
+    }
+
+    #[test]
+    fn invalid_utf8_is_replaced_not_fatal() {
+        assert_eq!(dec(br"\xFFok"), "\u{FFFD}ok");
+        assert_eq!(text(b"\xffok", false), "\u{FFFD}ok");
+        assert!(matches!(text(b"plain", false), Cow::Borrowed("plain")));
+    }
+}

@@ -1,0 +1,235 @@
+//! The binary, run as a user would.
+
+use std::io::Write;
+
+use serde_json::Value;
+
+use crate::common::{bin, counts, input, run_json, sample};
+
+fn path(p: &std::path::Path) -> &str {
+    p.to_str().unwrap()
+}
+
+/// The report with the input names blanked, to compare runs that named their inputs differently.
+fn without_sources(mut v: Value) -> Value {
+    for i in v["summary"]["inputs"].as_array_mut().unwrap() {
+        i["source"] = Value::Null;
+    }
+    for e in v["errors"].as_array_mut().unwrap() {
+        e["source"] = Value::Null;
+    }
+    v
+}
+
+#[test]
+fn stdin_gives_the_same_report_as_the_file() {
+    for name in ["incident.jsonl", "hostile.jsonl", "combined.log", "rotated/access.log.2.gz"] {
+        let file = run_json(&[path(&sample(name))], None);
+        let data = std::fs::read(sample(name)).unwrap();
+        let piped = run_json(&[], Some(data.clone()));
+        let dash = run_json(&["-"], Some(data));
+        assert_eq!(input(&piped.report, 0)["source"], "-");
+        assert_eq!(without_sources(file.report.clone()), without_sources(piped.report), "{name}");
+        assert_eq!(without_sources(file.report), without_sources(dash.report), "{name}");
+    }
+}
+
+#[test]
+fn a_directory_is_the_sum_of_its_files_and_skips_what_is_not_a_log() {
+    let dir = run_json(&[path(&sample("rotated"))], None);
+    assert_eq!(dir.code, 0);
+    let inputs = dir.report["summary"]["inputs"].as_array().unwrap();
+    let names: Vec<_> =
+        inputs.iter().map(|i| i["source"].as_str().unwrap().rsplit('/').next().unwrap()).collect();
+    assert_eq!(names, ["access.log.2.gz", "access.log.1", "access.log", "error.log"]);
+    let mut sum = (0, 0, 0, 0);
+    for f in ["access.log.2.gz", "access.log.1", "access.log"] {
+        let one = run_json(&[path(&sample(&format!("rotated/{f}")))], None);
+        let c = counts(&one.report["summary"]);
+        sum = (sum.0 + c.0, sum.1 + c.1, sum.2 + c.2, sum.3 + c.3);
+    }
+    assert_eq!(counts(&dir.report["summary"]), sum);
+    assert_eq!(sum.0, 162);
+    assert_eq!(inputs[0]["compression"], "gzip");
+    assert_eq!(inputs[3]["format"], "skipped");
+    assert_eq!(counts(&inputs[3]), (0, 0, 0, 0), "a skipped input is not counted as malformed");
+    assert!(dir.stderr.contains("skipping") && dir.stderr.contains("error.log"), "{}", dir.stderr);
+    assert_eq!(dir.stderr.lines().count(), 1, "one line for the skipped file: {}", dir.stderr);
+}
+
+#[test]
+fn malformed_lines_are_counted_with_their_line_numbers() {
+    let run = run_json(&[path(&sample("hostile.jsonl"))], None);
+    assert_eq!(run.code, 0);
+    let s = &run.report["summary"];
+    assert_eq!(counts(s), (16, 8, 6, 2));
+    assert_eq!(s["skipped"]["empty"], 1);
+    assert_eq!(s["skipped"]["nul_padding"], 1);
+    let lines: Vec<_> =
+        run.report["errors"].as_array().unwrap().iter().map(|e| e["line"].as_u64().unwrap()).collect();
+    assert_eq!(lines, [7, 8, 9, 12, 13]);
+    assert!(run.stderr.contains("hostile.jsonl:7: invalid JSON"), "{}", run.stderr);
+    assert!(run.stderr.contains("6 of 16 lines malformed"), "{}", run.stderr);
+
+    let strict = run_json(&["--strict", path(&sample("hostile.jsonl"))], None);
+    assert_eq!(strict.code, 1);
+    assert_eq!(counts(&strict.report["summary"]), (16, 8, 6, 2), "the report is still written");
+    assert_eq!(run_json(&["--strict", path(&sample("incident.jsonl"))], None).code, 0);
+}
+
+#[test]
+fn an_unreadable_path_exits_1_and_the_rest_is_still_reported() {
+    let run = run_json(&["/nonexistent/access.log", path(&sample("incident.jsonl"))], None);
+    assert_eq!(run.code, 1);
+    assert!(run.stderr.contains("cannot read /nonexistent/access.log"), "{}", run.stderr);
+    assert_eq!(counts(&run.report["summary"]), (456, 456, 0, 0));
+}
+
+#[test]
+fn a_corrupt_gzip_exits_1_and_keeps_the_lines_before_the_damage() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(&std::fs::read(sample("incident.jsonl")).unwrap()).unwrap();
+    let gz = gz.finish().unwrap();
+    let cut = dir.path().join("access.log.1.gz");
+    std::fs::write(&cut, &gz[..gz.len() / 2]).unwrap();
+    let run = run_json(&[path(&cut)], None);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    let i = input(&run.report, 0);
+    assert!(i["reason"].as_str().unwrap().contains("read error"), "{i}");
+    assert!(i["parsed"].as_u64().unwrap() > 0);
+}
+
+#[test]
+fn thread_count_and_chunk_size_do_not_change_the_output() {
+    let dir = sample("");
+    for format in ["json", "table"] {
+        let outputs: Vec<_> = [("1", "1048576"), ("2", "1048576"), ("2", "700"), ("1", "4096")]
+            .iter()
+            .map(|(threads, chunk)| {
+                let out = bin()
+                    .args(["--format", format, "--threads", threads, "--chunk-bytes", chunk, path(&dir)])
+                    .output()
+                    .unwrap();
+                (out.stdout, out.stderr)
+            })
+            .collect();
+        for o in &outputs[1..] {
+            assert_eq!(o, &outputs[0], "{format}");
+        }
+    }
+}
+
+#[test]
+fn other_formats_and_key_sets() {
+    let run = run_json(&[path(&sample("combined.log"))], None);
+    assert_eq!(input(&run.report, 0)["format"], "combined");
+    assert_eq!(counts(&run.report["summary"]), (12, 12, 0, 0));
+    // The last line's time is -0700: normalised to UTC.
+    assert_eq!(run.report["summary"]["last_seen"], "2019-05-24T18:41:48Z");
+
+    let run = run_json(&[path(&sample("elastic-keys.jsonl"))], None);
+    assert_eq!(counts(&run.report["summary"]), (6, 6, 0, 0));
+    assert_eq!(run.report["summary"]["first_seen"], "2015-05-17T08:05:09Z");
+
+    let run = run_json(&[path(&sample("msec-keys.jsonl"))], None);
+    assert_eq!(counts(&run.report["summary"]), (8, 8, 0, 0));
+    assert_eq!(input(&run.report, 0)["timestamp_resolution"], "ms");
+    assert_eq!(run.report["summary"]["first_seen"], "2019-05-24T18:41:34.250Z");
+}
+
+#[test]
+fn field_overrides_map_unusual_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("custom.jsonl");
+    std::fs::write(&f, "{\"when\":\"2024-01-01T00:00:00Z\",\"ua\":\"x\",\"code\":\"503\"}\n").unwrap();
+    let plain = run_json(&[path(&f)], None);
+    assert_eq!(input(&plain.report, 0)["format"], "skipped");
+    let mapped = run_json(&["--field", "time=when", "--field", "status=code", path(&f)], None);
+    assert_eq!(counts(&mapped.report["summary"]), (1, 1, 0, 0));
+    assert_eq!(mapped.report["summary"]["first_seen"], "2024-01-01T00:00:00Z");
+}
+
+#[test]
+fn a_line_over_the_limit_is_skipped_and_counted_never_fatal() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("access.log");
+    let good = std::fs::read_to_string(sample("incident.jsonl")).unwrap().lines().next().unwrap().to_owned();
+    let huge = format!("{{\"time\":\"1558723294\",\"http_user_agent\":\"{}\"}}", "A".repeat(1_500_000));
+    std::fs::write(&f, format!("{good}\n{huge}\n{good}\n{huge}")).unwrap();
+    for chunk in ["1048576", "65536"] {
+        let run = run_json(&["--chunk-bytes", chunk, path(&f)], None);
+        assert_eq!(run.code, 0);
+        assert_eq!(counts(&run.report["summary"]), (4, 2, 0, 2), "chunk {chunk}");
+        assert_eq!(run.report["summary"]["skipped"]["too_long"], 2);
+        let e: Vec<_> = run.report["errors"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| (e["line"].as_u64().unwrap(), e["kind"].as_str().unwrap().to_owned()))
+            .collect();
+        assert_eq!(e, [(2, "skipped".to_owned()), (4, "skipped".to_owned())]);
+    }
+    let small = run_json(&["--max-line-bytes", "100", path(&sample("incident.jsonl"))], None);
+    assert_eq!(counts(&small.report["summary"]), (456, 0, 0, 456));
+}
+
+#[test]
+fn binary_and_compressed_files_in_a_directory_are_skipped_with_a_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(sample("incident.jsonl"), dir.path().join("access.log")).unwrap();
+    let noise: Vec<u8> = (0..20_000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
+    std::fs::write(dir.path().join("core.bin"), noise).unwrap();
+    std::fs::write(dir.path().join("access.log.3.zst"), [0x28, 0xb5, 0x2f, 0xfd, 0, 0]).unwrap();
+    let run = run_json(&[path(dir.path())], None);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(counts(&run.report["summary"]), (456, 456, 0, 0));
+    let skipped: Vec<_> = run.report["summary"]["inputs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|i| i["format"] == "skipped")
+        .map(|i| i["reason"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(skipped.len(), 2);
+    assert!(skipped.iter().any(|r| r.contains("zstd")), "{skipped:?}");
+    assert_eq!(run.stderr.matches("skipping").count(), 2, "{}", run.stderr);
+}
+
+#[cfg(unix)]
+#[test]
+fn a_symlink_loop_does_not_hang_the_walk() {
+    let dir = tempfile::tempdir().unwrap();
+    let sub = dir.path().join("logs");
+    std::fs::create_dir(&sub).unwrap();
+    std::fs::copy(sample("combined.log"), sub.join("access.log")).unwrap();
+    std::os::unix::fs::symlink(dir.path(), sub.join("loop")).unwrap();
+    std::os::unix::fs::symlink(sub.join("access.log"), dir.path().join("same.log")).unwrap();
+    let run = run_json(&[path(dir.path())], None);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(run.stderr.contains("symlink loop"), "{}", run.stderr);
+    assert_eq!(
+        counts(&run.report["summary"]),
+        (12, 12, 0, 0),
+        "the same file through two links is read once"
+    );
+}
+
+#[test]
+fn output_goes_to_the_file_and_usage_errors_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("report.json");
+    let run = run_json(&["--output", path(&out), path(&sample("incident.jsonl"))], None);
+    assert_eq!(run.code, 0);
+    assert!(run.stdout.is_empty());
+    let written: Value = serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
+    assert_eq!(counts(&written["summary"]), (456, 456, 0, 0));
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1, "no temporary file left behind");
+
+    for bad in [&["--format", "nope"][..], &["--threads", "0"], &["--field", "x"], &["--max-line-bytes", "0"]]
+    {
+        let code = bin().args(bad).write_stdin("").output().unwrap().status.code();
+        assert_eq!(code, Some(2), "{bad:?}");
+    }
+    assert_eq!(bin().arg("--help").output().unwrap().status.code(), Some(0));
+}
