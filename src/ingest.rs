@@ -12,7 +12,7 @@ use rayon::iter::{ParallelBridge, ParallelIterator};
 use crate::analysis::Detector;
 use crate::input::{Chunker, Compression, Opened, Piece, Source, open};
 use crate::model::TimeResolution;
-use crate::parse::{Detection, FieldMap, Format, LineParser, detect};
+use crate::parse::{DETECT_LINES, Detection, FieldMap, Format, LineParser, detect};
 
 /// How to ingest.
 #[derive(Clone, Debug)]
@@ -172,6 +172,8 @@ struct Feed<'s> {
     inputs: &'s Mutex<Vec<InputStats>>,
     next_input: usize,
     current: Option<(u32, Chunker, Format, u32)>,
+    /// A piece read during detection, handed out right after the first.
+    held: Option<Work>,
 }
 
 impl Feed<'_> {
@@ -198,22 +200,38 @@ impl Feed<'_> {
             }
         };
         let mut chunker = Chunker::new(reader, self.opts.chunk_bytes, self.opts.max_line_bytes);
-        let first = match chunker.next_piece() {
-            Err(e) => {
-                self.update(index, |s| s.status = InputStatus::Unreadable(e.to_string()));
-                return None;
+        // Detection sees the same first lines whatever the chunk size: gather whole pieces until
+        // it has its lines (or the input ends, or an overlong line comes, which stays for later).
+        let mut first = Vec::new();
+        let mut held = None;
+        while !has_lines(&first, DETECT_LINES) && first.len() < DETECT_MAX_BYTES {
+            match chunker.next_piece() {
+                Ok(Some(Piece::Lines(buf))) => first.extend_from_slice(&buf),
+                Ok(Some(overlong)) => {
+                    held = Some(overlong);
+                    break;
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    if first.is_empty() {
+                        self.update(index, |s| s.status = InputStatus::Unreadable(e.to_string()));
+                        return None;
+                    }
+                    self.update(index, |s| s.read_error = Some(e.to_string()));
+                    break;
+                }
             }
-            Ok(None) => {
-                self.update(index, |s| s.status = InputStatus::Skipped("empty input".into()));
-                return None;
-            }
-            Ok(Some(Piece::Overlong(n))) => {
-                let why = format!("not an access log: its first line is over {n} bytes long");
-                self.update(index, |s| s.status = InputStatus::Skipped(why));
-                return None;
-            }
-            Ok(Some(Piece::Lines(buf))) => buf,
-        };
+        }
+        if first.is_empty() {
+            let why = match held {
+                Some(Piece::Overlong(n)) => {
+                    format!("not an access log: its first line is over {n} bytes long")
+                }
+                _ => "empty input".to_owned(),
+            };
+            self.update(index, |s| s.status = InputStatus::Skipped(why));
+            return None;
+        }
         match detect(&first, &self.opts.fields) {
             Detection::NotAccessLog(why) => {
                 self.update(index, |s| s.status = InputStatus::Skipped(why));
@@ -222,17 +240,30 @@ impl Feed<'_> {
             Detection::Format(format) => {
                 self.update(index, |s| s.status = InputStatus::Read(format));
                 let input = u32::try_from(index).unwrap_or(u32::MAX);
-                self.current = Some((input, chunker, format, 1));
+                self.held = held.map(|piece| Work { input, chunk: 1, format, piece });
+                let next_chunk = if self.held.is_some() { 2 } else { 1 };
+                self.current = Some((input, chunker, format, next_chunk));
                 Some(Work { input, chunk: 0, format, piece: Piece::Lines(first) })
             }
         }
     }
 }
 
+/// Detection reads at most this much before deciding.
+const DETECT_MAX_BYTES: usize = 1 << 20;
+
+/// True when `buf` holds at least `n` non-empty lines.
+fn has_lines(buf: &[u8], n: usize) -> bool {
+    buf.split(|&b| b == b'\n').filter(|l| !l.trim_ascii().is_empty()).nth(n.saturating_sub(1)).is_some()
+}
+
 impl Iterator for Feed<'_> {
     type Item = Work;
 
     fn next(&mut self) -> Option<Work> {
+        if let Some(work) = self.held.take() {
+            return Some(work);
+        }
         loop {
             if let Some((input, chunker, format, chunk)) = &mut self.current {
                 let (input, format) = (*input, *format);
@@ -445,7 +476,7 @@ where
     );
     let n = sources.len();
     let keep = opts.samples_per_input;
-    let feed = Feed { sources, opts, inputs: &inputs, next_input: 0, current: None };
+    let feed = Feed { sources, opts, inputs: &inputs, next_input: 0, current: None, held: None };
     let partial = pool.install(|| {
         feed.par_bridge()
             .fold(
