@@ -3,7 +3,9 @@
 //! `cargo bench --bench ingest` (set `NF_BENCH_LINES` for a bigger log; default 200,000 lines,
 //! about 77 MB). Groups:
 //! - `parse`: one line at a time through [`parse_line`]'s parser, bytes/s;
-//! - `ingest`: end to end from a file (read, chunk, parse, account), 1 and 2 threads, bytes/s.
+//! - `ingest`: end to end from a file (read, chunk, parse, account), 1 and 2 threads, bytes/s;
+//! - `analysis`: the same plus clustering and periodic detection (what the binary does);
+//! - `detect`: the periodic-caller detector alone on the labelled scenarios, timestamps/s.
 
 #![allow(clippy::expect_used, reason = "a benchmark whose setup fails has nothing to measure")]
 #![allow(missing_docs, reason = "criterion's macros generate undocumented items")]
@@ -12,11 +14,13 @@ use std::hint::black_box;
 use std::io::Write;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use nginx_forensics::analysis::TimeSpan;
+use nginx_forensics::analysis::periodic::{PeriodicParams, detect};
+use nginx_forensics::analysis::{Analysis, AnalysisOptions, TimeSpan};
 use nginx_forensics::ingest::{self, IngestOptions};
 use nginx_forensics::input::Source;
 use nginx_forensics::parse::{FieldMap, Format, LineParser};
 use nginx_forensics::synth::incident_log;
+use nginx_forensics::synth::scenarios::{negatives, positives};
 
 fn lines() -> u64 {
     std::env::var("NF_BENCH_LINES").ok().and_then(|v| v.parse().ok()).unwrap_or(200_000)
@@ -56,6 +60,36 @@ fn bench(c: &mut Criterion) {
             b.iter(|| ingest::run(&sources, &opts, TimeSpan::default).map(|o| o.stats.totals().parsed));
         });
     }
+    group.finish();
+
+    let mut group = c.benchmark_group("analysis");
+    group.throughput(Throughput::Bytes(bytes));
+    group.sample_size(10);
+    let options = AnalysisOptions::default();
+    let opts = IngestOptions::default();
+    group.bench_function("file_2_threads", |b| {
+        b.iter(|| {
+            ingest::run(&sources, &opts, || Analysis::new(&options))
+                .map(|o| o.detector.finish(&options).clusters.len())
+        });
+    });
+    group.finish();
+
+    let mut scenarios = positives(1);
+    scenarios.extend(negatives(1));
+    let stamps: usize = scenarios.iter().map(|s| s.times.len()).sum();
+    let mut group = c.benchmark_group("detect");
+    group.throughput(Throughput::Elements(stamps as u64));
+    group.sample_size(10);
+    let params = PeriodicParams::default();
+    group.bench_function("scenarios", |b| {
+        b.iter(|| {
+            scenarios
+                .iter()
+                .map(|s| detect(&s.times, s.res_ms, s.times.len() as u64, &params).len())
+                .sum::<usize>()
+        });
+    });
     group.finish();
 }
 

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use anyhow::Context;
 
-use crate::analysis::TimeSpan;
+use crate::analysis::Analysis;
 use crate::config::Config;
 use crate::ingest::{self, IngestStats, InputStatus};
 use crate::input::{Discovery, discover};
@@ -35,17 +35,18 @@ pub fn run(config: &Config, messages: &mut dyn Write) -> anyhow::Result<Exit> {
         let _ =
             writeln!(messages, "nginx-forensics: {what} {}: {}", terminal(&p.source), terminal(&p.reason));
     }
-    let ingested = ingest::run(&sources, &config.ingest, TimeSpan::default)?;
-    let report = Report::new(&ingested.stats, ingested.detector.range);
+    let ingested = ingest::run(&sources, &config.ingest, || Analysis::new(&config.analysis))?;
+    let findings = ingested.detector.finish(&config.analysis);
+    let report = Report::new(&ingested.stats, &findings);
     report_problems(&ingested.stats, messages);
 
     match &config.output {
-        Some(path) => write_atomically(path, |w| report::render(&report, config.format, w))
+        Some(path) => write_atomically(path, |w| report::render(&report, config.format, config.top, w))
             .with_context(|| format!("writing the report to {}", path.display()))?,
         None => {
             let stdout = io::stdout();
             let mut out = io::BufWriter::new(stdout.lock());
-            report::render(&report, config.format, &mut out)?;
+            report::render(&report, config.format, config.top, &mut out)?;
             out.flush()?;
         }
     }

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use clap::{Parser, ValueEnum};
 
+use crate::analysis::AnalysisOptions;
 use crate::config::Config;
 use crate::ingest::IngestOptions;
 use crate::parse::{Field, FieldMap};
@@ -45,6 +46,14 @@ pub struct Cli {
     /// Skip (and count) lines longer than this many bytes; they are never buffered whole.
     #[arg(long, value_name = "BYTES", default_value_t = 1 << 20)]
     pub max_line_bytes: usize,
+
+    /// Keep numeric, UUID and hex path segments instead of folding them into `:id`.
+    #[arg(long)]
+    pub raw_paths: bool,
+
+    /// Clusters shown in the table.
+    #[arg(long, value_name = "N", default_value_t = 20)]
+    pub top: usize,
 
     /// Target size of the chunks workers parse (tuning and tests).
     #[arg(long, value_name = "BYTES", default_value_t = 1 << 20, hide = true)]
@@ -115,6 +124,8 @@ impl Cli {
                 fields: FieldMap::with_overrides(&self.fields),
                 ..IngestOptions::default()
             },
+            analysis: AnalysisOptions { raw_paths: self.raw_paths, ..AnalysisOptions::default() },
+            top: self.top,
         })
     }
 }

@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 
+use crate::analysis::AnalysisOptions;
 use crate::ingest::IngestOptions;
 use crate::report::OutputFormat;
 
@@ -18,4 +19,8 @@ pub struct Config {
     pub strict: bool,
     /// How to read the inputs.
     pub ingest: IngestOptions,
+    /// How to analyse the records.
+    pub analysis: AnalysisOptions,
+    /// Clusters shown in the table.
+    pub top: usize,
 }

@@ -236,3 +236,270 @@ mod tests {
         assert_eq!(a, b);
     }
 }
+
+/// Labelled request-time scenarios for the periodic-caller detector: every case the detector
+/// must get right, with ground truth, generated from fixed seeds.
+pub mod scenarios {
+    use super::SplitMix64;
+
+    /// What a scenario's detector should report: one finding per entry.
+    #[derive(Clone, Debug, PartialEq)]
+    pub struct Truth {
+        /// True period (ms).
+        pub period_ms: f64,
+        /// Callers sharing the key at once.
+        pub phases: usize,
+    }
+
+    /// Request times of one cluster, and what they hold.
+    #[derive(Clone, Debug)]
+    pub struct Scenario {
+        /// Short name.
+        pub name: &'static str,
+        /// Times (ms), ascending, quantised to `res_ms`.
+        pub times: Vec<i64>,
+        /// Timestamp resolution (1 or 1000 ms).
+        pub res_ms: i64,
+        /// Expected findings; empty for negatives.
+        pub truth: Vec<Truth>,
+    }
+
+    const DAY: f64 = 86_400_000.0;
+    const T0: f64 = 1_558_656_000_000.0;
+
+    fn finish(name: &'static str, mut times: Vec<f64>, res_ms: i64, truth: Vec<Truth>) -> Scenario {
+        times.sort_by(f64::total_cmp);
+        let r = res_ms as f64;
+        let times = times.into_iter().map(|t| ((t / r).floor() * r) as i64).collect();
+        Scenario { name, times, res_ms, truth }
+    }
+
+    fn truth(period_s: f64, phases: usize) -> Vec<Truth> {
+        vec![Truth { period_ms: period_s * 1000.0, phases }]
+    }
+
+    /// A fixed-rate caller: beats at `offset + k·period`, each logged after a latency of
+    /// 20–300 ms, plus uniform jitter of ±`jitter` × period; beats dropped with `drop`
+    /// probability or inside `gap` (start, end) ms after the start.
+    #[allow(clippy::too_many_arguments)]
+    fn fixed_rate(
+        rng: &mut SplitMix64,
+        period_ms: f64,
+        offset_ms: f64,
+        span_ms: f64,
+        jitter: f64,
+        drop: f64,
+        gap: Option<(f64, f64)>,
+        out: &mut Vec<f64>,
+    ) {
+        let mut k = 0.0;
+        while offset_ms + k * period_ms < span_ms {
+            let at = offset_ms + k * period_ms;
+            k += 1.0;
+            if rng.next_f64() < drop || gap.is_some_and(|(a, b)| at >= a && at < b) {
+                continue;
+            }
+            let latency = 20.0 + 280.0 * rng.next_f64();
+            let j = (rng.next_f64() * 2.0 - 1.0) * jitter * period_ms;
+            out.push(T0 + at + latency + j);
+        }
+    }
+
+    fn poisson(rng: &mut SplitMix64, rate_per_s: f64, start: f64, span_ms: f64, out: &mut Vec<f64>) {
+        let mut t = start + rng.exponential(1000.0 / rate_per_s);
+        while t < start + span_ms {
+            out.push(T0 + t);
+            t += rng.exponential(1000.0 / rate_per_s);
+        }
+    }
+
+    /// Every positive scenario of the issue, seeded by `seed`.
+    #[must_use]
+    pub fn positives(seed: u64) -> Vec<Scenario> {
+        let mut rng = SplitMix64::new(seed);
+        let r = &mut rng;
+        let mut v = Vec::new();
+        let mut t = Vec::new();
+        fixed_rate(r, 10_000.0, 4_000.0, DAY, 0.0, 0.0, None, &mut t);
+        v.push(finish("10 s", std::mem::take(&mut t), 1000, truth(10.0, 1)));
+        fixed_rate(r, 10_300.0, 0.0, DAY, 0.0, 0.0, None, &mut t);
+        v.push(finish("10.3 s at 1-s resolution", std::mem::take(&mut t), 1000, truth(10.3, 1)));
+        fixed_rate(r, 3_600_000.0, 120_000.0, DAY, 0.0, 0.0, None, &mut t);
+        v.push(finish("hourly, 24 hits", std::mem::take(&mut t), 1000, truth(3600.0, 1)));
+        let mut k = 0.0;
+        while k * 500.0 < 3_600_000.0 {
+            t.push(T0 + k * 500.0 + 3.0 + 2.0 * r.next_f64());
+            k += 1.0;
+        }
+        v.push(finish("0.5 s at ms resolution", std::mem::take(&mut t), 1, truth(0.5, 1)));
+        fixed_rate(r, 10_000.0, 0.0, DAY, 0.0, 0.0, None, &mut t);
+        fixed_rate(r, 10_000.0, 3_000.0, DAY, 0.0, 0.0, None, &mut t);
+        v.push(finish("2 replicas, 10 s, offset 3 s", std::mem::take(&mut t), 1000, truth(10.0, 2)));
+        for off in [0.0, 7_000.0, 19_000.0] {
+            fixed_rate(r, 30_000.0, off, DAY, 0.0, 0.0, None, &mut t);
+        }
+        v.push(finish("3 replicas, 30 s", std::mem::take(&mut t), 1000, truth(30.0, 3)));
+        fixed_rate(r, 10_000.0, 0.0, DAY, 0.0, 0.2, None, &mut t);
+        v.push(finish("10 s, 20% of beats missing", std::mem::take(&mut t), 1000, truth(10.0, 1)));
+        fixed_rate(r, 10_000.0, 0.0, DAY, 0.0, 0.6, None, &mut t);
+        v.push(finish("10 s, 60% of beats missing", std::mem::take(&mut t), 1000, truth(10.0, 1)));
+        fixed_rate(r, 10_000.0, 0.0, DAY, 0.0, 0.0, Some((36_000_000.0, 43_200_000.0)), &mut t);
+        v.push(finish("10 s, 2-hour outage", std::mem::take(&mut t), 1000, truth(10.0, 1)));
+        fixed_rate(r, 10_000.0, 0.0, DAY / 2.0, 0.0, 0.0, None, &mut t);
+        let mut second = Vec::new();
+        fixed_rate(r, 10_000.0, 4_300.0, DAY / 2.0, 0.0, 0.0, None, &mut second);
+        t.extend(second.into_iter().map(|x| x + DAY / 2.0));
+        v.push(finish("restart shifts the phase", std::mem::take(&mut t), 1000, truth(10.0, 1)));
+        // Consul: run the check, then wait the interval: period = interval + latency.
+        let mut at = 1_000.0;
+        let mut latencies = 0.0;
+        let mut n = 0.0;
+        while at < DAY {
+            t.push(T0 + at);
+            let latency = 20.0 + 280.0 * r.next_f64();
+            latencies += latency;
+            n += 1.0;
+            at += 10_000.0 + latency;
+        }
+        let p = 10.0 + latencies / n / 1000.0;
+        v.push(finish("sleep-after 10 s (Consul)", std::mem::take(&mut t), 1, truth(p, 1)));
+        fixed_rate(r, 10_000.0, 0.0, DAY, 0.05, 0.0, None, &mut t);
+        v.push(finish("10 s ±5% jitter", std::mem::take(&mut t), 1000, truth(10.0, 1)));
+        fixed_rate(r, 10_000.0, 0.0, DAY, 0.0, 0.0, None, &mut t);
+        poisson(r, 0.05, 0.0, DAY, &mut t);
+        v.push(finish("10 s + random traffic", std::mem::take(&mut t), 1000, truth(10.0, 1)));
+        fixed_rate(r, 10_000.0, 0.0, DAY, 0.0, 0.0, None, &mut t);
+        // At 1-s resolution phases closer than 2 s cannot be told apart: 7 s keeps them 2–3 s apart.
+        fixed_rate(r, 15_000.0, 7_000.0, DAY, 0.0, 0.0, None, &mut t);
+        let mut both = truth(10.0, 1);
+        both.extend(truth(15.0, 1));
+        v.push(finish("10 s and 15 s on one key", std::mem::take(&mut t), 1000, both));
+        fixed_rate(r, 300_000.0, 60_000.0, DAY, 0.0, 0.0, Some((30_000_000.0, 37_200_000.0)), &mut t);
+        v.push(finish("5 min uptime monitor with an outage", std::mem::take(&mut t), 1000, truth(300.0, 1)));
+        fixed_rate(r, 10_000.0, 0.0, DAY / 4.0, 0.0, 0.0, None, &mut t);
+        v.push(finish("10 s at ms resolution", std::mem::take(&mut t), 1, truth(10.0, 1)));
+        v
+    }
+
+    /// Traffic that must not be reported, seeded by `seed`.
+    #[must_use]
+    pub fn negatives(seed: u64) -> Vec<Scenario> {
+        let mut rng = SplitMix64::new(seed);
+        let r = &mut rng;
+        let mut v = Vec::new();
+        for (name, rate, res) in [
+            ("Poisson 0.01/s", 0.01, 1000),
+            ("Poisson 0.1/s", 0.1, 1000),
+            ("Poisson 0.1/s, ms", 0.1, 1),
+            ("Poisson 1/s", 1.0, 1000),
+            ("Poisson 5/s, ms", 5.0, 1),
+        ] {
+            let mut t = Vec::new();
+            poisson(r, rate, 0.0, if rate > 0.5 { DAY / 12.0 } else { DAY }, &mut t);
+            v.push(finish(name, t, res, Vec::new()));
+        }
+        // People: sessions at random times; inside one, page views after 2–120 s of reading.
+        let mut t = Vec::new();
+        let mut start = 0.0;
+        while start < DAY {
+            start += r.exponential(1_800_000.0);
+            let mut at = start;
+            for _ in 0..(2 + r.below(25)) {
+                t.push(T0 + at);
+                at += 2_000.0 + 118_000.0 * r.next_f64().powi(2);
+            }
+        }
+        v.push(finish("human browsing sessions", t, 1000, Vec::new()));
+        // A crawler in bursts: a few fetches a second apart, bursts at random.
+        let mut t = Vec::new();
+        let mut at = 0.0;
+        while at < DAY {
+            at += r.exponential(3_600_000.0);
+            for i in 0..(3 + r.below(8)) {
+                t.push(T0 + at + f64::from(u32::try_from(i).unwrap_or(0)) * (800.0 + 400.0 * r.next_f64()));
+            }
+        }
+        v.push(finish("bursty crawler", t, 1000, Vec::new()));
+        let mut t = Vec::new();
+        for _ in 0..60 {
+            t.push(T0 + 20_000.0 * r.next_f64());
+        }
+        v.push(finish("a single burst", t, 1000, Vec::new()));
+        let mut t = Vec::new();
+        fixed_rate(r, 10_000.0, 0.0, 70_000.0, 0.0, 0.0, None, &mut t);
+        v.push(finish("fewer than 8 hits", t, 1000, Vec::new()));
+        v
+    }
+
+    /// Result of running a detector over scenarios.
+    #[derive(Clone, Debug, Default, PartialEq)]
+    pub struct Evaluation {
+        /// Findings that match a true caller (period within 1 %, same phases).
+        pub true_positives: usize,
+        /// Findings that match nothing.
+        pub false_positives: usize,
+        /// True callers not found.
+        pub false_negatives: usize,
+        /// Mean relative period error of the true positives.
+        pub mean_period_error: f64,
+        /// Worst relative period error of the true positives.
+        pub max_period_error: f64,
+        /// Scenario names with a miss or a false finding, and what was found.
+        pub failures: Vec<String>,
+    }
+
+    impl Evaluation {
+        /// TP / (TP + FP).
+        #[must_use]
+        pub fn precision(&self) -> f64 {
+            let d = self.true_positives + self.false_positives;
+            if d == 0 { 1.0 } else { self.true_positives as f64 / d as f64 }
+        }
+
+        /// TP / (TP + FN).
+        #[must_use]
+        pub fn recall(&self) -> f64 {
+            let d = self.true_positives + self.false_negatives;
+            if d == 0 { 1.0 } else { self.true_positives as f64 / d as f64 }
+        }
+    }
+
+    /// Runs `detect` (returning `(period_ms, phases)` per finding) over `scenarios`.
+    pub fn evaluate(scenarios: &[Scenario], detect: impl Fn(&Scenario) -> Vec<(f64, usize)>) -> Evaluation {
+        let mut e = Evaluation::default();
+        let mut errors = Vec::new();
+        for s in scenarios {
+            let found = detect(s);
+            let mut matched = vec![false; found.len()];
+            let mut ok = true;
+            for t in &s.truth {
+                let hit = found.iter().enumerate().position(|(i, (p, k))| {
+                    !matched[i] && *k == t.phases && (p - t.period_ms).abs() <= 0.01 * t.period_ms
+                });
+                match hit {
+                    Some(i) => {
+                        matched[i] = true;
+                        e.true_positives += 1;
+                        errors.push((found[i].0 - t.period_ms).abs() / t.period_ms);
+                    }
+                    None => {
+                        e.false_negatives += 1;
+                        ok = false;
+                    }
+                }
+            }
+            let extra = matched.iter().filter(|m| !**m).count();
+            e.false_positives += extra;
+            if !ok || extra > 0 {
+                let got: Vec<String> =
+                    found.iter().map(|(p, k)| format!("{:.3} s × {k}", p / 1000.0)).collect();
+                e.failures.push(format!("{}: found [{}]", s.name, got.join(", ")));
+            }
+        }
+        if !errors.is_empty() {
+            e.mean_period_error = errors.iter().sum::<f64>() / errors.len() as f64;
+            e.max_period_error = errors.iter().copied().fold(0.0, f64::max);
+        }
+        e
+    }
+}

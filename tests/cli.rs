@@ -233,3 +233,103 @@ fn output_goes_to_the_file_and_usage_errors_exit_2() {
     }
     assert_eq!(bin().arg("--help").output().unwrap().status.code(), Some(0));
 }
+
+/// `(user_agent, host, path, period_seconds, phases)` of each periodic caller.
+fn periodic_callers(report: &Value) -> Vec<(String, String, String, f64, u64)> {
+    report["periodic"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            (
+                p["user_agent"].as_str().unwrap_or("-").to_owned(),
+                p["host"].as_str().unwrap_or("-").to_owned(),
+                p["path"].as_str().unwrap().to_owned(),
+                p["period_seconds"].as_f64().unwrap(),
+                p["phases"].as_u64().unwrap(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn the_incident_probe_is_a_10_s_periodic_caller_beside_elb_and_consul() {
+    let run = run_json(&[path(&sample("incident.jsonl"))], None);
+    let mut found = periodic_callers(&run.report);
+    found.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    let want = [
+        ("Consul Health Check", "localhost", "/health", 10.0, 1),
+        ("ELB-HealthChecker/2.0", "172.12.1.189", "/health", 30.0, 2),
+        ("Go-http-client/1.1", "172.12.1.189", "/", 10.0, 1),
+        ("Go-http-client/1.1", "172.12.1.189", "/login", 10.0, 1),
+    ];
+    let want: Vec<_> = want
+        .iter()
+        .map(|(u, h, p, s, k)| ((*u).to_owned(), (*h).to_owned(), (*p).to_owned(), *s, *k))
+        .collect();
+    assert_eq!(found, want, "the browser traffic is not periodic");
+    let probe = run.report["periodic"].as_array().unwrap().iter().find(|p| p["path"] == "/").unwrap();
+    assert_eq!(probe["requests_per_day"], 8640.0);
+    assert_eq!(probe["requests"], 120);
+    assert_eq!(probe["timestamp_resolution"], "s");
+    assert!(probe["confidence"].as_f64().unwrap() >= 0.9, "{probe}");
+    for k in ["significance", "tightness", "coverage"] {
+        assert!(probe["confidence_components"][k].as_f64().unwrap() > 0.9, "{probe}");
+    }
+}
+
+#[test]
+fn after_the_fix_the_probe_is_on_health() {
+    let run = run_json(&[path(&sample("after-fix.jsonl"))], None);
+    let found = periodic_callers(&run.report);
+    assert!(found.iter().any(|f| f.0 == "Go-http-client/1.1" && f.2 == "/health" && f.3 == 10.0));
+    assert!(!found.iter().any(|f| f.2 == "/" || f.2 == "/login"), "{found:?}");
+}
+
+#[test]
+fn clusters_merge_default_ports_and_template_ids() {
+    let run = run_json(&[path(&sample("incident.jsonl"))], None);
+    let clusters = run.report["clusters"].as_array().unwrap();
+    assert_eq!(run.report["summary"]["clusters"], 6);
+    let root = clusters.iter().find(|c| c["path"] == "/").unwrap();
+    assert_eq!(root["host"], "172.12.1.189", "172.12.1.189:80 and 172.12.1.189 are one host");
+    assert_eq!(root["requests"], 120);
+    assert_eq!(root["statuses"]["302"], 120);
+    assert_eq!(root["methods"]["GET"], 120);
+    assert_eq!(root["distinct_clients"], Value::Null, "remote_addr was empty");
+    assert_eq!(root["response_bytes"]["max"], 0);
+    assert!(clusters.iter().any(|c| c["path"] == "/orders/:id" && c["requests"] == 10));
+    let raw = run_json(&["--raw-paths", path(&sample("incident.jsonl"))], None);
+    assert!(raw.report["clusters"].as_array().unwrap().iter().any(|c| c["path"] == "/orders/1042"));
+    // Clusters come most requests first.
+    let counts: Vec<u64> = clusters.iter().map(|c| c["requests"].as_u64().unwrap()).collect();
+    assert!(counts.windows(2).all(|w| w[0] >= w[1]), "{counts:?}");
+}
+
+#[test]
+fn a_sampled_log_is_not_mistaken_for_hourly_callers() {
+    // 10,000 real Apache lines holding one minute (hh:05) of every hour over four days.
+    let data =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/datasets/elastic-apache_logs.gz");
+    if !data.exists() {
+        eprintln!("skipped: {} is not here", data.display());
+        return;
+    }
+    let run = run_json(&[path(&data)], None);
+    assert_eq!(input(&run.report, 0)["format"], "combined");
+    assert_eq!(counts(&run.report["summary"]), (10_000, 10_000, 0, 0));
+    assert_eq!(periodic_callers(&run.report), vec![], "the rhythm is the log's sampling");
+    assert!(run.report["summary"]["periodic_explained_by_log_gaps"].as_u64().unwrap() > 10);
+}
+
+#[test]
+fn hostile_user_agents_never_reach_the_terminal_raw() {
+    let out = bin().arg(path(&sample("hostile.jsonl"))).output().unwrap();
+    for bytes in [&out.stdout, &out.stderr] {
+        assert!(!bytes.iter().any(|&b| b == 0x1b || b == 0x07 || b == 0), "raw control byte in output");
+    }
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains(r"\x1b[2J\x1b[31mFAKE OUTPUT"), "{text}");
+    assert!(text.contains(r"\u{202e}"), "{text}");
+    assert!(!text.contains('\u{202e}'));
+}

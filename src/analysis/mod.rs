@@ -5,6 +5,11 @@
 //! commutative, so that the result depends neither on the thread count nor on input order.
 //! Detectors do no I/O and no formatting.
 
+pub mod cluster;
+pub mod coverage;
+pub mod periodic;
+pub mod timeline;
+
 use crate::model::{Record, UnixMillis};
 
 /// An accumulator over records.
@@ -58,4 +63,107 @@ mod tests {
         assert_eq!(a, b);
         assert_eq!(a.range, Some((3, 9)));
     }
+}
+
+/// How to analyse.
+#[derive(Clone, Debug, Default)]
+pub struct AnalysisOptions {
+    /// Keep numeric and id path segments (`--raw-paths`).
+    pub raw_paths: bool,
+    /// Periodic-caller detector settings.
+    pub periodic: periodic::PeriodicParams,
+}
+
+/// Everything the detectors accumulate: the time span and the clusters.
+#[derive(Clone, Debug)]
+pub struct Analysis {
+    /// Time span of all records.
+    pub span: TimeSpan,
+    /// Clusters by (user agent, host, path).
+    pub clusters: cluster::Clusters,
+    /// Seconds that hold any record.
+    pub coverage: coverage::LogCoverage,
+}
+
+impl Analysis {
+    /// An empty analysis.
+    #[must_use]
+    pub fn new(options: &AnalysisOptions) -> Self {
+        Analysis {
+            span: TimeSpan::default(),
+            clusters: cluster::Clusters::new(options.raw_paths),
+            coverage: coverage::LogCoverage::default(),
+        }
+    }
+
+    /// Analyses every cluster (in parallel) and sorts the results: clusters by requests, periodic
+    /// callers by requests per day, ties by key, so output never depends on thread count.
+    #[must_use]
+    pub fn finish(self, options: &AnalysisOptions) -> Findings {
+        use rayon::prelude::*;
+        let coverage = &self.coverage;
+        let mut clusters: Vec<ClusterFinding> = self
+            .clusters
+            .into_clusters()
+            .into_par_iter()
+            .map(|(key, mut stats)| {
+                let timeline = std::mem::take(&mut stats.timeline);
+                let (times, res_ms, truncated) = timeline.sorted();
+                let mut periodic = periodic::detect(&times, res_ms, stats.requests, &options.periodic);
+                let before = periodic.len();
+                periodic.retain(|p| {
+                    !coverage.explains(
+                        &times,
+                        p.first_seen,
+                        p.last_seen,
+                        p.period_ms / p.phases.max(1) as f64,
+                    )
+                });
+                let suppressed = before - periodic.len();
+                ClusterFinding { key, stats, res_ms, truncated, periodic, suppressed }
+            })
+            .collect();
+        clusters.sort_by(|a, b| b.stats.requests.cmp(&a.stats.requests).then_with(|| a.key.cmp(&b.key)));
+        Findings { span: self.span.range, clusters }
+    }
+}
+
+impl Detector for Analysis {
+    fn observe(&mut self, record: &Record<'_>) {
+        self.span.observe(record);
+        self.clusters.observe(record);
+        self.coverage.observe(record);
+    }
+
+    fn merge(&mut self, other: Self) {
+        self.span.merge(other.span);
+        self.clusters.merge(other.clusters);
+        self.coverage.merge(other.coverage);
+    }
+}
+
+/// One analysed cluster.
+#[derive(Clone, Debug)]
+pub struct ClusterFinding {
+    /// Its key.
+    pub key: cluster::ClusterKey,
+    /// Its statistics (the timeline taken out).
+    pub stats: cluster::ClusterStats,
+    /// Timestamp resolution of its times (ms per tick: 1 or 1000).
+    pub res_ms: i64,
+    /// True when more than [`timeline::MAX_HITS`] times were seen (the earliest were analysed).
+    pub truncated: bool,
+    /// Its fixed-interval callers.
+    pub periodic: Vec<periodic::Periodicity>,
+    /// Fixed-interval findings dropped because the log's own gaps explain them.
+    pub suppressed: usize,
+}
+
+/// The result of the analysis.
+#[derive(Clone, Debug)]
+pub struct Findings {
+    /// Time span of all records.
+    pub span: Option<(UnixMillis, UnixMillis)>,
+    /// Every cluster, most requests first.
+    pub clusters: Vec<ClusterFinding>,
 }

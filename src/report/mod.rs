@@ -7,11 +7,13 @@ pub mod escape;
 mod json;
 mod table;
 
+use std::collections::BTreeMap;
 use std::io::{self, Write};
 
 use chrono::{DateTime, SecondsFormat};
 use serde::Serialize;
 
+use crate::analysis::{ClusterFinding, Findings};
 use crate::ingest::{IngestStats, InputStatus};
 use crate::input::Compression;
 use crate::model::UnixMillis;
@@ -36,8 +38,185 @@ pub struct Report {
     pub schema_version: u32,
     /// What was read.
     pub summary: Summary,
+    /// Every cluster of (user agent, host, path), most requests first.
+    pub clusters: Vec<ClusterReport>,
+    /// Fixed-interval callers, most requests per day first.
+    pub periodic: Vec<PeriodicReport>,
     /// The first malformed or skipped lines of each input.
     pub errors: Vec<ErrorSample>,
+}
+
+/// Response sizes of a cluster.
+#[derive(Clone, Debug, Serialize)]
+pub struct ByteSummary {
+    /// Smallest response (bytes).
+    pub min: u64,
+    /// Largest response (bytes).
+    pub max: u64,
+    /// Mean response (bytes, rounded).
+    pub mean: u64,
+}
+
+/// One cluster of requests.
+#[derive(Clone, Debug, Serialize)]
+pub struct ClusterReport {
+    /// User agent; `null` when not logged.
+    pub user_agent: Option<String>,
+    /// Host, lowercased, default port dropped; `null` when not logged.
+    pub host: Option<String>,
+    /// Path template (no query; ids as `:id` unless `--raw-paths`).
+    pub path: String,
+    /// Requests.
+    pub requests: u64,
+    /// Requests per status code.
+    pub statuses: BTreeMap<String, u64>,
+    /// Requests per method.
+    pub methods: BTreeMap<String, u64>,
+    /// First request.
+    pub first_seen: String,
+    /// Last request.
+    pub last_seen: String,
+    /// Distinct client addresses; `null` when none was logged.
+    pub distinct_clients: Option<u64>,
+    /// Response sizes; `null` when not logged.
+    pub response_bytes: Option<ByteSummary>,
+    /// Responses with a non-empty `Set-Cookie` (0 when the log has no such field).
+    pub set_cookie_responses: u64,
+    /// `s` or `ms`: the precision of this cluster's times.
+    pub timestamp_resolution: &'static str,
+    /// Number of fixed-interval callers found in this cluster.
+    pub periodic_callers: usize,
+}
+
+/// Confidence components of a periodic caller.
+#[derive(Clone, Debug, Serialize)]
+pub struct ConfidenceComponents {
+    /// Evidence against random arrivals at the same rate, in [0, 1].
+    pub significance: f64,
+    /// Tightness of the schedule (jitter relative to the period), in [0, 1].
+    pub tightness: f64,
+    /// Coverage factor: share of expected beats present, over 0.5, capped at 1.
+    pub coverage: f64,
+}
+
+/// A fixed-interval caller.
+#[derive(Clone, Debug, Serialize)]
+pub struct PeriodicReport {
+    /// User agent; `null` when not logged.
+    pub user_agent: Option<String>,
+    /// Host (normalised); `null` when not logged.
+    pub host: Option<String>,
+    /// Path template.
+    pub path: String,
+    /// Period in seconds (ms precision).
+    pub period_seconds: f64,
+    /// Callers sharing the key at different phases at the same time.
+    pub phases: usize,
+    /// Phase jumps (restarts) beyond the concurrent phases.
+    pub restarts: usize,
+    /// Spread of arrivals around the schedule (s), timestamp quantisation included.
+    pub jitter_seconds: f64,
+    /// Share of expected beats present, in [0, 1].
+    pub coverage: f64,
+    /// Share of the cluster's requests this caller explains, in [0, 1].
+    pub periodic_fraction: f64,
+    /// Confidence in [0, 1]: the product of its components.
+    pub confidence: f64,
+    /// The factors of `confidence`.
+    pub confidence_components: ConfidenceComponents,
+    /// Requests explained by the schedule.
+    pub requests: u64,
+    /// Requests per day while active.
+    pub requests_per_day: f64,
+    /// First explained request.
+    pub first_seen: String,
+    /// Last explained request.
+    pub last_seen: String,
+    /// Distinct client addresses of the cluster; `null` when none was logged.
+    pub distinct_clients: Option<u64>,
+    /// `s` or `ms`: the precision of the times the period was measured on.
+    pub timestamp_resolution: &'static str,
+}
+
+fn round3(x: f64) -> f64 {
+    (x * 1000.0).round() / 1000.0
+}
+
+fn resolution(res_ms: i64) -> &'static str {
+    if res_ms == 1 { "ms" } else { "s" }
+}
+
+fn distinct_clients(c: &ClusterFinding) -> Option<u64> {
+    (!c.stats.clients.is_empty()).then_some(c.stats.clients.len() as u64)
+}
+
+impl ClusterReport {
+    fn new(c: &ClusterFinding) -> Self {
+        let s = &c.stats;
+        ClusterReport {
+            user_agent: c.key.user_agent.clone(),
+            host: c.key.host.clone(),
+            path: c.key.path.clone(),
+            requests: s.requests,
+            statuses: s.statuses.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
+            methods: s.methods.iter().map(|(k, v)| (k.clone(), *v)).collect(),
+            first_seen: rfc3339(s.first_seen),
+            last_seen: rfc3339(s.last_seen),
+            distinct_clients: distinct_clients(c),
+            response_bytes: s.bytes.map(|(n, sum, min, max)| ByteSummary {
+                min,
+                max,
+                mean: (sum + n / 2) / n.max(1),
+            }),
+            set_cookie_responses: s.set_cookie,
+            timestamp_resolution: resolution(c.res_ms),
+            periodic_callers: c.periodic.len(),
+        }
+    }
+}
+
+fn periodic_reports(findings: &Findings) -> Vec<PeriodicReport> {
+    let mut out: Vec<PeriodicReport> = findings
+        .clusters
+        .iter()
+        .flat_map(|c| {
+            c.periodic.iter().map(move |p| {
+                // N beats of K phases span (N − 1)·P/K: add one beat's share to the span.
+                let beat_ms = p.period_ms / p.phases.max(1) as f64;
+                let active_days = ((p.last_seen - p.first_seen) as f64 + beat_ms) / 86_400_000.0;
+                PeriodicReport {
+                    user_agent: c.key.user_agent.clone(),
+                    host: c.key.host.clone(),
+                    path: c.key.path.clone(),
+                    period_seconds: round3(p.period_ms / 1000.0),
+                    phases: p.phases,
+                    restarts: p.restarts,
+                    jitter_seconds: round3(p.jitter_ms / 1000.0),
+                    coverage: round3(p.coverage),
+                    periodic_fraction: round3(p.periodic_fraction),
+                    confidence: round3(p.confidence),
+                    confidence_components: ConfidenceComponents {
+                        significance: round3(p.significance),
+                        tightness: round3(p.tightness),
+                        coverage: round3(p.coverage_factor),
+                    },
+                    requests: p.requests,
+                    requests_per_day: (p.requests as f64 / active_days).round(),
+                    first_seen: rfc3339(p.first_seen),
+                    last_seen: rfc3339(p.last_seen),
+                    distinct_clients: distinct_clients(c),
+                    timestamp_resolution: resolution(c.res_ms),
+                }
+            })
+        })
+        .collect();
+    out.sort_by(|a, b| {
+        b.requests_per_day
+            .total_cmp(&a.requests_per_day)
+            .then_with(|| (&a.user_agent, &a.host, &a.path).cmp(&(&b.user_agent, &b.host, &b.path)))
+            .then_with(|| a.period_seconds.total_cmp(&b.period_seconds))
+    });
+    out
 }
 
 /// Accounting of every line read.
@@ -59,6 +238,11 @@ pub struct Summary {
     pub last_seen: Option<String>,
     /// Every input, in the order read.
     pub inputs: Vec<InputSummary>,
+    /// Clusters (distinct user agent, host and path).
+    pub clusters: u64,
+    /// Apparent fixed-interval callers not reported because the log itself only has records
+    /// around their beats (a sampled or gappy log: the rhythm is the log's, not the caller's).
+    pub periodic_explained_by_log_gaps: u64,
 }
 
 /// Skipped lines by reason.
@@ -118,9 +302,10 @@ pub fn rfc3339(ms: UnixMillis) -> String {
 }
 
 impl Report {
-    /// Builds the report from ingest accounting and the records' time span.
+    /// Builds the report from ingest accounting and the analysis.
     #[must_use]
-    pub fn new(stats: &IngestStats, span: Option<(UnixMillis, UnixMillis)>) -> Self {
+    pub fn new(stats: &IngestStats, findings: &Findings) -> Self {
+        let span = findings.span;
         let totals = stats.totals();
         let inputs = stats
             .inputs
@@ -181,7 +366,11 @@ impl Report {
                 first_seen: span.map(|(a, _)| rfc3339(a)),
                 last_seen: span.map(|(_, b)| rfc3339(b)),
                 inputs,
+                clusters: findings.clusters.len() as u64,
+                periodic_explained_by_log_gaps: findings.clusters.iter().map(|c| c.suppressed as u64).sum(),
             },
+            clusters: findings.clusters.iter().map(ClusterReport::new).collect(),
+            periodic: periodic_reports(findings),
             errors,
         }
     }
@@ -191,9 +380,9 @@ impl Report {
 ///
 /// # Errors
 /// Whatever the writer returns.
-pub fn render(report: &Report, format: OutputFormat, out: &mut dyn Write) -> io::Result<()> {
+pub fn render(report: &Report, format: OutputFormat, top: usize, out: &mut dyn Write) -> io::Result<()> {
     match format {
         OutputFormat::Json => json::render(report, out),
-        OutputFormat::Table => table::render(report, out),
+        OutputFormat::Table => table::render(report, top, out),
     }
 }

@@ -28,7 +28,108 @@ fn table(rows: Vec<Vec<String>>) -> String {
     t.to_string()
 }
 
-pub(super) fn render(report: &Report, out: &mut dyn Write) -> io::Result<()> {
+/// A duration in the unit a person would say: `500 ms`, `10 s`, `10.3 s`, `5 min`, `1 h`, `2 d`.
+pub(super) fn human_duration(seconds: f64) -> String {
+    let (value, unit) = if seconds < 1.0 {
+        (seconds * 1000.0, "ms")
+    } else if seconds < 120.0 {
+        (seconds, "s")
+    } else if seconds < 3600.0 {
+        (seconds / 60.0, "min")
+    } else if seconds < 172_800.0 {
+        (seconds / 3600.0, "h")
+    } else {
+        (seconds / 86_400.0, "d")
+    };
+    let text = format!("{value:.2}");
+    let text = text.trim_end_matches('0').trim_end_matches('.');
+    format!("{text} {unit}")
+}
+
+/// A logged string for a table cell: neutralised, and shortened with an ellipsis.
+pub(super) fn cell(s: Option<&str>, max_chars: usize) -> String {
+    let Some(s) = s else { return "-".to_owned() };
+    let safe = terminal(s);
+    if safe.chars().count() <= max_chars {
+        return safe.into_owned();
+    }
+    let mut out: String = safe.chars().take(max_chars.saturating_sub(1)).collect();
+    out.push('…');
+    out
+}
+
+fn periodic_table(report: &Report) -> String {
+    let mut rows = vec![
+        ["user agent", "host", "path", "period", "phases", "requests/day", "coverage", "confidence"]
+            .map(str::to_owned)
+            .to_vec(),
+    ];
+    for p in &report.periodic {
+        let mut phases = p.phases.to_string();
+        if p.restarts > 0 {
+            phases.push_str(&format!(" ({} restart{})", p.restarts, if p.restarts == 1 { "" } else { "s" }));
+        }
+        rows.push(vec![
+            cell(p.user_agent.as_deref(), 40),
+            cell(p.host.as_deref(), 30),
+            cell(Some(&p.path), 40),
+            human_duration(p.period_seconds),
+            phases,
+            thousands(p.requests_per_day as u64),
+            format!("{:.0}%", 100.0 * p.coverage),
+            format!("{:.2}", p.confidence),
+        ]);
+    }
+    table(rows)
+}
+
+fn clusters_table(report: &Report, top: usize) -> String {
+    let mut rows = vec![
+        ["requests", "user agent", "host", "path", "statuses", "first seen", "last seen"]
+            .map(str::to_owned)
+            .to_vec(),
+    ];
+    for c in report.clusters.iter().take(top) {
+        let mut statuses: Vec<_> = c.statuses.iter().collect();
+        statuses.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+        let statuses: Vec<String> =
+            statuses.iter().take(3).map(|(s, n)| format!("{s}×{}", thousands(**n))).collect();
+        rows.push(vec![
+            thousands(c.requests),
+            cell(c.user_agent.as_deref(), 40),
+            cell(c.host.as_deref(), 30),
+            cell(Some(&c.path), 40),
+            statuses.join(" "),
+            c.first_seen.clone(),
+            c.last_seen.clone(),
+        ]);
+    }
+    table(rows)
+}
+
+pub(super) fn render(report: &Report, top: usize, out: &mut dyn Write) -> io::Result<()> {
+    if report.periodic.is_empty() {
+        writeln!(out, "Periodic callers: none found\n")?;
+    } else {
+        writeln!(out, "Periodic callers ({})\n{}\n", report.periodic.len(), periodic_table(report))?;
+    }
+    let hidden = report.summary.periodic_explained_by_log_gaps;
+    if hidden > 0 {
+        writeln!(
+            out,
+            "Note: {hidden} apparent fixed-interval caller(s) not listed: the log itself only has records around their \
+             beats (it is sampled or has gaps), so their rhythm is the log's.\n"
+        )?;
+    }
+    if !report.clusters.is_empty() {
+        let shown = top.min(report.clusters.len());
+        writeln!(
+            out,
+            "Top clusters ({shown} of {})\n{}\n",
+            report.clusters.len(),
+            clusters_table(report, top)
+        )?;
+    }
     let s = &report.summary;
     let span = match (&s.first_seen, &s.last_seen) {
         (Some(a), Some(b)) => format!("{a} … {b}"),
@@ -83,6 +184,23 @@ pub(super) fn render(report: &Report, out: &mut dyn Write) -> io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn durations_in_human_units() {
+        assert_eq!(human_duration(0.5), "500 ms");
+        assert_eq!(human_duration(10.0), "10 s");
+        assert_eq!(human_duration(10.3), "10.3 s");
+        assert_eq!(human_duration(300.0), "5 min");
+        assert_eq!(human_duration(3600.0), "1 h");
+        assert_eq!(human_duration(86_400.0 * 3.0), "3 d");
+    }
+
+    #[test]
+    fn cells_are_neutralised_and_shortened() {
+        assert_eq!(cell(Some("\u{1b}[2Jabc"), 40), "\\x1b[2Jabc");
+        assert_eq!(cell(Some("abcdef"), 4), "abc…");
+        assert_eq!(cell(None, 4), "-");
+    }
 
     #[test]
     fn thousands_groups() {

@@ -1,0 +1,445 @@
+//! Clustering requests by (user agent, host, path).
+//!
+//! With `remote_addr` empty, as in the incident, this key is what separates callers. Hosts are
+//! lowercased and lose their default port (`172.12.1.189:80` is `172.12.1.189`); paths lose their
+//! query and fragment, and numeric, UUID and long-hex segments become `:id` (`/orders/123` is
+//! `/orders/:id`) unless `--raw-paths`. Health, login and `/` paths are never templated.
+
+use std::collections::{HashMap, HashSet};
+use std::hash::{BuildHasher, Hasher};
+
+use super::timeline::Timeline;
+use crate::model::{Record, UnixMillis};
+
+/// Distinct client addresses counted exactly up to this many per cluster.
+pub const MAX_DISTINCT_CLIENTS: usize = 10_000;
+
+/// What a cluster's path is when the request line had none.
+pub const INVALID_REQUEST: &str = "(invalid request line)";
+/// What a cluster's path is when no request was logged (`"-"`).
+pub const NO_REQUEST: &str = "(no request)";
+
+/// The key of a cluster.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ClusterKey {
+    /// User agent; `None` when not logged.
+    pub user_agent: Option<String>,
+    /// Normalised host; `None` when not logged.
+    pub host: Option<String>,
+    /// Path template.
+    pub path: String,
+}
+
+/// Per-cluster statistics, mergeable.
+#[derive(Clone, Debug, Default)]
+pub struct ClusterStats {
+    /// Requests.
+    pub requests: u64,
+    /// Requests per status code.
+    pub statuses: Vec<(u16, u64)>,
+    /// Requests per method (`-` when the request line had none).
+    pub methods: Vec<(String, u64)>,
+    /// Earliest and latest request time.
+    pub first_seen: UnixMillis,
+    /// Latest request time.
+    pub last_seen: UnixMillis,
+    /// Hashes of distinct client addresses (up to [`MAX_DISTINCT_CLIENTS`]).
+    pub clients: HashSet<u64, ahash::RandomState>,
+    /// Whether more distinct clients were seen than are counted.
+    pub clients_capped: bool,
+    /// Response bytes: count of responses with a size, sum, min, max.
+    pub bytes: Option<(u64, u64, u64, u64)>,
+    /// Responses whose `Set-Cookie` was logged non-empty.
+    pub set_cookie: u64,
+    /// Request times.
+    pub timeline: Timeline,
+}
+
+fn bump<K: PartialEq>(list: &mut Vec<(K, u64)>, key: K, n: u64) {
+    match list.iter_mut().find(|(k, _)| *k == key) {
+        Some((_, c)) => *c += n,
+        None => list.push((key, n)),
+    }
+}
+
+impl ClusterStats {
+    fn observe(&mut self, r: &Record<'_>, client_hash: Option<u64>) {
+        if self.requests == 0 {
+            self.first_seen = r.time;
+            self.last_seen = r.time;
+        }
+        self.requests += 1;
+        self.first_seen = self.first_seen.min(r.time);
+        self.last_seen = self.last_seen.max(r.time);
+        if let Some(s) = r.status {
+            bump(&mut self.statuses, s, 1);
+        }
+        match self.methods.iter_mut().find(|(m, _)| Some(m.as_str()) == r.method.as_deref()) {
+            Some((_, c)) => *c += 1,
+            None => self.methods.push((r.method.as_deref().unwrap_or("-").to_owned(), 1)),
+        }
+        if let Some(h) = client_hash {
+            self.add_client(h);
+        }
+        if let Some(b) = r.bytes {
+            self.bytes = Some(match self.bytes {
+                None => (1, b, b, b),
+                Some((n, sum, lo, hi)) => (n + 1, sum.saturating_add(b), lo.min(b), hi.max(b)),
+            });
+        }
+        if r.set_cookie.as_deref().is_some_and(|c| !c.trim().is_empty()) {
+            self.set_cookie += 1;
+        }
+        self.timeline.push(r.time, r.resolution);
+    }
+
+    fn add_client(&mut self, h: u64) {
+        if self.clients.len() < MAX_DISTINCT_CLIENTS {
+            self.clients.insert(h);
+        } else if !self.clients.contains(&h) {
+            self.clients_capped = true;
+        }
+    }
+
+    fn merge(&mut self, other: ClusterStats) {
+        if other.requests == 0 {
+            return;
+        }
+        if self.requests == 0 {
+            *self = other;
+            return;
+        }
+        self.requests += other.requests;
+        self.first_seen = self.first_seen.min(other.first_seen);
+        self.last_seen = self.last_seen.max(other.last_seen);
+        for (s, n) in other.statuses {
+            bump(&mut self.statuses, s, n);
+        }
+        for (m, n) in other.methods {
+            bump(&mut self.methods, m, n);
+        }
+        for h in other.clients {
+            self.add_client(h);
+        }
+        self.clients_capped |= other.clients_capped;
+        self.bytes = match (self.bytes, other.bytes) {
+            (Some((n, s, lo, hi)), Some((n2, s2, lo2, hi2))) => {
+                Some((n + n2, s.saturating_add(s2), lo.min(lo2), hi.max(hi2)))
+            }
+            (x, None) | (None, x) => x,
+        };
+        self.set_cookie += other.set_cookie;
+        self.timeline.merge(other.timeline);
+    }
+}
+
+/// Normalises a host: lowercase, without a trailing dot or a default port.
+#[must_use]
+pub fn normalize_host(host: &str) -> String {
+    let mut h = host.trim().to_ascii_lowercase();
+    for port in [":80", ":443"] {
+        if let Some(stripped) = h.strip_suffix(port) {
+            // `[::1]:80` or `name:80`, but not an IPv6 address ending in `:80`.
+            if !stripped.contains(':') || stripped.ends_with(']') {
+                h.truncate(stripped.len());
+                break;
+            }
+        }
+    }
+    if h.ends_with('.') && h.len() > 1 {
+        h.pop();
+    }
+    h
+}
+
+/// Words that make a path a health, login or session endpoint, never templated.
+const KEEP_WORDS: [&str; 14] = [
+    "health",
+    "healthz",
+    "livez",
+    "readyz",
+    "ready",
+    "live",
+    "ping",
+    "status",
+    "heartbeat",
+    "login",
+    "signin",
+    "auth",
+    "sso",
+    "oauth",
+];
+
+/// `health`, `Login`, `status.json`: a segment naming a health or login endpoint.
+fn is_kept_segment(seg: &str) -> bool {
+    KEEP_WORDS.iter().any(|w| {
+        seg.len() >= w.len()
+            && seg.as_bytes()[..w.len()].eq_ignore_ascii_case(w.as_bytes())
+            && (seg.len() == w.len() || seg.as_bytes()[w.len()] == b'.')
+    })
+}
+
+fn is_id_segment(seg: &str) -> bool {
+    let b = seg.as_bytes();
+    if b.is_empty() {
+        return false;
+    }
+    if b.iter().all(u8::is_ascii_digit) {
+        return true;
+    }
+    let uuid = b.len() == 36
+        && b.iter()
+            .enumerate()
+            .all(|(i, c)| if matches!(i, 8 | 13 | 18 | 23) { *c == b'-' } else { c.is_ascii_hexdigit() });
+    let long_hex = b.len() >= 16 && b.iter().all(u8::is_ascii_hexdigit) && b.iter().any(u8::is_ascii_digit);
+    uuid || long_hex
+}
+
+/// Writes the path template of a request target into `out`.
+pub fn path_template(target: &str, raw_paths: bool, out: &mut String) {
+    out.clear();
+    let mut path = target;
+    // Absolute form (`GET http://host/path`): keep the path.
+    for scheme in ["http://", "https://"] {
+        if let Some(rest) = path.strip_prefix(scheme) {
+            path = rest.find('/').map_or("/", |i| &rest[i..]);
+        }
+    }
+    let path = &path[..path.bytes().position(|b| b == b'?' || b == b'#').unwrap_or(path.len())];
+    let keep = raw_paths || path.split('/').any(is_kept_segment);
+    if keep {
+        out.push_str(path);
+        return;
+    }
+    for (i, seg) in path.split('/').enumerate() {
+        if i > 0 {
+            out.push('/');
+        }
+        out.push_str(if is_id_segment(seg) { ":id" } else { seg });
+    }
+}
+
+/// All clusters of the records seen: a detector.
+#[derive(Clone, Debug)]
+pub struct Clusters {
+    raw_paths: bool,
+    map: HashMap<Box<[u8]>, ClusterStats, ahash::RandomState>,
+    key: Vec<u8>,
+    path: String,
+    client_hasher: ahash::RandomState,
+}
+
+/// Fixed seeds: distinct-client counts must not vary between runs through hash collisions.
+fn fixed_hasher() -> ahash::RandomState {
+    ahash::RandomState::with_seeds(0x006e_6769_6e78, 0x666f_7265_6e73, 0x6963_7321, 0x0c1a_57e5)
+}
+
+impl Clusters {
+    /// Empty clusters; `raw_paths` keeps numeric and id segments as they are.
+    #[must_use]
+    pub fn new(raw_paths: bool) -> Self {
+        Clusters {
+            raw_paths,
+            map: HashMap::default(),
+            key: Vec::new(),
+            path: String::new(),
+            client_hasher: fixed_hasher(),
+        }
+    }
+
+    fn push_part(key: &mut Vec<u8>, part: Option<&str>) {
+        match part {
+            None => key.extend_from_slice(&u32::MAX.to_le_bytes()),
+            Some(s) => {
+                key.extend_from_slice(&u32::try_from(s.len()).unwrap_or(u32::MAX - 1).to_le_bytes());
+                key.extend_from_slice(s.as_bytes());
+            }
+        }
+    }
+
+    /// Takes one record into account.
+    pub fn observe(&mut self, r: &Record<'_>) {
+        match (&r.target, &r.raw_request) {
+            (Some(t), _) => path_template(t, self.raw_paths, &mut self.path),
+            (None, Some(_)) => INVALID_REQUEST.clone_into(&mut self.path),
+            (None, None) => NO_REQUEST.clone_into(&mut self.path),
+        }
+        self.key.clear();
+        Self::push_part(&mut self.key, r.user_agent.as_deref());
+        match r.host.as_deref() {
+            Some(h)
+                if h.bytes().any(|b| b.is_ascii_uppercase())
+                    || h.ends_with(":80")
+                    || h.ends_with(":443")
+                    || h.ends_with('.') =>
+            {
+                Self::push_part(&mut self.key, Some(&normalize_host(h)));
+            }
+            h => Self::push_part(&mut self.key, h.map(str::trim)),
+        }
+        self.key.extend_from_slice(self.path.as_bytes());
+        let client = r.client.as_deref().map(|c| {
+            let mut h = self.client_hasher.build_hasher();
+            h.write(c.as_bytes());
+            h.finish()
+        });
+        if let Some(stats) = self.map.get_mut(self.key.as_slice()) {
+            stats.observe(r, client);
+        } else {
+            let mut stats = ClusterStats::default();
+            stats.observe(r, client);
+            self.map.insert(self.key.clone().into_boxed_slice(), stats);
+        }
+    }
+
+    /// Absorbs another instance's clusters.
+    pub fn merge(&mut self, other: Clusters) {
+        for (k, v) in other.map {
+            match self.map.get_mut(&k) {
+                Some(s) => s.merge(v),
+                None => {
+                    self.map.insert(k, v);
+                }
+            }
+        }
+    }
+
+    /// Number of clusters.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    /// True when no record was seen.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+
+    /// The clusters with decoded keys, in no particular order.
+    #[must_use]
+    pub fn into_clusters(self) -> Vec<(ClusterKey, ClusterStats)> {
+        self.map.into_iter().map(|(k, v)| (decode_key(&k), v)).collect()
+    }
+}
+
+fn decode_key(k: &[u8]) -> ClusterKey {
+    let mut at = 0;
+    let mut part = || -> Option<String> {
+        let len = u32::from_le_bytes(k.get(at..at + 4)?.try_into().ok()?);
+        at += 4;
+        if len == u32::MAX {
+            return None;
+        }
+        let s = k.get(at..at + len as usize)?;
+        at += len as usize;
+        Some(String::from_utf8_lossy(s).into_owned())
+    };
+    let user_agent = part();
+    let host = part();
+    let path = String::from_utf8_lossy(k.get(at..).unwrap_or_default()).into_owned();
+    ClusterKey { user_agent, host, path }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::TimeResolution;
+    use std::borrow::Cow;
+
+    fn t(target: &str, raw: bool) -> String {
+        let mut s = String::new();
+        path_template(target, raw, &mut s);
+        s
+    }
+
+    #[test]
+    fn templates() {
+        assert_eq!(t("/orders/123", false), "/orders/:id");
+        assert_eq!(t("/orders/123?x=1#f", false), "/orders/:id");
+        assert_eq!(t("/u/3f2504e0-4f89-11d3-9a0c-0305e82c3301/x", false), "/u/:id/x");
+        assert_eq!(t("/blob/deadbeefcafe0123", false), "/blob/:id");
+        assert_eq!(t("/blob/deadbeefcafebabe", false), "/blob/deadbeefcafebabe", "no digit: a word");
+        assert_eq!(t("/orders/123", true), "/orders/123");
+        assert_eq!(t("/", false), "/");
+        assert_eq!(t("/health/2", false), "/health/2");
+        assert_eq!(t("/login/42", false), "/login/42");
+        assert_eq!(t("http://example.com/a/1?q", false), "/a/:id");
+        assert_eq!(t("http://example.com", false), "/");
+    }
+
+    #[test]
+    fn hosts() {
+        assert_eq!(normalize_host("172.12.1.189:80"), "172.12.1.189");
+        assert_eq!(normalize_host("Example.COM:443"), "example.com");
+        assert_eq!(normalize_host("example.com:8080"), "example.com:8080");
+        assert_eq!(normalize_host("[::1]:80"), "[::1]");
+        assert_eq!(normalize_host("example.com."), "example.com");
+    }
+
+    fn rec<'a>(
+        ua: &'a str,
+        host: &'a str,
+        target: &'a str,
+        time: i64,
+        client: Option<&'a str>,
+    ) -> Record<'a> {
+        let mut r = Record::at(time, TimeResolution::Seconds);
+        r.user_agent = Some(Cow::Borrowed(ua));
+        r.host = Some(Cow::Borrowed(host));
+        r.target = Some(Cow::Borrowed(target));
+        r.method = Some(Cow::Borrowed("GET"));
+        r.status = Some(302);
+        r.client = client.map(Cow::Borrowed);
+        r
+    }
+
+    #[test]
+    fn incident_hosts_are_one_cluster_and_merging_is_order_free() {
+        let records = [
+            rec("Go-http-client/1.1", "172.12.1.189:80", "/", 0, None),
+            rec("Go-http-client/1.1", "172.12.1.189", "/", 10_000, Some("10.0.0.1")),
+            rec("Go-http-client/1.1", "172.12.1.189", "/login", 10_000, Some("10.0.0.1")),
+            rec("ELB-HealthChecker/2.0", "172.12.1.189", "/health", 3_000, Some("10.0.0.2")),
+        ];
+        let build = |order: &[usize]| {
+            let mut parts: Vec<Clusters> = Vec::new();
+            for &i in order {
+                let mut c = Clusters::new(false);
+                c.observe(&records[i]);
+                parts.push(c);
+            }
+            let mut all = Clusters::new(false);
+            for p in parts {
+                all.merge(p);
+            }
+            let mut v: Vec<_> = all
+                .into_clusters()
+                .into_iter()
+                .map(|(k, s)| {
+                    (k, s.requests, s.first_seen, s.last_seen, s.clients.len(), s.timeline.sorted().0)
+                })
+                .collect();
+            v.sort();
+            v
+        };
+        let a = build(&[0, 1, 2, 3]);
+        assert_eq!(a, build(&[3, 2, 1, 0]));
+        assert_eq!(a.len(), 3);
+        let root = a
+            .iter()
+            .find(|c| c.0.path == "/" && c.0.user_agent.as_deref() == Some("Go-http-client/1.1"))
+            .unwrap();
+        assert_eq!(root.0.host.as_deref(), Some("172.12.1.189"));
+        assert_eq!((root.1, root.2, root.3, root.4), (2, 0, 10_000, 1));
+        assert_eq!(root.5, vec![0, 10_000]);
+    }
+
+    #[test]
+    fn hostile_keys_do_not_collide() {
+        let mut c = Clusters::new(false);
+        c.observe(&rec("a", "b\u{0}c", "/x", 0, None));
+        c.observe(&rec("a\u{0}b", "c", "/x", 0, None));
+        assert_eq!(c.len(), 2);
+    }
+}

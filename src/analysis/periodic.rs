@@ -1,0 +1,564 @@
+//! Fixed-interval callers: does a cluster's traffic (or a share of it) arrive like clockwork?
+//!
+//! The design follows `shared/docs/periodicity.md`, section 5:
+//!
+//! 1. **Beats.** Requests in the same tick (the same second at 1-s resolution, within 50 ms at
+//!    millisecond resolution) are one beat, so retries and bursts do not fake short periods.
+//! 2. **Candidates.** Periods worth testing come from *k-th-order gaps* (`t[i+k] − t[i]`, k ≤ 8:
+//!    with K callers sharing a period P at different phases, the K-th-order gap is P exactly,
+//!    where the first-order gaps are 3, 7, 3, 7 …), from *gap clusters* (the smallest gap that
+//!    a tenth of all gaps share: survives heavy loss) and, when those find nothing, from *lag
+//!    peaks* (differences to the next 16 beats, histogrammed: survives foreign traffic mixed in).
+//! 3. **Tracking.** Each candidate is verified by a phase-locked tracker that walks the beats,
+//!    accepting a beat within a tolerance of its prediction and nudging phase (α = 0.5) and
+//!    period (β = 0.02): it follows the drifting phase of "sleep-after" schedulers (Consul) and
+//!    refines the period below the timestamp resolution.
+//! 4. **Peeling.** The best single-phase component is removed and the search repeats (up to four
+//!    components), so a 10 s and a 15 s caller on one key are two findings, and two replicas of
+//!    one scraper are two phases of one finding. Components whose active spans do not overlap are
+//!    one caller that restarted, not two.
+//! 5. **Confidence** = significance × tightness × coverage, each in [0, 1]:
+//!    significance against a random (Poisson) null of the same rate, with a look-elsewhere
+//!    penalty for having searched periods and phases; tightness from the jitter (net of
+//!    timestamp quantisation) relative to the period; coverage of expected beats (saturating at
+//!    50 %). A finding is listed at confidence ≥ 0.5.
+//!
+//! Cost: O(N log N) per cluster in its beats, a few tens of passes at most.
+
+use crate::model::UnixMillis;
+
+/// Tunables of the detector, with the defaults the tests and the evaluation use.
+#[derive(Clone, Debug)]
+pub struct PeriodicParams {
+    /// Fewest requests a cluster needs to be analysed.
+    pub min_requests: usize,
+    /// Fewest beats a component needs.
+    pub min_beats: usize,
+    /// Shortest active span of a finding (ms): a single burst is not a schedule.
+    pub min_span_ms: i64,
+    /// Confidence at which a finding is listed.
+    pub min_confidence: f64,
+    /// Most beats analysed per cluster (the earliest ones).
+    pub max_beats: usize,
+}
+
+impl Default for PeriodicParams {
+    fn default() -> Self {
+        PeriodicParams {
+            min_requests: 8,
+            min_beats: 6,
+            min_span_ms: 60_000,
+            min_confidence: 0.5,
+            max_beats: 1 << 18,
+        }
+    }
+}
+
+const KMAX: usize = 8;
+const R_MAX: f64 = 0.15;
+const LAG_WINDOW: usize = 16;
+const MAX_COMPONENTS: usize = 4;
+const ALPHA: f64 = 0.5;
+const BETA: f64 = 0.02;
+const LOOK_ELSEWHERE: f64 = 1e5;
+/// Beats (or gaps) sampled to propose candidate periods.
+const SAMPLE: usize = 8192;
+
+/// A fixed-interval caller found in one cluster.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Periodicity {
+    /// The period, in milliseconds.
+    pub period_ms: f64,
+    /// Callers sharing the key at different phases (at the same time).
+    pub phases: usize,
+    /// Times the caller's phase jumped (a restart), beyond concurrent phases.
+    pub restarts: usize,
+    /// Robust spread of arrival times around the schedule (ms), timestamp quantisation included.
+    pub jitter_ms: f64,
+    /// Share of expected beats present, in [0, 1].
+    pub coverage: f64,
+    /// Requests explained by the schedule.
+    pub requests: u64,
+    /// Beats explained.
+    pub beats: usize,
+    /// Share of the cluster's requests explained, in [0, 1].
+    pub periodic_fraction: f64,
+    /// Overall confidence, in [0, 1].
+    pub confidence: f64,
+    /// Significance against random arrivals, in [0, 1].
+    pub significance: f64,
+    /// Tightness of the schedule, in [0, 1].
+    pub tightness: f64,
+    /// Coverage factor, in [0, 1] (coverage / 0.5, capped).
+    pub coverage_factor: f64,
+    /// First explained request.
+    pub first_seen: UnixMillis,
+    /// Last explained request.
+    pub last_seen: UnixMillis,
+}
+
+/// One beat: a time and how many requests it holds.
+#[derive(Clone, Copy, Debug)]
+struct Beat {
+    t: i64,
+    hits: u32,
+}
+
+/// A single-phase component found by the tracker.
+#[derive(Clone, Debug)]
+struct Component {
+    period: f64,
+    tol: f64,
+    assigned: Vec<usize>,
+    ticks: Vec<i64>,
+    errors: Vec<f64>,
+}
+
+fn median(v: &mut [f64]) -> f64 {
+    if v.is_empty() {
+        return 0.0;
+    }
+    let mid = v.len() / 2;
+    let (_, m, _) = v.select_nth_unstable_by(mid, f64::total_cmp);
+    *m
+}
+
+fn mad(v: &[f64], center: f64) -> f64 {
+    let mut d: Vec<f64> = v.iter().map(|x| (x - center).abs()).collect();
+    median(&mut d)
+}
+
+fn coalesce(times: &[i64], res_ms: i64) -> Vec<Beat> {
+    let gap = if res_ms >= 1000 { 0 } else { 50 };
+    let mut beats: Vec<Beat> = Vec::with_capacity(times.len());
+    for &t in times {
+        match beats.last_mut() {
+            Some(b) if t - b.t <= gap => b.hits += 1,
+            _ => beats.push(Beat { t, hits: 1 }),
+        }
+    }
+    beats
+}
+
+/// Candidate periods (ms) and a robust spread estimate, if any.
+fn gap_candidates(beats: &[Beat], res: f64) -> Vec<(f64, Option<f64>)> {
+    let n = beats.len();
+    let mut out = Vec::new();
+    // Medians and gap shares are estimated from at most SAMPLE windows, evenly spread.
+    let step = (n / SAMPLE).max(1);
+    let mut d = Vec::with_capacity(n.min(SAMPLE + 1));
+    for k in 1..=KMAX.min(n.saturating_sub(1)) {
+        d.clear();
+        d.extend(beats.windows(k + 1).step_by(step).map(|w| (w[k].t - w[0].t) as f64));
+        let med = median(&mut d);
+        if med < 2.0 * res {
+            continue;
+        }
+        let spread = mad(&d, med);
+        if spread <= R_MAX * med {
+            let band = res.max(0.1 * med);
+            let close: Vec<f64> = d.iter().copied().filter(|x| (x - med).abs() <= band).collect();
+            let mean = close.iter().sum::<f64>() / close.len().max(1) as f64;
+            out.push((mean, Some(1.4826 * spread / std::f64::consts::SQRT_2)));
+        }
+    }
+    // Gap clusters: the smallest first-order gap shared by a tenth of the gaps.
+    let sampled = beats.windows(2).step_by(step).len();
+    let mut g: Vec<f64> = beats
+        .windows(2)
+        .step_by(step)
+        .map(|w| (w[1].t - w[0].t) as f64)
+        .filter(|&x| x >= 2.0 * res)
+        .collect();
+    g.sort_unstable_by(f64::total_cmp);
+    let need = (sampled / 10).max(3);
+    let mut i = 0;
+    while i < g.len() {
+        let width = res.max(0.04 * g[i]);
+        let j = g.partition_point(|&x| x <= g[i] + width);
+        if j - i >= need {
+            let mean = g[i..j].iter().sum::<f64>() / (j - i) as f64;
+            out.push((mean, None));
+            break;
+        }
+        i += 1;
+    }
+    out
+}
+
+/// Lag peaks: differences to the next beats, histogrammed on a log scale; the smallest clear peaks.
+fn lag_candidates(beats: &[Beat], res: f64) -> Vec<(f64, Option<f64>)> {
+    let bin_of = |d: f64| -> usize {
+        if d < 100.0 * res {
+            (d / res) as usize
+        } else {
+            100 + ((d / (100.0 * res)).ln() / 0.01f64.ln_1p()) as usize
+        }
+    };
+    let mut counts: Vec<(u32, f64)> = Vec::new();
+    // At most SAMPLE beats, in four runs spread over the timeline: lags need neighbours.
+    let (starts, run) = if beats.len() <= SAMPLE {
+        (vec![0], beats.len())
+    } else {
+        let run = SAMPLE / 4;
+        ((0..4).map(|i| i * (beats.len() - run) / 3).collect::<Vec<_>>(), run)
+    };
+    for i in starts.iter().flat_map(|&s| s..s + run) {
+        let b = &beats[i];
+        for c in beats.iter().skip(i + 1).take(LAG_WINDOW) {
+            let d = (c.t - b.t) as f64;
+            if d < 2.0 * res {
+                continue;
+            }
+            let k = bin_of(d);
+            if k >= counts.len() {
+                counts.resize(k + 1, (0, 0.0));
+            }
+            counts[k].0 += 1;
+            counts[k].1 += d;
+        }
+    }
+    let max = counts.iter().map(|c| c.0).max().unwrap_or(0);
+    let mut out = Vec::new();
+    for k in 0..counts.len() {
+        let c = counts[k].0;
+        if c < 8 || f64::from(c) < 0.3 * f64::from(max) {
+            continue;
+        }
+        // A clear peak: above its neighbourhood's typical bin, not just a smooth slope.
+        let lo = k.saturating_sub(5);
+        let hi = (k + 6).min(counts.len());
+        let mut around: Vec<f64> = (lo..hi).filter(|&j| j != k).map(|j| f64::from(counts[j].0)).collect();
+        let typical = median(&mut around);
+        let left = if k > 0 { counts[k - 1].0 } else { 0 };
+        let right = counts.get(k + 1).map_or(0, |x| x.0);
+        if c >= left && c >= right && f64::from(c) >= 3.0 * typical.max(1.0) {
+            out.push((counts[k].1 / f64::from(c), None));
+            if out.len() == 4 {
+                break;
+            }
+        }
+    }
+    out
+}
+
+/// Walks the beats from `anchor` with a phase-locked loop at period `p0`.
+fn track(beats: &[Beat], anchor: usize, p0: f64, tol: f64) -> Component {
+    let mut period = p0;
+    let mut reference = beats[anchor].t as f64;
+    let mut tick = 0i64;
+    let mut c = Component { period: p0, tol, assigned: vec![anchor], ticks: vec![0], errors: vec![0.0] };
+    for (i, b) in beats.iter().enumerate().skip(anchor + 1) {
+        let x = b.t as f64;
+        let m = ((x - reference) / period).round();
+        if m < 1.0 {
+            continue;
+        }
+        let e = x - (reference + m * period);
+        if e.abs() <= tol {
+            reference += m * period + ALPHA * e;
+            period += BETA * e / m;
+            tick += m as i64;
+            c.assigned.push(i);
+            c.ticks.push(tick);
+            c.errors.push(e);
+        }
+    }
+    c.period = period;
+    c
+}
+
+/// Where to start tracking: the first beat, and the earliest beat in the densest phase bin.
+fn anchors(beats: &[Beat], p: f64, tol: f64) -> Vec<usize> {
+    let mut out = vec![0];
+    for span in [256, beats.len()] {
+        let bins = ((p / tol).floor() as usize).clamp(1, 4096);
+        let mut count = vec![0u32; bins];
+        let base = beats[0].t as f64;
+        let bin = |t: i64| ((((t as f64 - base) % p) / p * bins as f64) as usize).min(bins - 1);
+        for b in beats.iter().take(span) {
+            count[bin(b.t)] += 1;
+        }
+        let best = (0..bins).max_by_key(|&i| (count[i], std::cmp::Reverse(i))).unwrap_or(0);
+        if let Some(i) = beats.iter().take(span).position(|b| bin(b.t) == best) {
+            if !out.contains(&i) {
+                out.push(i);
+            }
+        }
+    }
+    out
+}
+
+fn tolerance(p: f64, sigma: Option<f64>, res: f64) -> f64 {
+    let floor = res.max(0.02 * p);
+    match sigma {
+        Some(s) => (3.0 * s).clamp(floor, (0.2 * p).max(floor)),
+        None => res.max(0.05 * p),
+    }
+}
+
+/// Scores of a component against the beats it was found in.
+struct Scores {
+    selection: f64,
+    significance: f64,
+    tightness: f64,
+    coverage: f64,
+    coverage_factor: f64,
+    jitter: f64,
+}
+
+fn ln_kl(f: f64, q: f64) -> f64 {
+    let term = |a: f64, b: f64| if a <= 0.0 { 0.0 } else { a * (a / b).ln() };
+    term(f, q) + term(1.0 - f, 1.0 - q)
+}
+
+fn score(c: &Component, beats: &[Beat], res: f64) -> Scores {
+    let n = beats.len() as f64;
+    let a = c.assigned.len() as f64;
+    let span_ticks = c.ticks.last().copied().unwrap_or(0) as f64;
+    let coverage = (a / (span_ticks + 1.0)).min(1.0);
+    let q = (2.0 * c.tol / c.period).min(1.0);
+    let f = a / n;
+    let significance = if f <= q || q >= 0.5 {
+        0.0
+    } else {
+        let log_evidence = n * ln_kl(f, q) - (LOOK_ELSEWHERE * c.period / (2.0 * c.tol)).ln();
+        1.0 - (-log_evidence).exp().min(1.0)
+    };
+    let mut errs = c.errors.clone();
+    let center = median(&mut errs);
+    let jitter = 1.4826 * mad(&c.errors, center);
+    let jitter_eff = (jitter * jitter - res * res / 6.0).max(0.0).sqrt();
+    let tightness = (1.0 - jitter_eff / (0.25 * c.period)).clamp(0.0, 1.0);
+    let coverage_factor = (coverage / 0.5).min(1.0);
+    Scores {
+        selection: f * coverage * (1.0 - q),
+        significance,
+        tightness,
+        coverage,
+        coverage_factor,
+        jitter: jitter.max(if res >= 1000.0 { res / 6f64.sqrt() } else { 0.0 }),
+    }
+}
+
+/// The period of a component by least squares of beat times on beat ticks.
+fn fitted_period(c: &Component, beats: &[Beat]) -> f64 {
+    let n = c.assigned.len() as f64;
+    if n < 2.0 {
+        return c.period;
+    }
+    let mx = c.ticks.iter().map(|&k| k as f64).sum::<f64>() / n;
+    let t0 = beats[c.assigned[0]].t;
+    let my = c.assigned.iter().map(|&i| (beats[i].t - t0) as f64).sum::<f64>() / n;
+    let (mut sxy, mut sxx) = (0.0, 0.0);
+    for (&k, &i) in c.ticks.iter().zip(&c.assigned) {
+        let dx = k as f64 - mx;
+        sxy += dx * ((beats[i].t - t0) as f64 - my);
+        sxx += dx * dx;
+    }
+    if sxx > 0.0 { sxy / sxx } else { c.period }
+}
+
+/// A component accepted by the peeling loop, with its scores.
+struct Found {
+    period: f64,
+    beats: usize,
+    expected: f64,
+    requests: u64,
+    first: i64,
+    last: i64,
+    confidence: f64,
+    significance: f64,
+    tightness: f64,
+    coverage_factor: f64,
+    jitter: f64,
+}
+
+/// Beats a candidate is first tried on: a random cluster fails here, cheaply.
+const SCREEN_BEATS: usize = 2048;
+
+fn best_component(beats: &[Beat], cands: &[(f64, Option<f64>)], res: f64) -> Option<(Component, Scores)> {
+    let mut best: Option<(Component, Scores)> = None;
+    for &(p, sigma) in cands {
+        if !(p.is_finite() && p >= 2.0 * res) {
+            continue;
+        }
+        let base = tolerance(p, sigma, res);
+        // Quantised timestamps can make the spread estimate zero: then also try a wider window,
+        // and let the selection score (which charges for the wider window) decide.
+        let floor = res.max(0.02 * p);
+        let wider = (1.5 * base).min(0.2 * p);
+        let tolerances: &[f64] = if base <= floor && wider > base { &[base, wider] } else { &[base] };
+        for &tol in tolerances {
+            if 2.0 * tol / p > 0.5 {
+                continue;
+            }
+            for anchor in anchors(beats, p, tol) {
+                if beats.len() > 2 * SCREEN_BEATS {
+                    let window = &beats[anchor..(anchor + SCREEN_BEATS).min(beats.len())];
+                    let s = score(&track(window, 0, p, tol), window, res);
+                    if s.significance * s.tightness * s.coverage_factor < 0.25 {
+                        continue;
+                    }
+                }
+                let c = track(beats, anchor, p, tol);
+                let s = score(&c, beats, res);
+                let better = match &best {
+                    None => true,
+                    Some((bc, bs)) => {
+                        s.selection > bs.selection * 1.02
+                            || (s.selection >= bs.selection * 0.98 && c.period < bc.period * 0.98)
+                    }
+                };
+                if better {
+                    best = Some((c, s));
+                }
+            }
+        }
+    }
+    best
+}
+
+/// Finds the fixed-interval callers among `times` (ms, ascending) logged at `res_ms`
+/// resolution (1 or 1000). `total_requests` is the cluster's size, for `periodic_fraction`.
+#[must_use]
+pub fn detect(
+    times: &[UnixMillis],
+    res_ms: i64,
+    total_requests: u64,
+    params: &PeriodicParams,
+) -> Vec<Periodicity> {
+    if times.len() < params.min_requests {
+        return Vec::new();
+    }
+    let res = res_ms as f64;
+    let mut beats = coalesce(times, res_ms);
+    beats.truncate(params.max_beats);
+    let mut found: Vec<Found> = Vec::new();
+    for _ in 0..MAX_COMPONENTS {
+        if beats.len() < params.min_beats.max(2) {
+            break;
+        }
+        let accept = |c: &Component, s: &Scores| {
+            let first = beats[c.assigned[0]].t;
+            let last = beats[*c.assigned.last().unwrap_or(&0)].t;
+            c.assigned.len() >= params.min_beats
+                && last - first >= params.min_span_ms
+                && s.significance * s.tightness * s.coverage_factor >= params.min_confidence
+        };
+        let mut cands = gap_candidates(&beats, res);
+        for lag in lag_candidates(&beats, res) {
+            if !cands.iter().any(|c| (c.0 - lag.0).abs() <= 0.02 * lag.0) {
+                cands.push(lag);
+            }
+        }
+        let Some((c, s)) = best_component(&beats, &cands, res).filter(|(c, s)| accept(c, s)) else { break };
+        let period = fitted_period(&c, &beats);
+        let requests = c.assigned.iter().map(|&i| u64::from(beats[i].hits)).sum();
+        found.push(Found {
+            period,
+            beats: c.assigned.len(),
+            expected: c.assigned.len() as f64 / s.coverage.max(f64::MIN_POSITIVE),
+            requests,
+            first: beats[c.assigned[0]].t,
+            last: beats[*c.assigned.last().unwrap_or(&0)].t,
+            confidence: s.significance * s.tightness * s.coverage_factor,
+            significance: s.significance,
+            tightness: s.tightness,
+            coverage_factor: s.coverage_factor,
+            jitter: s.jitter,
+        });
+        let mut taken = vec![false; beats.len()];
+        for &i in &c.assigned {
+            taken[i] = true;
+        }
+        let mut i = 0;
+        beats.retain(|_| {
+            i += 1;
+            !taken[i - 1]
+        });
+    }
+    group(found, res, total_requests)
+}
+
+/// Components with the same period are one finding: concurrent ones are phases, sequential
+/// ones a restart.
+fn group(mut found: Vec<Found>, res: f64, total_requests: u64) -> Vec<Periodicity> {
+    found.sort_by(|a, b| a.period.total_cmp(&b.period));
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < found.len() {
+        let mut j = i + 1;
+        while j < found.len() && (found[j].period - found[i].period).abs() <= res.max(0.01 * found[i].period)
+        {
+            j += 1;
+        }
+        let g = &found[i..j];
+        let beats: usize = g.iter().map(|c| c.beats).sum();
+        let w = |f: fn(&Found) -> f64| g.iter().map(|c| f(c) * c.beats as f64).sum::<f64>() / beats as f64;
+        // Phases: the most components active at one time.
+        let mut edges: Vec<(i64, i32)> = g.iter().flat_map(|c| [(c.first, 1), (c.last, -1)]).collect();
+        edges.sort_by_key(|&(t, d)| (t, -d));
+        let (mut now, mut phases) = (0i32, 0i32);
+        for (_, d) in edges {
+            now += d;
+            phases = phases.max(now);
+        }
+        let phases = usize::try_from(phases.max(1)).unwrap_or(1);
+        let requests: u64 = g.iter().map(|c| c.requests).sum();
+        let expected: f64 = g.iter().map(|c| c.expected).sum();
+        out.push(Periodicity {
+            period_ms: w(|c| c.period),
+            phases,
+            restarts: g.len() - phases,
+            jitter_ms: w(|c| c.jitter),
+            coverage: (beats as f64 / expected).min(1.0),
+            requests,
+            beats,
+            periodic_fraction: if total_requests == 0 {
+                0.0
+            } else {
+                requests as f64 / total_requests as f64
+            },
+            confidence: w(|c| c.confidence),
+            significance: w(|c| c.significance),
+            tightness: w(|c| c.tightness),
+            coverage_factor: w(|c| c.coverage_factor),
+            first_seen: g.iter().map(|c| c.first).min().unwrap_or(0),
+            last_seen: g.iter().map(|c| c.last).max().unwrap_or(0),
+        });
+        i = j;
+    }
+    out.sort_by(|a, b| b.requests.cmp(&a.requests).then(a.period_ms.total_cmp(&b.period_ms)));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::synth::scenarios::{Scenario, evaluate, negatives, positives};
+
+    fn run(s: &Scenario) -> Vec<(f64, usize)> {
+        detect(&s.times, s.res_ms, s.times.len() as u64, &PeriodicParams::default())
+            .into_iter()
+            .map(|p| (p.period_ms, p.phases))
+            .collect()
+    }
+
+    #[test]
+    fn every_positive_scenario_is_found_with_the_right_period_and_phases() {
+        for seed in [1, 2, 3] {
+            let e = evaluate(&positives(seed), run);
+            assert!(e.failures.is_empty(), "seed {seed}: {:#?}", e.failures);
+            assert!(e.max_period_error < 0.01, "seed {seed}: {e:?}");
+        }
+    }
+
+    #[test]
+    fn no_negative_scenario_is_reported() {
+        for seed in [1, 2, 3] {
+            let e = evaluate(&negatives(seed), run);
+            assert_eq!(e.false_positives, 0, "seed {seed}: {:#?}", e.failures);
+        }
+    }
+}

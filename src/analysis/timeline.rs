@@ -1,0 +1,182 @@
+//! A cluster's request times, stored compactly: 4 bytes a hit.
+//!
+//! Times are `i32` offsets from a per-cluster base, in milliseconds when every record had
+//! milliseconds, in seconds otherwise (the coarsest resolution seen wins, so no precision is
+//! claimed that the log did not have). A millisecond timeline that would overflow `i32` (a span
+//! over ±24 days) falls back to seconds. At most [`MAX_HITS`] times are kept: the earliest ones,
+//! which is the same set whatever the order records arrive in.
+
+use crate::model::{TimeResolution, UnixMillis};
+
+/// Most times kept per cluster (4 MiB). Past it, the earliest are kept and the timeline is
+/// marked truncated; counts elsewhere stay exact.
+pub const MAX_HITS: usize = 1 << 20;
+
+/// Offsets are kept in this unit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Unit {
+    Millis,
+    Seconds,
+}
+
+impl Unit {
+    fn ms(self) -> i64 {
+        match self {
+            Unit::Millis => 1,
+            Unit::Seconds => 1000,
+        }
+    }
+}
+
+/// The times of one cluster's requests.
+#[derive(Clone, Debug, Default)]
+pub struct Timeline {
+    /// Base time (ms) and unit, set by the first time pushed.
+    origin: Option<(UnixMillis, Unit)>,
+    offsets: Vec<i32>,
+    truncated: bool,
+}
+
+impl Timeline {
+    /// Adds one time.
+    pub fn push(&mut self, t: UnixMillis, res: TimeResolution) {
+        let unit = match res {
+            TimeResolution::Millis => Unit::Millis,
+            TimeResolution::Seconds => Unit::Seconds,
+        };
+        let (base, current) = *self.origin.get_or_insert((t - t.rem_euclid(unit.ms()), unit));
+        if unit > current {
+            self.coarsen(unit);
+        }
+        if !self.try_push(t) {
+            self.coarsen(Unit::Seconds);
+            if !self.try_push(t) {
+                // Over ±68 years from the first time: not a log anyone writes; dropped.
+                let _ = base;
+            }
+        }
+        if self.offsets.len() >= 2 * MAX_HITS {
+            self.keep_earliest();
+        }
+    }
+
+    fn try_push(&mut self, t: UnixMillis) -> bool {
+        let Some((base, unit)) = self.origin else { return false };
+        match i32::try_from((t - base).div_euclid(unit.ms())) {
+            Ok(o) => {
+                self.offsets.push(o);
+                true
+            }
+            Err(_) => false,
+        }
+    }
+
+    /// Converts the stored offsets to a coarser unit.
+    fn coarsen(&mut self, to: Unit) {
+        let Some((base, unit)) = self.origin else { return };
+        if unit >= to {
+            return;
+        }
+        let new_base = base.div_euclid(to.ms()) * to.ms();
+        for o in &mut self.offsets {
+            let t = base + i64::from(*o) * unit.ms();
+            *o = i32::try_from((t - new_base).div_euclid(to.ms())).unwrap_or(i32::MAX);
+        }
+        self.origin = Some((new_base, to));
+    }
+
+    fn keep_earliest(&mut self) {
+        if self.offsets.len() > MAX_HITS {
+            self.offsets.select_nth_unstable(MAX_HITS);
+            self.offsets.truncate(MAX_HITS);
+            self.truncated = true;
+        }
+    }
+
+    /// Absorbs another timeline.
+    pub fn merge(&mut self, other: Timeline) {
+        let Some((obase, ounit)) = other.origin else { return };
+        self.truncated |= other.truncated;
+        if self.origin.is_none() {
+            *self = other;
+            return;
+        }
+        if ounit > self.origin.map_or(ounit, |o| o.1) {
+            self.coarsen(ounit);
+        }
+        self.offsets.reserve(other.offsets.len());
+        for o in other.offsets {
+            let t = obase + i64::from(o) * ounit.ms();
+            if !self.try_push(t) {
+                self.coarsen(Unit::Seconds);
+                let _ = self.try_push(t);
+            }
+        }
+        if self.offsets.len() >= 2 * MAX_HITS {
+            self.keep_earliest();
+        }
+    }
+
+    /// The times in ascending order (ms) and their resolution (ms per tick: 1 or 1000).
+    #[must_use]
+    pub fn sorted(mut self) -> (Vec<UnixMillis>, i64, bool) {
+        self.keep_earliest();
+        let Some((base, unit)) = self.origin else { return (Vec::new(), 1000, false) };
+        self.offsets.sort_unstable();
+        let times = self.offsets.iter().map(|&o| base + i64::from(o) * unit.ms()).collect();
+        (times, unit.ms(), self.truncated)
+    }
+
+    /// Number of times stored.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.offsets.len()
+    }
+
+    /// True when no time is stored.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.offsets.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use TimeResolution::{Millis, Seconds};
+
+    #[test]
+    fn millis_round_trip_and_merge_in_any_order() {
+        let ts = [1_558_723_294_250i64, 1_558_723_284_001, 1_558_723_304_999];
+        let mut a = Timeline::default();
+        a.push(ts[0], Millis);
+        let mut b = Timeline::default();
+        b.push(ts[1], Millis);
+        b.push(ts[2], Millis);
+        let mut ab = a.clone();
+        ab.merge(b.clone());
+        b.merge(a);
+        let (x, res, _) = ab.sorted();
+        assert_eq!(res, 1);
+        assert_eq!(x, vec![ts[1], ts[0], ts[2]]);
+        assert_eq!(b.sorted().0, x);
+    }
+
+    #[test]
+    fn seconds_win_over_millis() {
+        let mut a = Timeline::default();
+        a.push(10_250, Millis);
+        a.push(12_000, Seconds);
+        let (x, res, _) = a.sorted();
+        assert_eq!((x, res), (vec![10_000, 12_000], 1000));
+    }
+
+    #[test]
+    fn a_long_millisecond_span_falls_back_to_seconds() {
+        let mut a = Timeline::default();
+        a.push(0, Millis);
+        a.push(40 * 86_400_000 + 123, Millis);
+        let (x, res, _) = a.sorted();
+        assert_eq!((x, res), (vec![0, 40 * 86_400_000], 1000));
+    }
+}
