@@ -95,6 +95,9 @@ pub struct Periodicity {
     pub first_seen: UnixMillis,
     /// Last explained request.
     pub last_seen: UnixMillis,
+    /// Time the caller was active (ms): the union of its components' spans, one beat added per
+    /// active stretch; gaps between a stop and a restart are not counted.
+    pub active_ms: f64,
 }
 
 /// One beat: a time and how many requests it holds.
@@ -506,6 +509,17 @@ fn group(mut found: Vec<Found>, res: f64, total_requests: u64) -> Vec<Periodicit
         }
         let phases = usize::try_from(phases.max(1)).unwrap_or(1);
         let requests: u64 = g.iter().map(|c| c.requests).sum();
+        let mut spans: Vec<(i64, i64)> = g.iter().map(|c| (c.first, c.last)).collect();
+        spans.sort_unstable();
+        let mut pieces: Vec<(i64, i64)> = Vec::new();
+        for (a, b) in spans {
+            match pieces.last_mut() {
+                Some(p) if a <= p.1 => p.1 = p.1.max(b),
+                _ => pieces.push((a, b)),
+            }
+        }
+        let beat = w(|c| c.period) / phases as f64;
+        let active_ms = pieces.iter().map(|(a, b)| (b - a) as f64 + beat).sum();
         let expected: f64 = g.iter().map(|c| c.expected).sum();
         out.push(Periodicity {
             period_ms: w(|c| c.period),
@@ -526,6 +540,7 @@ fn group(mut found: Vec<Found>, res: f64, total_requests: u64) -> Vec<Periodicit
             coverage_factor: w(|c| c.coverage_factor),
             first_seen: g.iter().map(|c| c.first).min().unwrap_or(0),
             last_seen: g.iter().map(|c| c.last).max().unwrap_or(0),
+            active_ms,
         });
         i = j;
     }

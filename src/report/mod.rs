@@ -126,7 +126,7 @@ pub struct PeriodicReport {
     pub confidence_components: ConfidenceComponents,
     /// Requests explained by the schedule.
     pub requests: u64,
-    /// Requests per day while active.
+    /// Requests per day while active (gaps between a stop and a restart excluded).
     pub requests_per_day: f64,
     /// First explained request.
     pub first_seen: String,
@@ -181,9 +181,7 @@ fn periodic_reports(findings: &Findings) -> Vec<PeriodicReport> {
         .iter()
         .flat_map(|c| {
             c.periodic.iter().map(move |p| {
-                // N beats of K phases span (N − 1)·P/K: add one beat's share to the span.
-                let beat_ms = p.period_ms / p.phases.max(1) as f64;
-                let active_days = ((p.last_seen - p.first_seen) as f64 + beat_ms) / 86_400_000.0;
+                let active_days = p.active_ms / 86_400_000.0;
                 PeriodicReport {
                     user_agent: c.key.user_agent.clone(),
                     host: c.key.host.clone(),
