@@ -37,7 +37,8 @@ pub fn run(config: &Config, messages: &mut dyn Write) -> anyhow::Result<Exit> {
     }
     let ingested = ingest::run(&sources, &config.ingest, || Analysis::new(&config.analysis))?;
     let findings = ingested.detector.finish(&config.analysis);
-    let report = Report::new(&ingested.stats, &findings);
+    let probes = config.probes.find(&findings);
+    let report = Report::new(&ingested.stats, &findings, &probes);
     report_problems(&ingested.stats, messages);
 
     match &config.output {

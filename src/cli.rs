@@ -5,7 +5,11 @@ use std::path::PathBuf;
 
 use clap::{Parser, ValueEnum};
 
+use regex::RegexSet;
+
 use crate::analysis::AnalysisOptions;
+use crate::analysis::agents::UserAgents;
+use crate::analysis::probe::{DEFAULT_SESSION_BYTES, ProbeRules, SessionTtl};
 use crate::config::Config;
 use crate::ingest::IngestOptions;
 use crate::parse::{Field, FieldMap};
@@ -55,6 +59,26 @@ pub struct Cli {
     #[arg(long, value_name = "N", default_value_t = 20)]
     pub top: usize,
 
+    /// Treat PATH as a health endpoint too (repeatable; adds to the built-in list).
+    #[arg(long = "health-path", value_name = "PATH")]
+    pub health_paths: Vec<String>,
+
+    /// Paths matching REGEX create sessions (repeatable).
+    #[arg(long = "session-path", value_name = "REGEX")]
+    pub session_paths: Vec<String>,
+
+    /// Paths matching REGEX create no sessions (repeatable; wins over --session-path).
+    #[arg(long = "no-session-path", value_name = "REGEX")]
+    pub no_session_paths: Vec<String>,
+
+    /// How long a session lives: `30m` (Spring/Tomcat's default), `1d`, `24h` … or `never`.
+    #[arg(long, value_name = "DURATION", default_value = "30m", value_parser = parse_ttl)]
+    pub session_ttl: SessionTtl,
+
+    /// Bytes one session holds in the session store (for the memory estimate).
+    #[arg(long, value_name = "BYTES", default_value_t = DEFAULT_SESSION_BYTES)]
+    pub session_bytes: u64,
+
     /// Target size of the chunks workers parse (tuning and tests).
     #[arg(long, value_name = "BYTES", default_value_t = 1 << 20, hide = true)]
     pub chunk_bytes: usize,
@@ -76,6 +100,17 @@ pub enum FormatArg {
     Json,
 }
 
+fn parse_ttl(s: &str) -> Result<SessionTtl, String> {
+    if s.eq_ignore_ascii_case("never") {
+        return Ok(SessionTtl::Never);
+    }
+    let d = humantime::parse_duration(s).map_err(|e| format!("{e} (for example 30m, 1d, 24h or never)"))?;
+    if d.is_zero() {
+        return Err("a session TTL must be longer than zero".to_owned());
+    }
+    Ok(SessionTtl::Seconds(d.as_secs_f64()))
+}
+
 fn parse_field(s: &str) -> Result<(Field, String), String> {
     let (name, key) = s.split_once('=').ok_or_else(|| format!("expected NAME=KEY, got {s:?}"))?;
     if key.is_empty() {
@@ -95,6 +130,17 @@ pub enum UsageError {
     /// `--max-line-bytes 0`.
     #[error("--max-line-bytes must be at least 1")]
     ZeroLineLimit,
+    /// A `--session-path` or `--no-session-path` that is not a regular expression.
+    #[error("{flag}: {source}")]
+    BadRegex {
+        /// The flag.
+        flag: &'static str,
+        /// Why.
+        source: regex::Error,
+    },
+    /// The built-in user-agent table does not load.
+    #[error("{0}")]
+    Agents(#[from] crate::analysis::agents::TableError),
 }
 
 impl Cli {
@@ -109,7 +155,20 @@ impl Cli {
         if self.max_line_bytes == 0 {
             return Err(UsageError::ZeroLineLimit);
         }
+        let session_paths = RegexSet::new(&self.session_paths)
+            .map_err(|source| UsageError::BadRegex { flag: "--session-path", source })?;
+        let no_session_paths = RegexSet::new(&self.no_session_paths)
+            .map_err(|source| UsageError::BadRegex { flag: "--no-session-path", source })?;
+        let probes = ProbeRules {
+            health_paths: self.health_paths,
+            session_paths,
+            no_session_paths,
+            session_ttl: self.session_ttl,
+            session_bytes: self.session_bytes,
+            agents: UserAgents::builtin()?,
+        };
         Ok(Config {
+            probes,
             paths: self.paths,
             format: match self.format {
                 FormatArg::Table => OutputFormat::Table,
@@ -154,5 +213,16 @@ mod tests {
         assert_eq!(cli.fields, vec![(Field::UserAgent, "ua".to_owned())]);
         assert!(Cli::try_parse_from(["nginx-forensics", "--field", "nope=x"]).is_err());
         assert!(Cli::try_parse_from(["nginx-forensics", "--field", "host"]).is_err());
+    }
+
+    #[test]
+    fn session_ttls_parse() {
+        assert_eq!(parse_ttl("30m"), Ok(SessionTtl::Seconds(1800.0)));
+        assert_eq!(parse_ttl("1d"), Ok(SessionTtl::Seconds(86_400.0)));
+        assert_eq!(parse_ttl("never"), Ok(SessionTtl::Never));
+        assert!(parse_ttl("0s").is_err());
+        assert!(parse_ttl("soon").is_err());
+        let cli = Cli::parse_from(["nginx-forensics", "--session-path", "(", "x.log"]);
+        assert!(matches!(cli.into_config(false), Err(UsageError::BadRegex { .. })));
     }
 }

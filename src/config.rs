@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use crate::analysis::AnalysisOptions;
+use crate::analysis::probe::ProbeRules;
 use crate::ingest::IngestOptions;
 use crate::report::OutputFormat;
 
@@ -23,4 +24,6 @@ pub struct Config {
     pub analysis: AnalysisOptions,
     /// Clusters shown in the table.
     pub top: usize,
+    /// Which periodic callers are session-creating probes, and what they cost.
+    pub probes: ProbeRules,
 }

@@ -119,6 +119,24 @@ fn split_request_line(s: &str) -> Option<(&str, &str, Option<&str>)> {
     (method_ok && target_ok && protocol_ok).then_some((method, target, protocol))
 }
 
+/// A duration in the unit a person would say: `500 ms`, `10 s`, `10.3 s`, `5 min`, `1 h`, `2 d`.
+pub fn human_seconds(seconds: f64) -> String {
+    let (value, unit) = if seconds < 1.0 {
+        (seconds * 1000.0, "ms")
+    } else if seconds < 120.0 {
+        (seconds, "s")
+    } else if seconds < 3600.0 {
+        (seconds / 60.0, "min")
+    } else if seconds < 172_800.0 {
+        (seconds / 3600.0, "h")
+    } else {
+        (seconds / 86_400.0, "d")
+    };
+    let text = format!("{value:.2}");
+    let text = text.trim_end_matches('0').trim_end_matches('.');
+    format!("{text} {unit}")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -51,6 +51,8 @@ pub struct ClusterStats {
     pub bytes: Option<(u64, u64, u64, u64)>,
     /// Responses whose `Set-Cookie` was logged non-empty.
     pub set_cookie: u64,
+    /// Responses whose logged `Location` points to a login or auth page.
+    pub login_redirects: u64,
     /// Request times.
     pub timeline: Timeline,
 }
@@ -89,6 +91,9 @@ impl ClusterStats {
         }
         if r.set_cookie.as_deref().is_some_and(|c| !c.trim().is_empty()) {
             self.set_cookie += 1;
+        }
+        if r.location.as_deref().is_some_and(|l| l.split(['/', '?', '#']).any(is_login_segment)) {
+            self.login_redirects += 1;
         }
         self.timeline.push(r.time, r.resolution);
     }
@@ -129,6 +134,7 @@ impl ClusterStats {
             (x, None) | (None, x) => x,
         };
         self.set_cookie += other.set_cookie;
+        self.login_redirects += other.login_redirects;
         self.timeline.merge(other.timeline);
     }
 }
@@ -169,6 +175,31 @@ const KEEP_WORDS: [&str; 14] = [
     "sso",
     "oauth",
 ];
+
+/// Words of login, sign-in and single-sign-on paths.
+const LOGIN_WORDS: [&str; 14] = [
+    "login",
+    "signin",
+    "sign-in",
+    "sign_in",
+    "logon",
+    "auth",
+    "authorize",
+    "authenticate",
+    "oauth",
+    "oauth2",
+    "sso",
+    "saml",
+    "cas",
+    "j_spring_security_check",
+];
+
+/// `login`, `SignIn`, `auth.php`: a path segment of a login or auth page.
+#[must_use]
+pub fn is_login_segment(seg: &str) -> bool {
+    let stem = seg.split('.').next().unwrap_or(seg);
+    LOGIN_WORDS.iter().any(|w| stem.eq_ignore_ascii_case(w))
+}
 
 /// `health`, `Login`, `status.json`: a segment naming a health or login endpoint.
 fn is_kept_segment(seg: &str) -> bool {

@@ -80,9 +80,10 @@ impl LogCoverage {
     }
 
     /// True when the periodicity of a cluster whose hits are `own` (ms, ascending) is explained
-    /// by the log's own gaps: windows of ±max(60 s, 5 % of the period) around its hits cover at
-    /// most a fifth of its active span, yet hold at least 80 % of the other traffic of that span
-    /// (judged on at least 20 other occupied seconds).
+    /// by the log's own gaps: windows of ±max(60 s, 5 % of the period) around its expected beats
+    /// are narrow (together at most a quarter of the period) and cover at most a fifth of its
+    /// active span, yet hold at least 80 % of the other traffic of that span (judged on at least
+    /// 20 other occupied seconds).
     #[must_use]
     pub fn explains(&self, own: &[UnixMillis], first: UnixMillis, last: UnixMillis, period_ms: f64) -> bool {
         let from = first.div_euclid(1000);
@@ -91,6 +92,11 @@ impl LogCoverage {
             return false;
         }
         let half = (60.0f64).max(0.05 * period_ms / 1000.0) as i64;
+        // Only a period much longer than the windows can be the log's rhythm: with wide windows
+        // they merge into blocks, and any log with quiet hours would "explain" every caller.
+        if (2 * half) as f64 > 0.25 * period_ms / 1000.0 {
+            return false;
+        }
         // Windows around the caller's expected beats in the span: its own hits, and the beats it
         // missed, interpolated between consecutive hits. Merged as they go.
         let period_s = period_ms / 1000.0;
@@ -184,6 +190,12 @@ mod tests {
         // Alone in a quiet log: nothing to judge by, kept.
         let alone = cov(caller.iter().map(|t| t / 1000));
         assert!(!alone.explains(&caller, first, last, 3_600_000.0));
+        // A 60 s probe in a log of 40-minute blocks, one a day: the gaps are the log's, the
+        // rhythm is the probe's.
+        let blocks = cov((0..3).flat_map(|d| (0..2400).step_by(20).map(move |s| d * 86_400 + s)));
+        let probe: Vec<i64> =
+            (0..3).flat_map(|d| (0..40).map(move |k| (d * 86_400 + k * 60) * 1000)).collect();
+        assert!(!blocks.explains(&probe, probe[0], probe[119], 60_000.0));
         // A 10 s probe: its windows cover the whole span, never judged.
         let probe: Vec<i64> = (0..1000).map(|k| k * 10_000).collect();
         assert!(!sampled.explains(&probe, 0, 9_990_000, 10_000.0));

@@ -5,9 +5,11 @@
 //! commutative, so that the result depends neither on the thread count nor on input order.
 //! Detectors do no I/O and no formatting.
 
+pub mod agents;
 pub mod cluster;
 pub mod coverage;
 pub mod periodic;
+pub mod probe;
 pub mod timeline;
 
 use crate::model::{Record, UnixMillis};

@@ -61,6 +61,8 @@ const MAX_COMPONENTS: usize = 4;
 const ALPHA: f64 = 0.5;
 const BETA: f64 = 0.02;
 const LOOK_ELSEWHERE: f64 = 1e5;
+/// Missed beats in a row beyond which a silence is an outage, not a run of misses.
+const OUTAGE_TICKS: i64 = 32;
 /// Beats (or gaps) sampled to propose candidate periods.
 const SAMPLE: usize = 8192;
 
@@ -318,8 +320,12 @@ fn ln_kl(f: f64, q: f64) -> f64 {
 fn score(c: &Component, beats: &[Beat], res: f64) -> Scores {
     let n = beats.len() as f64;
     let a = c.assigned.len() as f64;
-    let span_ticks = c.ticks.last().copied().unwrap_or(0) as f64;
-    let coverage = (a / (span_ticks + 1.0)).min(1.0);
+    // Expected beats: the ticks spanned, except that a silence of more than `OUTAGE_TICKS`
+    // periods is an outage (of the caller, or of the log: a log kept 40 minutes a day) and
+    // counts as one beat, so a caller is judged on the stretches where it was running.
+    let expected: i64 =
+        1 + c.ticks.windows(2).map(|w| if w[1] - w[0] > OUTAGE_TICKS { 1 } else { w[1] - w[0] }).sum::<i64>();
+    let coverage = (a / expected as f64).min(1.0);
     let q = (2.0 * c.tol / c.period).min(1.0);
     let f = a / n;
     let significance = if f <= q || q >= 0.5 {

@@ -13,6 +13,7 @@ use std::io::{self, Write};
 use chrono::{DateTime, SecondsFormat};
 use serde::Serialize;
 
+use crate::analysis::probe::Probe;
 use crate::analysis::{ClusterFinding, Findings};
 use crate::ingest::{IngestStats, InputStatus};
 use crate::input::Compression;
@@ -38,12 +39,79 @@ pub struct Report {
     pub schema_version: u32,
     /// What was read.
     pub summary: Summary,
+    /// Periodic probes that create sessions, most costly first.
+    pub probes: Vec<ProbeReport>,
     /// Every cluster of (user agent, host, path), most requests first.
     pub clusters: Vec<ClusterReport>,
     /// Fixed-interval callers, most requests per day first.
     pub periodic: Vec<PeriodicReport>,
     /// The first malformed or skipped lines of each input.
     pub errors: Vec<ErrorSample>,
+}
+
+/// A periodic probe that creates sessions.
+#[derive(Clone, Debug, Serialize)]
+pub struct ProbeReport {
+    /// User agent; `null` when not logged.
+    pub user_agent: Option<String>,
+    /// Host (normalised); `null` when not logged.
+    pub host: Option<String>,
+    /// The probed path.
+    pub path: String,
+    /// Paths the same caller follows up to within two seconds (the redirect chain); their
+    /// requests are not counted again.
+    pub follow_ups: Vec<String>,
+    /// Requests to the probed path explained by its schedule.
+    pub requests: u64,
+    /// Period in seconds.
+    pub period_seconds: f64,
+    /// First probe.
+    pub first_seen: String,
+    /// Last probe.
+    pub last_seen: String,
+    /// `health_checker`, `uptime_monitor`, `monitoring`, `http_client`, `feed_reader`, `crawler` or `unknown`.
+    pub caller_kind: &'static str,
+    /// What the caller is, by its user agent.
+    pub caller_name: String,
+    /// `high`, `medium` or `low`.
+    pub severity: &'static str,
+    /// The evidence, strongest first (`certain:`, `strong:`, `given:`, `likely:`), then the caller.
+    pub reasons: Vec<String>,
+    /// Session-creating requests per day while the probe was active (all phases).
+    pub sessions_per_day: f64,
+    /// With a TTL: sessions alive at once (sessions per day × TTL in days). With `never`: the
+    /// sessions made since the probe's first hit in the log (they all stay).
+    pub estimated_live_sessions: f64,
+    /// The session TTL assumed (`--session-ttl`); `null` for `never`.
+    pub session_ttl_seconds: Option<f64>,
+    /// Bytes those sessions hold (`estimated_live_sessions × --session-bytes`).
+    pub estimated_session_bytes: f64,
+    /// What to change, in plain words.
+    pub suggestion: String,
+}
+
+impl ProbeReport {
+    fn new(p: &Probe) -> Self {
+        ProbeReport {
+            user_agent: p.user_agent.clone(),
+            host: p.host.clone(),
+            path: p.path.clone(),
+            follow_ups: p.follow_ups.clone(),
+            requests: p.requests,
+            period_seconds: round3(p.period_ms / 1000.0),
+            first_seen: rfc3339(p.first_seen),
+            last_seen: rfc3339(p.last_seen),
+            caller_kind: p.caller_kind.as_str(),
+            caller_name: p.caller_name.clone(),
+            severity: p.severity.as_str(),
+            reasons: p.reasons.clone(),
+            sessions_per_day: p.sessions_per_day,
+            estimated_live_sessions: p.estimated_live_sessions,
+            session_ttl_seconds: p.session_ttl_seconds,
+            estimated_session_bytes: p.estimated_session_bytes,
+            suggestion: p.suggestion.clone(),
+        }
+    }
 }
 
 /// Response sizes of a cluster.
@@ -136,6 +204,19 @@ pub struct PeriodicReport {
     pub distinct_clients: Option<u64>,
     /// `s` or `ms`: the precision of the times the period was measured on.
     pub timestamp_resolution: &'static str,
+}
+
+fn verdict(probes: &[Probe], findings: &Findings) -> String {
+    let periodic: usize = findings.clusters.iter().map(|c| c.periodic.len()).sum();
+    if probes.is_empty() {
+        return format!(
+            "No probe creates sessions ({periodic} periodic caller(s), none on a session-creating path)"
+        );
+    }
+    let per_day: f64 = probes.iter().map(|p| p.sessions_per_day).sum();
+    let n = probes.len();
+    let (s, verb) = if n == 1 { ("", "creates") } else { ("s", "create") };
+    format!("{n} probe{s} {verb} ~{} sessions/day", table::thousands(per_day.round() as u64))
 }
 
 fn round3(x: f64) -> f64 {
@@ -236,6 +317,8 @@ pub struct Summary {
     pub last_seen: Option<String>,
     /// Every input, in the order read.
     pub inputs: Vec<InputSummary>,
+    /// One line: what the report found (`1 probe creates ~8,640 sessions/day`).
+    pub verdict: String,
     /// Clusters (distinct user agent, host and path).
     pub clusters: u64,
     /// Apparent fixed-interval callers not reported because the log itself only has records
@@ -302,7 +385,7 @@ pub fn rfc3339(ms: UnixMillis) -> String {
 impl Report {
     /// Builds the report from ingest accounting and the analysis.
     #[must_use]
-    pub fn new(stats: &IngestStats, findings: &Findings) -> Self {
+    pub fn new(stats: &IngestStats, findings: &Findings, probes: &[Probe]) -> Self {
         let span = findings.span;
         let totals = stats.totals();
         let inputs = stats
@@ -364,9 +447,11 @@ impl Report {
                 first_seen: span.map(|(a, _)| rfc3339(a)),
                 last_seen: span.map(|(_, b)| rfc3339(b)),
                 inputs,
+                verdict: verdict(probes, findings),
                 clusters: findings.clusters.len() as u64,
                 periodic_explained_by_log_gaps: findings.clusters.iter().map(|c| c.suppressed as u64).sum(),
             },
+            probes: probes.iter().map(ProbeReport::new).collect(),
             clusters: findings.clusters.iter().map(ClusterReport::new).collect(),
             periodic: periodic_reports(findings),
             errors,

@@ -8,6 +8,7 @@ use tabled::settings::Style;
 
 use super::Report;
 use super::escape::terminal;
+use crate::model::human_seconds;
 
 /// `1234567` → `1,234,567`.
 pub(super) fn thousands(n: u64) -> String {
@@ -26,24 +27,6 @@ fn table(rows: Vec<Vec<String>>) -> String {
     let mut t = Builder::from(rows).build();
     t.with(Style::rounded());
     t.to_string()
-}
-
-/// A duration in the unit a person would say: `500 ms`, `10 s`, `10.3 s`, `5 min`, `1 h`, `2 d`.
-pub(super) fn human_duration(seconds: f64) -> String {
-    let (value, unit) = if seconds < 1.0 {
-        (seconds * 1000.0, "ms")
-    } else if seconds < 120.0 {
-        (seconds, "s")
-    } else if seconds < 3600.0 {
-        (seconds / 60.0, "min")
-    } else if seconds < 172_800.0 {
-        (seconds / 3600.0, "h")
-    } else {
-        (seconds / 86_400.0, "d")
-    };
-    let text = format!("{value:.2}");
-    let text = text.trim_end_matches('0').trim_end_matches('.');
-    format!("{text} {unit}")
 }
 
 /// A logged string for a table cell: neutralised, and shortened with an ellipsis.
@@ -73,7 +56,7 @@ fn periodic_table(report: &Report) -> String {
             cell(p.user_agent.as_deref(), 40),
             cell(p.host.as_deref(), 30),
             cell(Some(&p.path), 40),
-            human_duration(p.period_seconds),
+            human_seconds(p.period_seconds),
             phases,
             thousands(p.requests_per_day as u64),
             format!("{:.0}%", 100.0 * p.coverage),
@@ -107,7 +90,68 @@ fn clusters_table(report: &Report, top: usize) -> String {
     table(rows)
 }
 
+fn probes_table(report: &Report) -> String {
+    let mut rows = vec![
+        ["severity", "user agent", "host", "path", "period", "sessions/day", "live sessions", "caller"]
+            .map(str::to_owned)
+            .to_vec(),
+    ];
+    for p in &report.probes {
+        let mut path = cell(Some(&p.path), 30);
+        for f in &p.follow_ups {
+            path.push_str(" → ");
+            path.push_str(&cell(Some(f), 30));
+        }
+        rows.push(vec![
+            p.severity.to_owned(),
+            cell(p.user_agent.as_deref(), 32),
+            cell(p.host.as_deref(), 24),
+            path,
+            human_seconds(p.period_seconds),
+            thousands(p.sessions_per_day as u64),
+            thousands(p.estimated_live_sessions as u64),
+            cell(Some(&p.caller_name), 30),
+        ]);
+    }
+    table(rows)
+}
+
+fn probe_details(report: &Report, out: &mut dyn Write) -> io::Result<()> {
+    for (i, p) in report.probes.iter().enumerate() {
+        writeln!(out, "{}. {} {}", i + 1, cell(p.user_agent.as_deref(), 60), cell(Some(&p.path), 60))?;
+        for r in &p.reasons {
+            writeln!(out, "   - {}", terminal(r))?;
+        }
+        let ttl = p.session_ttl_seconds.map_or_else(|| "never".to_owned(), human_seconds);
+        writeln!(
+            out,
+            "   - cost: {} sessions/day; with a session TTL of {ttl}: ~{} live sessions, ~{}",
+            thousands(p.sessions_per_day as u64),
+            thousands(p.estimated_live_sessions as u64),
+            human_bytes(p.estimated_session_bytes)
+        )?;
+        writeln!(out, "   - fix: {}\n", terminal(&p.suggestion))?;
+    }
+    Ok(())
+}
+
+fn human_bytes(b: f64) -> String {
+    let units = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = b;
+    let mut u = 0;
+    while v >= 1024.0 && u + 1 < units.len() {
+        v /= 1024.0;
+        u += 1;
+    }
+    if u == 0 { format!("{v:.0} {}", units[u]) } else { format!("{v:.1} {}", units[u]) }
+}
+
 pub(super) fn render(report: &Report, top: usize, out: &mut dyn Write) -> io::Result<()> {
+    writeln!(out, "{}\n", terminal(&report.summary.verdict))?;
+    if !report.probes.is_empty() {
+        writeln!(out, "Probes that create sessions ({})\n{}\n", report.probes.len(), probes_table(report))?;
+        probe_details(report, out)?;
+    }
     if report.periodic.is_empty() {
         writeln!(out, "Periodic callers: none found\n")?;
     } else {
@@ -187,12 +231,12 @@ mod tests {
 
     #[test]
     fn durations_in_human_units() {
-        assert_eq!(human_duration(0.5), "500 ms");
-        assert_eq!(human_duration(10.0), "10 s");
-        assert_eq!(human_duration(10.3), "10.3 s");
-        assert_eq!(human_duration(300.0), "5 min");
-        assert_eq!(human_duration(3600.0), "1 h");
-        assert_eq!(human_duration(86_400.0 * 3.0), "3 d");
+        assert_eq!(human_seconds(0.5), "500 ms");
+        assert_eq!(human_seconds(10.0), "10 s");
+        assert_eq!(human_seconds(10.3), "10.3 s");
+        assert_eq!(human_seconds(300.0), "5 min");
+        assert_eq!(human_seconds(3600.0), "1 h");
+        assert_eq!(human_seconds(86_400.0 * 3.0), "3 d");
     }
 
     #[test]
