@@ -220,7 +220,8 @@ impl ProbeRules {
             list.sort();
             list.dedup();
         }
-        // Follow-ups: the same caller, same period, starting within two seconds after a redirect.
+        // Follow-ups: the same caller, same period, at the same time, its beats 0–2 s after those of
+        // a caller that is mostly redirected.
         let mut follow_ups: HashMap<usize, Vec<usize>> = HashMap::new();
         let mut folded = vec![false; callers.len()];
         for (i, a) in callers.iter().enumerate() {
@@ -236,7 +237,9 @@ impl ProbeRules {
                     && cb.key.user_agent == ca.key.user_agent
                     && cb.key.path != ca.key.path
                     && (pb.period_ms - pa.period_ms).abs() <= 0.01 * pa.period_ms
-                    && (0..=2000).contains(&(pb.first_seen - pa.first_seen))
+                    && pb.first_seen <= pa.last_seen + 2000
+                    && pb.last_seen >= pa.first_seen
+                    && follows(pa.first_seen, pb.first_seen, pa.period_ms)
                 {
                     follow_ups.entry(i).or_default().push(j);
                     folded[j] = true;
@@ -244,14 +247,13 @@ impl ProbeRules {
             }
         }
         let mut probes = Vec::new();
-        for (i, caller) in callers.iter().enumerate() {
-            if folded[i] && !follow_ups.contains_key(&i) {
+        for (i, &is_follow_up) in folded.iter().enumerate() {
+            if is_follow_up && !follow_ups.contains_key(&i) {
                 continue;
             }
             if let Some(p) = self.judge(clusters, callers.as_slice(), i, follow_ups.get(&i), &learned) {
                 probes.push(p);
             }
-            let _ = caller;
         }
         probes.sort_by(|a, b| {
             b.estimated_live_sessions
@@ -404,6 +406,14 @@ impl ProbeRules {
         }
         s
     }
+}
+
+/// True when beats at `b` come 0–2 s after beats at `a` of the same `period` (ms): the first
+/// beat of either may be missing from the log, so compare phases, not first hits.
+fn follows(a: UnixMillis, b: UnixMillis, period_ms: f64) -> bool {
+    let period = period_ms.round().max(1.0) as i64;
+    let lag = (b - a).rem_euclid(period);
+    lag <= 2000 && lag < period / 2
 }
 
 fn main_status(c: &ClusterFinding) -> String {
