@@ -2,13 +2,17 @@
 
 use std::io::{self, Write};
 use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::analysis::Analysis;
 use crate::config::Config;
 use crate::ingest::{self, IngestStats, InputStatus};
-use crate::input::{Discovery, discover};
+use crate::input::{Discovery, ReadBytes, Source, discover};
 use crate::report::escape::terminal;
 use crate::report::{self, Report};
 
@@ -21,6 +25,8 @@ pub enum Exit {
     Error = 1,
     /// 2: usage.
     Usage = 2,
+    /// 3: probes found under `--fail-on-probes`.
+    Probes = 3,
 }
 
 /// Runs the analysis described by `config`, writing the report to stdout or `config.output`
@@ -31,45 +37,134 @@ pub enum Exit {
 pub fn run(config: &Config, messages: &mut dyn Write) -> anyhow::Result<Exit> {
     let Discovery { sources, problems } = discover(&config.paths);
     for p in &problems {
-        let what = if p.lost_input { "cannot read" } else { "note:" };
-        let _ =
-            writeln!(messages, "nginx-forensics: {what} {}: {}", terminal(&p.source), terminal(&p.reason));
+        if p.lost_input {
+            let _ = writeln!(
+                messages,
+                "nginx-forensics: cannot read {}: {}",
+                terminal(&p.source),
+                terminal(&p.reason)
+            );
+        } else if !config.quiet {
+            let _ =
+                writeln!(messages, "nginx-forensics: note: {}: {}", terminal(&p.source), terminal(&p.reason));
+        }
     }
-    let ingested = ingest::run(&sources, &config.ingest, || Analysis::new(&config.analysis))?;
+    let mut ingest_options = config.ingest.clone();
+    let progress = config.progress.then(|| {
+        let read = ReadBytes::default();
+        ingest_options.read_bytes = Some(read.clone());
+        Progress::start(read, total_bytes(&sources))
+    });
+    let ingested = ingest::run(&sources, &ingest_options, || Analysis::new(&config.analysis));
+    if let Some(p) = progress {
+        p.stop();
+    }
+    let ingested = ingested?;
     let findings = ingested.detector.finish(&config.analysis);
     let probes = config.probes.find(&findings);
-    let report = Report::new(&ingested.stats, &findings, &probes);
-    report_problems(&ingested.stats, messages);
+    let window = (config.analysis.since, config.analysis.until);
+    let report = Report::new(&ingested.stats, &findings, &probes, window);
+    report_problems(&ingested.stats, config.quiet, messages);
 
     match &config.output {
-        Some(path) => write_atomically(path, |w| report::render(&report, config.format, config.top, w))
+        Some(path) => write_atomically(path, |w| report::render(&report, &config.render, w))
             .with_context(|| format!("writing the report to {}", path.display()))?,
         None => {
             let stdout = io::stdout();
             let mut out = io::BufWriter::new(stdout.lock());
-            report::render(&report, config.format, config.top, &mut out)?;
+            report::render(&report, &config.render, &mut out)?;
             out.flush()?;
         }
     }
 
     let lost = problems.iter().any(|p| p.lost_input) || ingested.stats.inputs.iter().any(|i| i.lost_data());
     let strict_fail = config.strict && report.summary.malformed > 0;
-    Ok(if lost || strict_fail { Exit::Error } else { Exit::Done })
+    if strict_fail && config.quiet {
+        let _ =
+            writeln!(messages, "nginx-forensics: {} malformed line(s) (--strict)", report.summary.malformed);
+    }
+    let alarming = config.fail_on_probes.is_some_and(|least| probes.iter().any(|p| p.severity <= least));
+    Ok(if lost || strict_fail {
+        Exit::Error
+    } else if alarming {
+        Exit::Probes
+    } else {
+        Exit::Done
+    })
+}
+
+/// Total size of the file inputs, `None` when stdin is among them (its size is unknown).
+fn total_bytes(sources: &[Source]) -> Option<u64> {
+    sources
+        .iter()
+        .map(|s| match s {
+            Source::Stdin => None,
+            Source::File(p) => Some(std::fs::metadata(p).map_or(0, |m| m.len())),
+        })
+        .sum()
+}
+
+/// A progress bar on stderr, drawn from a thread that watches the bytes read. It appears only
+/// once a run has taken half a second, so short runs never flash one.
+struct Progress {
+    done: Arc<AtomicBool>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+impl Progress {
+    fn start(read: ReadBytes, total: Option<u64>) -> Self {
+        let done = Arc::new(AtomicBool::new(false));
+        let stop = done.clone();
+        let thread = std::thread::spawn(move || {
+            let started = Instant::now();
+            let mut bar: Option<ProgressBar> = None;
+            while !stop.load(Ordering::Relaxed) {
+                std::thread::sleep(Duration::from_millis(100));
+                if bar.is_none() && started.elapsed() >= Duration::from_millis(500) {
+                    let b = match total {
+                        Some(t) => ProgressBar::with_draw_target(Some(t), ProgressDrawTarget::stderr()).with_style(
+                            ProgressStyle::with_template(
+                                "{bar:40} {binary_bytes}/{binary_total_bytes} {binary_bytes_per_sec} ETA {eta}",
+                            )
+                            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+                        ),
+                        None => ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr()).with_style(
+                            ProgressStyle::with_template("{spinner} {binary_bytes} read, {binary_bytes_per_sec}")
+                                .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+                        ),
+                    };
+                    bar = Some(b);
+                }
+                if let Some(b) = &bar {
+                    b.set_position(read.load(Ordering::Relaxed));
+                }
+            }
+            if let Some(b) = bar {
+                b.finish_and_clear();
+            }
+        });
+        Progress { done, thread }
+    }
+
+    fn stop(self) {
+        self.done.store(true, Ordering::Relaxed);
+        let _ = self.thread.join();
+    }
 }
 
 /// Skipped and unreadable inputs (one line each), the first bad lines of each input, and a total.
-fn report_problems(stats: &IngestStats, out: &mut dyn Write) {
+fn report_problems(stats: &IngestStats, quiet: bool, out: &mut dyn Write) {
     for input in &stats.inputs {
         let name = input.source.to_string();
         let name = terminal(&name);
         match &input.status {
-            InputStatus::Skipped(why) => {
+            InputStatus::Skipped(why) if !quiet => {
                 let _ = writeln!(out, "nginx-forensics: skipping {name}: {}", terminal(why));
             }
             InputStatus::Unreadable(why) => {
                 let _ = writeln!(out, "nginx-forensics: cannot read {name}: {}", terminal(why));
             }
-            InputStatus::Read(_) => {}
+            InputStatus::Skipped(_) | InputStatus::Read(_) => {}
         }
         if let Some(e) = &input.read_error {
             let _ = writeln!(
@@ -79,6 +174,9 @@ fn report_problems(stats: &IngestStats, out: &mut dyn Write) {
                 terminal(e)
             );
         }
+    }
+    if quiet {
+        return;
     }
     for s in &stats.samples {
         let name = stats.inputs[s.input].source.to_string();

@@ -9,11 +9,12 @@ use regex::RegexSet;
 
 use crate::analysis::AnalysisOptions;
 use crate::analysis::agents::UserAgents;
-use crate::analysis::probe::{DEFAULT_SESSION_BYTES, ProbeRules, SessionTtl};
+use crate::analysis::probe::{DEFAULT_SESSION_BYTES, ProbeRules, SessionTtl, Severity};
 use crate::config::Config;
 use crate::ingest::IngestOptions;
+use crate::model::UnixMillis;
 use crate::parse::{Field, FieldMap};
-use crate::report::OutputFormat;
+use crate::report::{OutputFormat, RenderOptions};
 
 /// Find the callers that quietly hurt a service: reads Nginx access logs (JSON in any common key
 /// set, or the default `combined` format; plain or gzip) and accounts for every line.
@@ -79,6 +80,32 @@ pub struct Cli {
     #[arg(long, value_name = "BYTES", default_value_t = DEFAULT_SESSION_BYTES)]
     pub session_bytes: u64,
 
+    /// Colour in the table report: `auto` when stdout is a terminal and NO_COLOR is not set.
+    #[arg(long, value_enum, value_name = "WHEN", default_value_t = ColorArg::Auto)]
+    pub color: ColorArg,
+
+    /// Analyse only records at or after TIME: RFC 3339 (`2024-03-01T00:00:00Z`), a date
+    /// (`2024-03-01`, UTC midnight) or a duration before now (`24h`, `7d`).
+    #[arg(long, value_name = "TIME")]
+    pub since: Option<String>,
+
+    /// Analyse only records before TIME (same forms as --since).
+    #[arg(long, value_name = "TIME")]
+    pub until: Option<String>,
+
+    /// Exit 3 when at least one probe of --min-severity or worse is found (for cron and CI).
+    #[arg(long)]
+    pub fail_on_probes: bool,
+
+    /// The least severity that --fail-on-probes counts.
+    #[arg(long, value_enum, value_name = "SEVERITY", default_value_t = SeverityArg::Medium)]
+    pub min_severity: SeverityArg,
+
+    /// Only errors on stderr: no notes on skipped inputs, no malformed-line examples, no
+    /// progress bar.
+    #[arg(long, short)]
+    pub quiet: bool,
+
     /// Target size of the chunks workers parse (tuning and tests).
     #[arg(long, value_name = "BYTES", default_value_t = 1 << 20, hide = true)]
     pub chunk_bytes: usize,
@@ -89,7 +116,8 @@ Examples:
   nginx-forensics /var/log/nginx
   zcat access.log.*.gz | nginx-forensics --format json
 
-Exit codes: 0 done; 1 an input could not be read (or --strict and malformed lines); 2 usage.";
+Exit codes: 0 done; 1 an input could not be read (or --strict and malformed lines); 2 usage;
+3 probes found under --fail-on-probes.";
 
 /// `--format` values.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -98,6 +126,77 @@ pub enum FormatArg {
     Table,
     /// One JSON document (schema in docs/report-schema.md).
     Json,
+    /// GitHub-flavoured Markdown, for an e-mail, a chat message or an issue.
+    Markdown,
+    /// One self-contained HTML page with a picture of each caller's hits.
+    Html,
+}
+
+/// `--color` values.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ColorArg {
+    /// When stdout is a terminal and NO_COLOR is not set.
+    Auto,
+    /// Always.
+    Always,
+    /// Never.
+    Never,
+}
+
+/// `--min-severity` values.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum SeverityArg {
+    /// Only high.
+    High,
+    /// High and medium.
+    Medium,
+    /// Any probe.
+    Low,
+}
+
+/// What the process knows about its surroundings, for decisions the flags leave to them.
+#[derive(Clone, Copy, Debug)]
+pub struct Environment {
+    /// stdin is a terminal (no PATH then means: nothing to read).
+    pub stdin_is_terminal: bool,
+    /// stdout is a terminal (colour by default).
+    pub stdout_is_terminal: bool,
+    /// stderr is a terminal (progress bar).
+    pub stderr_is_terminal: bool,
+    /// `NO_COLOR` is set to a non-empty value.
+    pub no_color: bool,
+    /// The current time (ms since the epoch), for relative --since/--until.
+    pub now_ms: UnixMillis,
+}
+
+impl Environment {
+    /// A batch run: nothing is a terminal, no NO_COLOR, the given time.
+    #[must_use]
+    pub fn batch(now_ms: UnixMillis) -> Self {
+        Environment {
+            stdin_is_terminal: false,
+            stdout_is_terminal: false,
+            stderr_is_terminal: false,
+            no_color: false,
+            now_ms,
+        }
+    }
+}
+
+/// Parses a --since/--until value: RFC 3339, a date (UTC midnight), or a duration before `now_ms`.
+fn parse_time(s: &str, now_ms: UnixMillis) -> Result<UnixMillis, String> {
+    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(s) {
+        return Ok(t.timestamp_millis());
+    }
+    if let Ok(d) = chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d") {
+        return Ok(d.and_time(chrono::NaiveTime::MIN).and_utc().timestamp_millis());
+    }
+    match humantime::parse_duration(s) {
+        Ok(d) => Ok(now_ms - i64::try_from(d.as_millis()).unwrap_or(i64::MAX / 2)),
+        Err(_) => Err(format!(
+            "{s:?} is not a time: give RFC 3339 (2024-03-01T00:00:00Z), a date (2024-03-01) or a duration before now (24h, 7d)"
+        )),
+    }
 }
 
 fn parse_ttl(s: &str) -> Result<SessionTtl, String> {
@@ -138,18 +237,30 @@ pub enum UsageError {
         /// Why.
         source: regex::Error,
     },
+    /// A --since/--until that is not a time.
+    #[error("{flag}: {reason}")]
+    BadTime {
+        /// The flag.
+        flag: &'static str,
+        /// Why.
+        reason: String,
+    },
+    /// --since is not before --until.
+    #[error("--since must be before --until")]
+    EmptyWindow,
     /// The built-in user-agent table does not load.
     #[error("{0}")]
     Agents(#[from] crate::analysis::agents::TableError),
 }
 
 impl Cli {
-    /// Validates the flags into a [`Config`]. `stdin_is_terminal` decides what no PATH means.
+    /// Validates the flags into a [`Config`]; `env` decides what the flags leave open (no PATH on
+    /// a terminal, colour, progress, relative times).
     ///
     /// # Errors
     /// [`UsageError`] when the flags cannot work together.
-    pub fn into_config(self, stdin_is_terminal: bool) -> Result<Config, UsageError> {
-        if self.paths.is_empty() && stdin_is_terminal {
+    pub fn into_config(self, env: &Environment) -> Result<Config, UsageError> {
+        if self.paths.is_empty() && env.stdin_is_terminal {
             return Err(UsageError::NoInput);
         }
         if self.max_line_bytes == 0 {
@@ -159,6 +270,31 @@ impl Cli {
             .map_err(|source| UsageError::BadRegex { flag: "--session-path", source })?;
         let no_session_paths = RegexSet::new(&self.no_session_paths)
             .map_err(|source| UsageError::BadRegex { flag: "--no-session-path", source })?;
+        let time = |flag: &'static str, v: &Option<String>| {
+            v.as_deref()
+                .map(|s| parse_time(s, env.now_ms))
+                .transpose()
+                .map_err(|reason| UsageError::BadTime { flag, reason })
+        };
+        let since = time("--since", &self.since)?;
+        let until = time("--until", &self.until)?;
+        if let (Some(a), Some(b)) = (since, until) {
+            if a >= b {
+                return Err(UsageError::EmptyWindow);
+            }
+        }
+        let format = match self.format {
+            FormatArg::Table => OutputFormat::Table,
+            FormatArg::Json => OutputFormat::Json,
+            FormatArg::Markdown => OutputFormat::Markdown,
+            FormatArg::Html => OutputFormat::Html,
+        };
+        let color = format == OutputFormat::Table
+            && match self.color {
+                ColorArg::Always => true,
+                ColorArg::Never => false,
+                ColorArg::Auto => self.output.is_none() && env.stdout_is_terminal && !env.no_color,
+            };
         let probes = ProbeRules {
             health_paths: self.health_paths,
             session_paths,
@@ -170,11 +306,15 @@ impl Cli {
         Ok(Config {
             probes,
             paths: self.paths,
-            format: match self.format {
-                FormatArg::Table => OutputFormat::Table,
-                FormatArg::Json => OutputFormat::Json,
-            },
+            render: RenderOptions { format, top: self.top, color },
             output: self.output,
+            fail_on_probes: self.fail_on_probes.then_some(match self.min_severity {
+                SeverityArg::High => Severity::High,
+                SeverityArg::Medium => Severity::Medium,
+                SeverityArg::Low => Severity::Low,
+            }),
+            quiet: self.quiet,
+            progress: !self.quiet && env.stderr_is_terminal,
             strict: self.strict,
             ingest: IngestOptions {
                 threads: self.threads.map_or(0, NonZeroUsize::get),
@@ -183,8 +323,12 @@ impl Cli {
                 fields: FieldMap::with_overrides(&self.fields),
                 ..IngestOptions::default()
             },
-            analysis: AnalysisOptions { raw_paths: self.raw_paths, ..AnalysisOptions::default() },
-            top: self.top,
+            analysis: AnalysisOptions {
+                raw_paths: self.raw_paths,
+                since,
+                until,
+                ..AnalysisOptions::default()
+            },
         })
     }
 }
@@ -201,10 +345,11 @@ mod tests {
 
     #[test]
     fn no_path_on_a_terminal_is_a_usage_error() {
+        let terminal = Environment { stdin_is_terminal: true, ..Environment::batch(0) };
         let cli = Cli::parse_from(["nginx-forensics"]);
-        assert!(matches!(cli.into_config(true), Err(UsageError::NoInput)));
+        assert!(matches!(cli.into_config(&terminal), Err(UsageError::NoInput)));
         let cli = Cli::parse_from(["nginx-forensics"]);
-        assert!(cli.into_config(false).is_ok());
+        assert!(cli.into_config(&Environment::batch(0)).is_ok());
     }
 
     #[test]
@@ -223,6 +368,36 @@ mod tests {
         assert!(parse_ttl("0s").is_err());
         assert!(parse_ttl("soon").is_err());
         let cli = Cli::parse_from(["nginx-forensics", "--session-path", "(", "x.log"]);
-        assert!(matches!(cli.into_config(false), Err(UsageError::BadRegex { .. })));
+        assert!(matches!(cli.into_config(&Environment::batch(0)), Err(UsageError::BadRegex { .. })));
+    }
+
+    #[test]
+    fn times_parse_absolute_dates_and_relative_durations() {
+        let now = 1_709_251_200_000; // 2024-03-01T00:00:00Z
+        assert_eq!(parse_time("2024-03-01T00:00:00Z", 0), Ok(now));
+        assert_eq!(parse_time("2024-03-01T01:00:00+01:00", 0), Ok(now));
+        assert_eq!(parse_time("2024-03-01", 0), Ok(now));
+        assert_eq!(parse_time("24h", now), Ok(now - 86_400_000));
+        assert_eq!(parse_time("7d", now), Ok(now - 7 * 86_400_000));
+        assert!(parse_time("yesterday", now).is_err());
+        let cli =
+            Cli::parse_from(["nginx-forensics", "--since", "2024-03-02", "--until", "2024-03-01", "x.log"]);
+        assert!(matches!(cli.into_config(&Environment::batch(now)), Err(UsageError::EmptyWindow)));
+    }
+
+    #[test]
+    fn colour_only_for_a_terminal_table_without_no_color() {
+        let color = |args: &[&str], env: Environment| {
+            let cli = Cli::parse_from(["nginx-forensics"].iter().chain(args).chain(&["x.log"]));
+            cli.into_config(&env).map(|c| c.render.color).unwrap_or(false)
+        };
+        let tty = Environment { stdout_is_terminal: true, ..Environment::batch(0) };
+        assert!(color(&[], tty));
+        assert!(!color(&[], Environment::batch(0)));
+        assert!(!color(&[], Environment { no_color: true, ..tty }));
+        assert!(!color(&["--format", "json"], tty));
+        assert!(!color(&["--output", "r.txt"], tty));
+        assert!(!color(&["--color", "never"], tty));
+        assert!(color(&["--color", "always"], Environment::batch(0)));
     }
 }

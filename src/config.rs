@@ -4,16 +4,17 @@ use std::path::PathBuf;
 
 use crate::analysis::AnalysisOptions;
 use crate::analysis::probe::ProbeRules;
+use crate::analysis::probe::Severity;
 use crate::ingest::IngestOptions;
-use crate::report::OutputFormat;
+use crate::report::RenderOptions;
 
 /// Everything a run needs.
 #[derive(Clone, Debug)]
 pub struct Config {
     /// Files, directories or `-`; empty means stdin.
     pub paths: Vec<PathBuf>,
-    /// Report format.
-    pub format: OutputFormat,
+    /// Report format, clusters shown, colour.
+    pub render: RenderOptions,
     /// Write the report here (atomically) instead of stdout.
     pub output: Option<PathBuf>,
     /// Malformed lines make the exit code 1.
@@ -22,8 +23,12 @@ pub struct Config {
     pub ingest: IngestOptions,
     /// How to analyse the records.
     pub analysis: AnalysisOptions,
-    /// Clusters shown in the table.
-    pub top: usize,
+    /// `--fail-on-probes`: exit 3 when a probe of this severity or worse is found.
+    pub fail_on_probes: Option<Severity>,
+    /// Only errors on stderr.
+    pub quiet: bool,
+    /// Show a progress bar on stderr (a terminal) for long runs.
+    pub progress: bool,
     /// Which periodic callers are session-creating probes, and what they cost.
     pub probes: ProbeRules,
 }

@@ -10,7 +10,7 @@ use std::sync::Mutex;
 use rayon::iter::{ParallelBridge, ParallelIterator};
 
 use crate::analysis::Detector;
-use crate::input::{Chunker, Compression, Opened, Piece, Source, open};
+use crate::input::{Chunker, Compression, Opened, Piece, ReadBytes, Source, open};
 use crate::model::TimeResolution;
 use crate::parse::{DETECT_LINES, Detection, FieldMap, Format, LineParser, detect};
 
@@ -27,6 +27,8 @@ pub struct IngestOptions {
     pub fields: FieldMap,
     /// Malformed or overlong lines kept as examples per input.
     pub samples_per_input: usize,
+    /// Where to count the bytes read from the inputs (for a progress display).
+    pub read_bytes: Option<ReadBytes>,
 }
 
 impl Default for IngestOptions {
@@ -37,6 +39,7 @@ impl Default for IngestOptions {
             max_line_bytes: 1 << 20,
             fields: FieldMap::default(),
             samples_per_input: 5,
+            read_bytes: None,
         }
     }
 }
@@ -185,7 +188,7 @@ impl Feed<'_> {
 
     /// Opens input `index`, detects its format and returns its first piece.
     fn start(&mut self, index: usize) -> Option<Work> {
-        let reader = match open(&self.sources[index]) {
+        let reader = match open(&self.sources[index], self.opts.read_bytes.as_ref()) {
             Err(e) => {
                 self.update(index, |s| s.status = InputStatus::Unreadable(e.to_string()));
                 return None;

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use nginx_forensics::app::{self, Exit};
-use nginx_forensics::cli::Cli;
+use nginx_forensics::cli::{Cli, Environment};
 
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
@@ -15,7 +15,14 @@ fn main() -> ExitCode {
             return ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(2));
         }
     };
-    let config = match cli.into_config(io::stdin().is_terminal()) {
+    let env = Environment {
+        stdin_is_terminal: io::stdin().is_terminal(),
+        stdout_is_terminal: io::stdout().is_terminal(),
+        stderr_is_terminal: io::stderr().is_terminal(),
+        no_color: std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty()),
+        now_ms: chrono::Utc::now().timestamp_millis(),
+    };
+    let config = match cli.into_config(&env) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("nginx-forensics: {e}");

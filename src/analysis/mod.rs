@@ -74,6 +74,49 @@ pub struct AnalysisOptions {
     pub raw_paths: bool,
     /// Periodic-caller detector settings.
     pub periodic: periodic::PeriodicParams,
+    /// Only records at or after this time (ms) are analysed (`--since`).
+    pub since: Option<UnixMillis>,
+    /// Only records before this time (ms) are analysed (`--until`).
+    pub until: Option<UnixMillis>,
+}
+
+/// Bins of [`Activity::bins`] over the log's span.
+pub const ACTIVITY_BINS: usize = 240;
+/// Periods shown in [`Activity::zoom`].
+pub const ZOOM_PERIODS: f64 = 12.0;
+
+/// When a periodic caller's cluster was active, for pictures: the whole log span in bins, and
+/// the hits of a short window at the caller's start, where a fixed interval shows as a comb.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Activity {
+    /// Requests of the cluster per bin, [`ACTIVITY_BINS`] equal bins over the log's span.
+    pub bins: Vec<u32>,
+    /// Start of the zoom window (ms).
+    pub zoom_start: UnixMillis,
+    /// Length of the zoom window (ms): [`ZOOM_PERIODS`] periods.
+    pub zoom_ms: i64,
+    /// The cluster's hits in the zoom window, as ms after `zoom_start`.
+    pub zoom: Vec<i64>,
+}
+
+impl Activity {
+    fn new(times: &[UnixMillis], span: (UnixMillis, UnixMillis), p: &periodic::Periodicity) -> Self {
+        let (from, to) = span;
+        let width = (to - from).max(1) as f64;
+        let mut bins = vec![0u32; ACTIVITY_BINS];
+        for &t in times {
+            let i = (((t - from) as f64 / width) * ACTIVITY_BINS as f64) as usize;
+            if let Some(b) = bins.get_mut(i.min(ACTIVITY_BINS - 1)) {
+                *b = b.saturating_add(1);
+            }
+        }
+        let zoom_ms = (p.period_ms * ZOOM_PERIODS).round().max(1.0) as i64;
+        let zoom_start = p.first_seen - (p.period_ms / 2.0).round() as i64;
+        let lo = times.partition_point(|&t| t < zoom_start);
+        let hi = times.partition_point(|&t| t < zoom_start + zoom_ms);
+        let zoom = times[lo..hi].iter().map(|&t| t - zoom_start).collect();
+        Activity { bins, zoom_start, zoom_ms, zoom }
+    }
 }
 
 /// Everything the detectors accumulate: the time span and the clusters.
@@ -85,6 +128,10 @@ pub struct Analysis {
     pub clusters: cluster::Clusters,
     /// Seconds that hold any record.
     pub coverage: coverage::LogCoverage,
+    /// Records outside `--since`/`--until`, not analysed.
+    pub outside_window: u64,
+    since: Option<UnixMillis>,
+    until: Option<UnixMillis>,
 }
 
 impl Analysis {
@@ -95,6 +142,9 @@ impl Analysis {
             span: TimeSpan::default(),
             clusters: cluster::Clusters::new(options.raw_paths),
             coverage: coverage::LogCoverage::default(),
+            outside_window: 0,
+            since: options.since,
+            until: options.until,
         }
     }
 
@@ -104,6 +154,7 @@ impl Analysis {
     pub fn finish(self, options: &AnalysisOptions) -> Findings {
         use rayon::prelude::*;
         let coverage = &self.coverage;
+        let span = self.span.range;
         let mut clusters: Vec<ClusterFinding> = self
             .clusters
             .into_clusters()
@@ -122,22 +173,31 @@ impl Analysis {
                     )
                 });
                 let suppressed = before - periodic.len();
-                ClusterFinding { key, stats, res_ms, truncated, periodic, suppressed }
+                let activity = match span {
+                    Some(span) => periodic.iter().map(|p| Activity::new(&times, span, p)).collect(),
+                    None => Vec::new(),
+                };
+                ClusterFinding { key, stats, res_ms, truncated, periodic, suppressed, activity }
             })
             .collect();
         clusters.sort_by(|a, b| b.stats.requests.cmp(&a.stats.requests).then_with(|| a.key.cmp(&b.key)));
-        Findings { span: self.span.range, clusters }
+        Findings { span, clusters, outside_window: self.outside_window }
     }
 }
 
 impl Detector for Analysis {
     fn observe(&mut self, record: &Record<'_>) {
+        if self.since.is_some_and(|s| record.time < s) || self.until.is_some_and(|u| record.time >= u) {
+            self.outside_window += 1;
+            return;
+        }
         self.span.observe(record);
         self.clusters.observe(record);
         self.coverage.observe(record);
     }
 
     fn merge(&mut self, other: Self) {
+        self.outside_window += other.outside_window;
         self.span.merge(other.span);
         self.clusters.merge(other.clusters);
         self.coverage.merge(other.coverage);
@@ -159,6 +219,8 @@ pub struct ClusterFinding {
     pub periodic: Vec<periodic::Periodicity>,
     /// Fixed-interval findings dropped because the log's own gaps explain them.
     pub suppressed: usize,
+    /// The activity of each periodic caller, aligned with `periodic`.
+    pub activity: Vec<Activity>,
 }
 
 /// The result of the analysis.
@@ -168,4 +230,6 @@ pub struct Findings {
     pub span: Option<(UnixMillis, UnixMillis)>,
     /// Every cluster, most requests first.
     pub clusters: Vec<ClusterFinding>,
+    /// Records outside `--since`/`--until`, not analysed.
+    pub outside_window: u64,
 }

@@ -11,7 +11,7 @@ use std::path::PathBuf;
 
 pub use chunk::{Chunker, Piece};
 pub use discover::{Discovery, InputProblem, discover};
-pub use open::{Compression, Opened, open};
+pub use open::{Compression, Opened, ReadBytes, open};
 
 /// One input stream.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]

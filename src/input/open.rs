@@ -6,6 +6,8 @@
 
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use flate2::bufread::MultiGzDecoder;
 
@@ -31,11 +33,34 @@ pub enum Opened {
 
 const BUF_BYTES: usize = 256 * 1024;
 
-/// Opens `source`, peeking at its first bytes to recognise compression.
-pub fn open(source: &Source) -> io::Result<Opened> {
+/// Bytes read from the inputs themselves (before decompression), for a progress display.
+pub type ReadBytes = Arc<AtomicU64>;
+
+/// A reader that adds the bytes it reads to a shared counter.
+struct Counting<R> {
+    inner: R,
+    count: Option<ReadBytes>,
+}
+
+impl<R: Read> Read for Counting<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        if let Some(c) = &self.count {
+            c.fetch_add(n as u64, Ordering::Relaxed);
+        }
+        Ok(n)
+    }
+}
+
+/// Opens `source`, peeking at its first bytes to recognise compression. Bytes read from it are
+/// added to `read_bytes`, when given.
+pub fn open(source: &Source, read_bytes: Option<&ReadBytes>) -> io::Result<Opened> {
+    let count = read_bytes.cloned();
     match source {
-        Source::Stdin => wrap(BufReader::with_capacity(BUF_BYTES, io::stdin())),
-        Source::File(path) => wrap(BufReader::with_capacity(BUF_BYTES, File::open(path)?)),
+        Source::Stdin => wrap(BufReader::with_capacity(BUF_BYTES, Counting { inner: io::stdin(), count })),
+        Source::File(path) => {
+            wrap(BufReader::with_capacity(BUF_BYTES, Counting { inner: File::open(path)?, count }))
+        }
     }
 }
 

@@ -30,9 +30,68 @@ pub fn terminal(s: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
+/// Text safe inside GitHub-flavoured Markdown, table cells included: control characters as in
+/// [`terminal`] (so no line break either), then the characters that make structure inside a
+/// line are backslash-escaped (`|` table columns, backticks code spans, `*` `_` `~` emphasis,
+/// `[` `]` links and images, `\` itself) and `<`, `>`, `&` become entities, so no HTML, link,
+/// code span or extra column can come from a log.
+#[must_use]
+pub fn markdown(s: &str) -> String {
+    let safe = terminal(s);
+    let mut out = String::with_capacity(safe.len() + 8);
+    for c in safe.chars() {
+        match c {
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '&' => out.push_str("&amp;"),
+            '\\' | '`' | '*' | '_' | '[' | ']' | '|' | '~' => {
+                out.push('\\');
+                out.push(c);
+            }
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
+/// Text safe in HTML element content and quoted attribute values: control characters as in
+/// [`terminal`] (they are not even allowed in XML), then `&`, `<`, `>`, `"` and `'` as entities.
+#[must_use]
+pub fn html(s: &str) -> String {
+    let safe = terminal(s);
+    let mut out = String::with_capacity(safe.len() + 8);
+    for c in safe.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn markdown_escapes_structure_html_and_controls() {
+        assert_eq!(markdown("a|b"), "a\\|b");
+        assert_eq!(markdown("`x`"), "\\`x\\`");
+        assert_eq!(markdown("<script>"), "&lt;script&gt;");
+        assert_eq!(markdown("![x](http://e)"), "!\\[x\\](http://e)");
+        assert_eq!(markdown("\u{1b}[2J"), "\\\\x1b\\[2J");
+        assert_eq!(markdown("Go-http-client/1.1 *x*"), "Go-http-client/1.1 \\*x\\*");
+    }
+
+    #[test]
+    fn html_escapes_everything() {
+        assert_eq!(html("<a href=\"x\">'&'</a>"), "&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;");
+        assert_eq!(html("\u{1b}]0;t\u{7}"), "\\x1b]0;t\\x07");
+    }
 
     #[test]
     fn escapes_controls_and_bidi() {

@@ -4,8 +4,11 @@
 //! from a log or a file name is neutralised for the medium it is written to ([`escape`]).
 
 pub mod escape;
+mod html;
 mod json;
+mod markdown;
 mod table;
+mod view;
 
 use std::collections::BTreeMap;
 use std::io::{self, Write};
@@ -14,7 +17,7 @@ use chrono::{DateTime, SecondsFormat};
 use serde::Serialize;
 
 use crate::analysis::probe::Probe;
-use crate::analysis::{ClusterFinding, Findings};
+use crate::analysis::{Activity, ClusterFinding, Findings};
 use crate::ingest::{IngestStats, InputStatus};
 use crate::input::Compression;
 use crate::model::UnixMillis;
@@ -30,6 +33,21 @@ pub enum OutputFormat {
     Table,
     /// One JSON document.
     Json,
+    /// GitHub-flavoured Markdown.
+    Markdown,
+    /// One self-contained HTML page.
+    Html,
+}
+
+/// How to render.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RenderOptions {
+    /// The format.
+    pub format: OutputFormat,
+    /// Clusters shown in the human-readable formats.
+    pub top: usize,
+    /// ANSI colour in the table format.
+    pub color: bool,
 }
 
 /// The whole report.
@@ -47,6 +65,9 @@ pub struct Report {
     pub periodic: Vec<PeriodicReport>,
     /// The first malformed or skipped lines of each input.
     pub errors: Vec<ErrorSample>,
+    /// Earliest and latest analysed record (ms), for pictures.
+    #[serde(skip)]
+    pub span_ms: Option<(UnixMillis, UnixMillis)>,
 }
 
 /// A periodic probe that creates sessions.
@@ -88,10 +109,20 @@ pub struct ProbeReport {
     pub estimated_session_bytes: f64,
     /// What to change, in plain words.
     pub suggestion: String,
+    /// When it was active, for pictures.
+    #[serde(skip)]
+    pub activity: Option<Activity>,
 }
 
 impl ProbeReport {
-    fn new(p: &Probe) -> Self {
+    fn new(p: &Probe, findings: &Findings) -> Self {
+        let activity = findings
+            .clusters
+            .iter()
+            .filter(|c| c.key.user_agent == p.user_agent && c.key.host == p.host && c.key.path == p.path)
+            .flat_map(|c| c.periodic.iter().zip(&c.activity))
+            .find(|(q, _)| q.period_ms == p.period_ms && q.first_seen == p.first_seen)
+            .map(|(_, a)| a.clone());
         ProbeReport {
             user_agent: p.user_agent.clone(),
             host: p.host.clone(),
@@ -110,6 +141,7 @@ impl ProbeReport {
             session_ttl_seconds: p.session_ttl_seconds,
             estimated_session_bytes: p.estimated_session_bytes,
             suggestion: p.suggestion.clone(),
+            activity,
         }
     }
 }
@@ -204,6 +236,9 @@ pub struct PeriodicReport {
     pub distinct_clients: Option<u64>,
     /// `s` or `ms`: the precision of the times the period was measured on.
     pub timestamp_resolution: &'static str,
+    /// When it was active, for pictures.
+    #[serde(skip)]
+    pub activity: Option<Activity>,
 }
 
 fn verdict(probes: &[Probe], findings: &Findings) -> String {
@@ -216,7 +251,7 @@ fn verdict(probes: &[Probe], findings: &Findings) -> String {
     let per_day: f64 = probes.iter().map(|p| p.sessions_per_day).sum();
     let n = probes.len();
     let (s, verb) = if n == 1 { ("", "creates") } else { ("s", "create") };
-    format!("{n} probe{s} {verb} ~{} sessions/day", table::thousands(per_day.round() as u64))
+    format!("{n} probe{s} {verb} ~{} sessions/day", view::thousands(per_day.round() as u64))
 }
 
 fn round3(x: f64) -> f64 {
@@ -261,32 +296,35 @@ fn periodic_reports(findings: &Findings) -> Vec<PeriodicReport> {
         .clusters
         .iter()
         .flat_map(|c| {
-            c.periodic.iter().map(move |p| {
-                let active_days = p.active_ms / 86_400_000.0;
-                PeriodicReport {
-                    user_agent: c.key.user_agent.clone(),
-                    host: c.key.host.clone(),
-                    path: c.key.path.clone(),
-                    period_seconds: round3(p.period_ms / 1000.0),
-                    phases: p.phases,
-                    restarts: p.restarts,
-                    jitter_seconds: round3(p.jitter_ms / 1000.0),
-                    coverage: round3(p.coverage),
-                    periodic_fraction: round3(p.periodic_fraction),
-                    confidence: round3(p.confidence),
-                    confidence_components: ConfidenceComponents {
-                        significance: round3(p.significance),
-                        tightness: round3(p.tightness),
-                        coverage: round3(p.coverage_factor),
-                    },
-                    requests: p.requests,
-                    requests_per_day: (p.requests as f64 / active_days).round(),
-                    first_seen: rfc3339(p.first_seen),
-                    last_seen: rfc3339(p.last_seen),
-                    distinct_clients: distinct_clients(c),
-                    timestamp_resolution: resolution(c.res_ms),
-                }
-            })
+            c.periodic.iter().zip(c.activity.iter().map(Some).chain(std::iter::repeat(None))).map(
+                move |(p, a)| {
+                    let active_days = p.active_ms / 86_400_000.0;
+                    PeriodicReport {
+                        user_agent: c.key.user_agent.clone(),
+                        host: c.key.host.clone(),
+                        path: c.key.path.clone(),
+                        period_seconds: round3(p.period_ms / 1000.0),
+                        phases: p.phases,
+                        restarts: p.restarts,
+                        jitter_seconds: round3(p.jitter_ms / 1000.0),
+                        coverage: round3(p.coverage),
+                        periodic_fraction: round3(p.periodic_fraction),
+                        confidence: round3(p.confidence),
+                        confidence_components: ConfidenceComponents {
+                            significance: round3(p.significance),
+                            tightness: round3(p.tightness),
+                            coverage: round3(p.coverage_factor),
+                        },
+                        requests: p.requests,
+                        requests_per_day: (p.requests as f64 / active_days).round(),
+                        first_seen: rfc3339(p.first_seen),
+                        last_seen: rfc3339(p.last_seen),
+                        distinct_clients: distinct_clients(c),
+                        timestamp_resolution: resolution(c.res_ms),
+                        activity: a.cloned(),
+                    }
+                },
+            )
         })
         .collect();
     out.sort_by(|a, b| {
@@ -324,6 +362,12 @@ pub struct Summary {
     /// Apparent fixed-interval callers not reported because the log itself only has records
     /// around their beats (a sampled or gappy log: the rhythm is the log's, not the caller's).
     pub periodic_explained_by_log_gaps: u64,
+    /// Start of the analysed window (`--since`), RFC 3339; `null` without one.
+    pub since: Option<String>,
+    /// End of the analysed window (`--until`, exclusive), RFC 3339; `null` without one.
+    pub until: Option<String>,
+    /// Parsed records outside the window, not analysed (0 without a window).
+    pub outside_window: u64,
 }
 
 /// Skipped lines by reason.
@@ -384,8 +428,14 @@ pub fn rfc3339(ms: UnixMillis) -> String {
 
 impl Report {
     /// Builds the report from ingest accounting and the analysis.
+    /// `window` is the `--since`/`--until` window the analysis was limited to.
     #[must_use]
-    pub fn new(stats: &IngestStats, findings: &Findings, probes: &[Probe]) -> Self {
+    pub fn new(
+        stats: &IngestStats,
+        findings: &Findings,
+        probes: &[Probe],
+        window: (Option<UnixMillis>, Option<UnixMillis>),
+    ) -> Self {
         let span = findings.span;
         let totals = stats.totals();
         let inputs = stats
@@ -450,22 +500,28 @@ impl Report {
                 verdict: verdict(probes, findings),
                 clusters: findings.clusters.len() as u64,
                 periodic_explained_by_log_gaps: findings.clusters.iter().map(|c| c.suppressed as u64).sum(),
+                since: window.0.map(rfc3339),
+                until: window.1.map(rfc3339),
+                outside_window: findings.outside_window,
             },
-            probes: probes.iter().map(ProbeReport::new).collect(),
+            probes: probes.iter().map(|p| ProbeReport::new(p, findings)).collect(),
             clusters: findings.clusters.iter().map(ClusterReport::new).collect(),
             periodic: periodic_reports(findings),
             errors,
+            span_ms: findings.span,
         }
     }
 }
 
-/// Writes `report` in `format`.
+/// Writes `report` as `options` say.
 ///
 /// # Errors
 /// Whatever the writer returns.
-pub fn render(report: &Report, format: OutputFormat, top: usize, out: &mut dyn Write) -> io::Result<()> {
-    match format {
+pub fn render(report: &Report, options: &RenderOptions, out: &mut dyn Write) -> io::Result<()> {
+    match options.format {
         OutputFormat::Json => json::render(report, out),
-        OutputFormat::Table => table::render(report, top, out),
+        OutputFormat::Table => table::render(report, options, out),
+        OutputFormat::Markdown => markdown::render(report, options, out),
+        OutputFormat::Html => html::render(report, options, out),
     }
 }
