@@ -116,32 +116,27 @@ impl Progress {
         let done = Arc::new(AtomicBool::new(false));
         let stop = done.clone();
         let thread = std::thread::spawn(move || {
+            // Drawn hidden from the start, so that the rate and ETA have a history when it shows.
+            let (length, template) = match total {
+                Some(t) => {
+                    (Some(t), "{bar:30} {binary_bytes}/{binary_total_bytes} {binary_bytes_per_sec} ETA {eta}")
+                }
+                None => (None, "{spinner} {binary_bytes} read, {binary_bytes_per_sec}"),
+            };
+            let bar = ProgressBar::with_draw_target(length, ProgressDrawTarget::hidden()).with_style(
+                ProgressStyle::with_template(template).unwrap_or_else(|_| ProgressStyle::default_bar()),
+            );
             let started = Instant::now();
-            let mut bar: Option<ProgressBar> = None;
+            let mut shown = false;
             while !stop.load(Ordering::Relaxed) {
                 std::thread::sleep(Duration::from_millis(100));
-                if bar.is_none() && started.elapsed() >= Duration::from_millis(500) {
-                    let b = match total {
-                        Some(t) => ProgressBar::with_draw_target(Some(t), ProgressDrawTarget::stderr()).with_style(
-                            ProgressStyle::with_template(
-                                "{bar:40} {binary_bytes}/{binary_total_bytes} {binary_bytes_per_sec} ETA {eta}",
-                            )
-                            .unwrap_or_else(|_| ProgressStyle::default_bar()),
-                        ),
-                        None => ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr()).with_style(
-                            ProgressStyle::with_template("{spinner} {binary_bytes} read, {binary_bytes_per_sec}")
-                                .unwrap_or_else(|_| ProgressStyle::default_spinner()),
-                        ),
-                    };
-                    bar = Some(b);
-                }
-                if let Some(b) = &bar {
-                    b.set_position(read.load(Ordering::Relaxed));
+                bar.set_position(read.load(Ordering::Relaxed));
+                if !shown && started.elapsed() >= Duration::from_millis(500) {
+                    bar.set_draw_target(ProgressDrawTarget::stderr());
+                    shown = true;
                 }
             }
-            if let Some(b) = bar {
-                b.finish_and_clear();
-            }
+            bar.finish_and_clear();
         });
         Progress { done, thread }
     }

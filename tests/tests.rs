@@ -10,3 +10,4 @@ mod cli;
 mod common;
 mod probes;
 mod properties;
+mod reports;
