@@ -2,9 +2,12 @@
 //!
 //! `cargo bench --bench ingest` (set `NF_BENCH_LINES` for a bigger log; default 200,000 lines,
 //! about 77 MB). Groups:
-//! - `parse`: one line at a time through [`parse_line`]'s parser, bytes/s;
+//! - `parse`, `parse_lines`: one line at a time through the JSON parser, bytes/s and lines/s;
+//! - `cluster`: the clustering detector alone on parsed records (key, path template, stats,
+//!   timeline), records/s; `cluster_scanner` the same on a scanner's log (a cluster per request);
 //! - `ingest`: end to end from a file (read, chunk, parse, account), 1 and 2 threads, bytes/s;
-//! - `analysis`: the same plus clustering and periodic detection (what the binary does);
+//! - `analysis`: the same plus clustering and periodic detection (what the binary does), on the
+//!   incident's log and on a scanner's log;
 //! - `detect`: the periodic-caller detector alone on the labelled scenarios, timestamps/s.
 
 #![allow(clippy::expect_used, reason = "a benchmark whose setup fails has nothing to measure")]
@@ -14,13 +17,14 @@ use std::hint::black_box;
 use std::io::Write;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use nginx_forensics::analysis::cluster::Clusters;
 use nginx_forensics::analysis::periodic::{PeriodicParams, detect};
 use nginx_forensics::analysis::{Analysis, AnalysisOptions, TimeSpan};
 use nginx_forensics::ingest::{self, IngestOptions};
 use nginx_forensics::input::Source;
 use nginx_forensics::parse::{FieldMap, Format, LineParser};
-use nginx_forensics::synth::incident_log;
 use nginx_forensics::synth::scenarios::{negatives, positives};
+use nginx_forensics::synth::{incident_log, scanner_log};
 
 fn lines() -> u64 {
     std::env::var("NF_BENCH_LINES").ok().and_then(|v| v.parse().ok()).unwrap_or(200_000)
@@ -45,12 +49,52 @@ fn bench(c: &mut Criterion) {
     });
     group.finish();
 
+    let lines_in = |log: &[u8]| log.split(|&b| b == b'\n').filter(|l| !l.is_empty()).count() as u64;
+    let mut group = c.benchmark_group("parse_lines");
+    group.throughput(Throughput::Elements(lines_in(&log)));
+    group.sample_size(10);
+    group.bench_function("json_lines", |b| {
+        let mut parser = LineParser::new(Format::Json, FieldMap::default());
+        b.iter(|| {
+            let mut ok = 0u64;
+            for line in log.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
+                ok += u64::from(parser.parse(black_box(line)).is_ok());
+            }
+            ok
+        });
+    });
+    group.finish();
+
+    let mut scanner = Vec::new();
+    let scanner_bytes = scanner_log(lines(), 1, &mut scanner).expect("generating into memory cannot fail");
+    for (name, data) in [("cluster", &log), ("cluster_scanner", &scanner)] {
+        let mut parser = LineParser::new(Format::Json, FieldMap::default());
+        let records: Vec<_> = data
+            .split(|&b| b == b'\n')
+            .filter(|l| !l.is_empty())
+            .filter_map(|l| parser.parse(l).ok())
+            .collect();
+        let mut group = c.benchmark_group(name);
+        group.throughput(Throughput::Elements(records.len() as u64));
+        group.sample_size(10);
+        group.bench_function("observe", |b| {
+            b.iter(|| {
+                let mut clusters = Clusters::new(false);
+                for r in &records {
+                    clusters.observe(black_box(r));
+                }
+                clusters.len()
+            });
+        });
+        group.finish();
+    }
+
     let dir = tempfile::tempdir().expect("temporary directory");
     let path = dir.path().join("access.log");
     let mut f = std::fs::File::create(&path).expect("temporary file");
     f.write_all(&log).expect("writing the temporary log");
     drop(f);
-    let sources = [Source::File(path)];
+    let sources = [Source::File(path.clone())];
     let mut group = c.benchmark_group("ingest");
     group.throughput(Throughput::Bytes(bytes));
     group.sample_size(10);
@@ -62,18 +106,25 @@ fn bench(c: &mut Criterion) {
     }
     group.finish();
 
-    let mut group = c.benchmark_group("analysis");
-    group.throughput(Throughput::Bytes(bytes));
-    group.sample_size(10);
+    let scanner_path = dir.path().join("scanner.log");
+    std::fs::write(&scanner_path, &scanner).expect("writing the temporary scanner log");
     let options = AnalysisOptions::default();
     let opts = IngestOptions::default();
-    group.bench_function("file_2_threads", |b| {
-        b.iter(|| {
-            ingest::run(&sources, &opts, || Analysis::new(&options))
-                .map(|o| o.detector.finish(&options).clusters.len())
+    for (name, source, size) in
+        [("file_2_threads", &path, bytes), ("scanner_file_2_threads", &scanner_path, scanner_bytes)]
+    {
+        let mut group = c.benchmark_group("analysis");
+        group.throughput(Throughput::Bytes(size));
+        group.sample_size(10);
+        let sources = [Source::File(source.clone())];
+        group.bench_function(name, |b| {
+            b.iter(|| {
+                ingest::run(&sources, &opts, || Analysis::new(&options))
+                    .map(|o| o.detector.finish(&options).clusters.len())
+            });
         });
-    });
-    group.finish();
+        group.finish();
+    }
 
     let mut scenarios = positives(1);
     scenarios.extend(negatives(1));

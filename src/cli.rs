@@ -14,7 +14,7 @@ use crate::config::Config;
 use crate::ingest::IngestOptions;
 use crate::model::UnixMillis;
 use crate::parse::{Field, FieldMap};
-use crate::report::{OutputFormat, RenderOptions};
+use crate::report::{DEFAULT_MAX_CLUSTERS, OutputFormat, RenderOptions, ReportOptions};
 
 /// Find the callers that quietly hurt a service: reads Nginx access logs (JSON in any common key
 /// set, or the default `combined` format; plain or gzip) and accounts for every line.
@@ -59,6 +59,11 @@ pub struct Cli {
     /// Clusters shown in the table.
     #[arg(long, value_name = "N", default_value_t = 20)]
     pub top: usize,
+
+    /// Clusters listed in the JSON report, the most requests first (0: all). The table, Markdown
+    /// and HTML reports show --top of them.
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_CLUSTERS)]
+    pub max_clusters: usize,
 
     /// Treat PATH as a health endpoint too (repeatable; adds to the built-in list).
     #[arg(long = "health-path", value_name = "PATH")]
@@ -309,6 +314,15 @@ impl Cli {
             probes,
             paths: self.paths,
             render: RenderOptions { format, top: self.top, color },
+            report: ReportOptions {
+                since,
+                until,
+                max_clusters: if self.max_clusters == 0 {
+                    usize::MAX
+                } else {
+                    self.max_clusters.max(self.top)
+                },
+            },
             output: self.output,
             fail_on_probes: self.fail_on_probes.then_some(match self.min_severity {
                 SeverityArg::High => Severity::High,

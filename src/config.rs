@@ -6,7 +6,7 @@ use crate::analysis::AnalysisOptions;
 use crate::analysis::probe::ProbeRules;
 use crate::analysis::probe::Severity;
 use crate::ingest::IngestOptions;
-use crate::report::RenderOptions;
+use crate::report::{RenderOptions, ReportOptions};
 
 /// Everything a run needs.
 #[derive(Clone, Debug)]
@@ -15,6 +15,8 @@ pub struct Config {
     pub paths: Vec<PathBuf>,
     /// Report format, clusters shown, colour.
     pub render: RenderOptions,
+    /// What the report holds (window, clusters listed).
+    pub report: ReportOptions,
     /// Write the report here (atomically) instead of stdout.
     pub output: Option<PathBuf>,
     /// Malformed lines make the exit code 1.

@@ -447,10 +447,16 @@ fn trim_leading_nul(s: &[u8]) -> &[u8] {
 }
 
 /// The lines of a chunk, without their `\n`; a last line without one counts too.
+/// (memchr finds the newlines: a byte-at-a-time split was a sixth of the run time.)
 fn lines(buf: &[u8]) -> impl Iterator<Item = &[u8]> {
     let body = buf.strip_suffix(b"\n").unwrap_or(buf);
-    let empty = buf.is_empty();
-    body.split(|&b| b == b'\n').filter(move |_| !empty)
+    let mut start = 0;
+    let ends = memchr::memchr_iter(b'\n', body).chain(std::iter::once(body.len()));
+    ends.take(if buf.is_empty() { 0 } else { usize::MAX }).map(move |end| {
+        let line = &body[start..end];
+        start = end + 1;
+        line
+    })
 }
 
 /// Reads every source, parses every line and feeds the records to detectors made by `make`.
@@ -559,6 +565,17 @@ mod tests {
                 assert_eq!(out.detector.range, Some((1_558_723_294_000, 1_558_723_294_000)));
             }
         }
+    }
+
+    #[test]
+    fn lines_split_at_newlines_and_keep_a_torn_last_line() {
+        let all = |b: &[u8]| lines(b).map(<[u8]>::to_vec).collect::<Vec<_>>();
+        assert!(all(b"").is_empty());
+        assert_eq!(all(b"\n"), vec![b"".to_vec()]);
+        assert_eq!(all(b"a\n"), vec![b"a".to_vec()]);
+        assert_eq!(all(b"a\nb"), vec![b"a".to_vec(), b"b".to_vec()]);
+        assert_eq!(all(b"a\n\nb\n"), vec![b"a".to_vec(), b"".to_vec(), b"b".to_vec()]);
+        assert_eq!(all(b"\r\n\n"), vec![b"\r".to_vec(), b"".to_vec()]);
     }
 
     #[test]

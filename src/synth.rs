@@ -209,10 +209,74 @@ pub fn incident_log(lines: u64, human_rate: f64, seed: u64, out: &mut dyn Write)
     Ok(bytes)
 }
 
+/// Writes `lines` lines: the incident's log (half of them) with a scanner's request after each
+/// line, at the same time, every one to a different path (`/wp-content/plugins/<random>/readme.txt`
+/// as `zgrab`): a cluster per scanner request, the worst case for clustering. Returns the bytes
+/// written.
+///
+/// # Errors
+/// Whatever the writer returns.
+pub fn scanner_log(lines: u64, seed: u64, out: &mut dyn Write) -> io::Result<u64> {
+    let mut base = Vec::new();
+    incident_log(lines.div_ceil(2), 10.0, seed, &mut base)?;
+    let mut rng = SplitMix64::new(seed ^ 0x5ca7);
+    let mut buf = Vec::with_capacity(1 << 16);
+    let (mut written, mut bytes) = (0u64, 0u64);
+    for line in base.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
+        buf.extend_from_slice(line);
+        buf.push(b'\n');
+        written += 1;
+        if written >= lines {
+            break;
+        }
+        // `{"@timestamp":"` is 15 bytes; the time is the 25 after it.
+        let ts = std::str::from_utf8(line.get(15..40).unwrap_or_default()).unwrap_or_default();
+        let name: String = (0..10).map(|_| char::from(b'a' + (rng.below(26) as u8))).collect();
+        let client = format!("45.{}.{}.{}", rng.below(256), rng.below(256), rng.below(256));
+        incident_line(
+            &mut buf,
+            ts,
+            &client,
+            "172.12.1.189",
+            &format!("GET /wp-content/plugins/{name}/readme.txt HTTP/1.1"),
+            404,
+            153,
+            1,
+            "",
+            "Mozilla/5.0 zgrab/0.x",
+        );
+        written += 1;
+        if buf.len() > (1 << 16) - 4096 {
+            out.write_all(&buf)?;
+            bytes += buf.len() as u64;
+            buf.clear();
+        }
+        if written >= lines {
+            break;
+        }
+    }
+    out.write_all(&buf)?;
+    Ok(bytes + buf.len() as u64)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::parse::{Format, parse_line};
+
+    #[test]
+    fn scanner_log_has_the_lines_asked_and_a_path_per_scanner_request() {
+        let mut log = Vec::new();
+        scanner_log(1001, 3, &mut log).unwrap();
+        let text = String::from_utf8(log).unwrap();
+        assert_eq!(text.lines().count(), 1001);
+        let paths: std::collections::HashSet<&str> =
+            text.lines().filter(|l| l.contains("zgrab")).map(|l| l.split("GET ").nth(1).unwrap()).collect();
+        assert_eq!(paths.len(), 500);
+        for l in text.lines() {
+            assert!(parse_line(l.as_bytes(), Format::Json).is_ok(), "{l}");
+        }
+    }
 
     #[test]
     fn incident_log_has_exactly_the_lines_asked_and_all_parse() {

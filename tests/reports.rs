@@ -361,3 +361,46 @@ fn html_pictures_show_each_caller_as_a_comb() {
     let svg = &probe[..probe.find("</svg>").unwrap()];
     assert_eq!(svg.matches("class=\"tick\"").count(), 12, "{svg}");
 }
+
+#[test]
+fn a_scanners_log_is_bounded_in_the_report_and_ordered_the_same_whatever_the_threads() {
+    // 24,000 lines: 12,000 scanner requests, each a cluster of its own, more than the 10,000
+    // clusters ordered by key (beyond them ties are ordered by a fixed hash of the key).
+    let mut log = Vec::new();
+    nginx_forensics::synth::scanner_log(24_000, 7, &mut log).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("scanner.log");
+    std::fs::write(&file, &log).unwrap();
+    let file = file.to_str().unwrap();
+    let json = |args: &[&str]| {
+        let (code, stdout, stderr) = run(&[&["--format", "json", file], args].concat(), None);
+        assert_eq!(code, 0, "{stderr}");
+        stdout
+    };
+    let all_1 = json(&["--max-clusters", "0", "--threads", "1", "--chunk-bytes", "65536"]);
+    let all_2 = json(&["--max-clusters", "0", "--threads", "2", "--chunk-bytes", "65536"]);
+    assert!(all_1 == all_2, "thread count changed the output");
+    let all: Value = serde_json::from_slice(&all_1).unwrap();
+    let total = all["summary"]["clusters"].as_u64().unwrap();
+    assert!(total > 12_000, "{total}");
+    assert_eq!(all["clusters"].as_array().unwrap().len() as u64, total);
+    assert_eq!(all["summary"]["clusters_listed"], total);
+    // By default the JSON lists the 1,000 biggest, in key order within equal request counts.
+    let some: Value = serde_json::from_slice(&json(&[])).unwrap();
+    let listed = some["clusters"].as_array().unwrap();
+    assert_eq!(listed.len(), 1000);
+    assert_eq!(some["summary"]["clusters_listed"], 1000);
+    assert_eq!(some["summary"]["clusters"], total);
+    assert_eq!(listed[..], all["clusters"].as_array().unwrap()[..1000]);
+    let key = |c: &Value| {
+        (
+            std::cmp::Reverse(c["requests"].as_u64().unwrap()),
+            c["user_agent"].as_str().map(str::to_owned),
+            c["host"].as_str().map(str::to_owned),
+            c["path"].as_str().unwrap().to_owned(),
+        )
+    };
+    assert!(listed.windows(2).all(|w| key(&w[0]) < key(&w[1])), "not in (requests, key) order");
+    // The probe is still found among them.
+    assert_eq!(some["probes"][0]["path"], "/");
+}

@@ -5,8 +5,11 @@
 //! query and fragment, and numeric, UUID and long-hex segments become `:id` (`/orders/123` is
 //! `/orders/:id`) unless `--raw-paths`. Health, login and `/` paths are never templated.
 
+use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
-use std::hash::{BuildHasher, Hasher};
+
+use smallvec::SmallVec;
+use std::hash::{BuildHasher, BuildHasherDefault, Hasher};
 
 use super::timeline::Timeline;
 use crate::model::{Record, UnixMillis};
@@ -35,18 +38,21 @@ pub struct ClusterKey {
 pub struct ClusterStats {
     /// Requests.
     pub requests: u64,
-    /// Requests per status code.
-    pub statuses: Vec<(u16, u64)>,
-    /// Requests per method (`-` when the request line had none).
-    pub methods: Vec<(String, u64)>,
+    /// Requests per status code (two inline before allocating).
+    pub statuses: SmallVec<[(u16, u64); 2]>,
+    /// Requests per method (`-` when the request line had none); common methods are not
+    /// allocated.
+    pub methods: SmallVec<[(Cow<'static, str>, u64); 1]>,
     /// Earliest and latest request time.
     pub first_seen: UnixMillis,
     /// Latest request time.
     pub last_seen: UnixMillis,
     /// Hashes of distinct client addresses (up to [`MAX_DISTINCT_CLIENTS`]).
-    pub clients: HashSet<u64, ahash::RandomState>,
+    pub clients: ClientSet,
     /// Whether more distinct clients were seen than are counted.
     pub clients_capped: bool,
+    /// The last client added (a shortcut, not merged).
+    last_client: Option<u64>,
     /// Response bytes: count of responses with a size, sum, min, max.
     pub bytes: Option<(u64, u64, u64, u64)>,
     /// Responses whose `Set-Cookie` was logged non-empty.
@@ -57,7 +63,81 @@ pub struct ClusterStats {
     pub timeline: Timeline,
 }
 
-fn bump<K: PartialEq>(list: &mut Vec<(K, u64)>, key: K, n: u64) {
+/// Distinct client hashes, up to [`MAX_DISTINCT_CLIENTS`]: the first is kept inline, so the many
+/// clusters with one client (a scanner's) allocate nothing for it.
+#[derive(Clone, Debug, Default)]
+pub struct ClientSet {
+    one: Option<u64>,
+    many: HashSet<u64, BuildHasherDefault<PreHashed>>,
+}
+
+impl ClientSet {
+    /// Adds `h`; false when the set is full and `h` is new (not counted).
+    pub fn insert(&mut self, h: u64) -> bool {
+        match self.one {
+            None => {
+                self.one = Some(h);
+                true
+            }
+            Some(one) if one == h => true,
+            Some(_) if self.many.contains(&h) => true,
+            Some(_) if self.len() < MAX_DISTINCT_CLIENTS => {
+                self.many.insert(h);
+                true
+            }
+            Some(_) => false,
+        }
+    }
+
+    /// Distinct clients counted.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        usize::from(self.one.is_some()) + self.many.len()
+    }
+
+    /// True when no client was logged.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.one.is_none()
+    }
+
+    /// The hashes, in no particular order.
+    pub fn iter(&self) -> impl Iterator<Item = u64> + '_ {
+        self.one.into_iter().chain(self.many.iter().copied())
+    }
+}
+
+/// Hashes that are already hashes (client addresses through a seeded ahash): used as they are.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct PreHashed(u64);
+
+impl Hasher for PreHashed {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(b);
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+}
+
+const METHODS: [&str; 10] =
+    ["GET", "POST", "HEAD", "PUT", "DELETE", "OPTIONS", "PATCH", "CONNECT", "TRACE", "-"];
+
+fn intern_method(m: &str) -> Cow<'static, str> {
+    METHODS.iter().find(|k| **k == m).map_or_else(|| Cow::Owned(m.to_owned()), |k| Cow::Borrowed(*k))
+}
+
+fn bump<K: PartialEq, const N: usize>(list: &mut SmallVec<[(K, u64); N]>, key: K, n: u64)
+where
+    [(K, u64); N]: smallvec::Array<Item = (K, u64)>,
+{
     match list.iter_mut().find(|(k, _)| *k == key) {
         Some((_, c)) => *c += n,
         None => list.push((key, n)),
@@ -76,9 +156,10 @@ impl ClusterStats {
         if let Some(s) = r.status {
             bump(&mut self.statuses, s, 1);
         }
-        match self.methods.iter_mut().find(|(m, _)| Some(m.as_str()) == r.method.as_deref()) {
+        let method = r.method.as_deref().unwrap_or("-");
+        match self.methods.iter_mut().find(|(m, _)| m == method) {
             Some((_, c)) => *c += 1,
-            None => self.methods.push((r.method.as_deref().unwrap_or("-").to_owned(), 1)),
+            None => self.methods.push((intern_method(method), 1)),
         }
         if let Some(h) = client_hash {
             self.add_client(h);
@@ -99,9 +180,12 @@ impl ClusterStats {
     }
 
     fn add_client(&mut self, h: u64) {
-        if self.clients.len() < MAX_DISTINCT_CLIENTS {
-            self.clients.insert(h);
-        } else if !self.clients.contains(&h) {
+        // Consecutive requests of a cluster often come from one client: skip the set.
+        if self.last_client == Some(h) {
+            return;
+        }
+        self.last_client = Some(h);
+        if !self.clients.insert(h) {
             self.clients_capped = true;
         }
     }
@@ -123,7 +207,7 @@ impl ClusterStats {
         for (m, n) in other.methods {
             bump(&mut self.methods, m, n);
         }
-        for h in other.clients {
+        for h in other.clients.iter() {
             self.add_client(h);
         }
         self.clients_capped |= other.clients_capped;
@@ -203,6 +287,10 @@ pub fn is_login_segment(seg: &str) -> bool {
 
 /// `health`, `Login`, `status.json`: a segment naming a health or login endpoint.
 fn is_kept_segment(seg: &str) -> bool {
+    // Every keep word starts with one of these letters: most segments are rejected here.
+    if !seg.as_bytes().first().is_some_and(|b| b"hlrpsaoHLRPSAO".contains(b)) {
+        return false;
+    }
     KEEP_WORDS.iter().any(|w| {
         seg.len() >= w.len()
             && seg.as_bytes()[..w.len()].eq_ignore_ascii_case(w.as_bytes())
@@ -231,14 +319,26 @@ pub fn path_template(target: &str, raw_paths: bool, out: &mut String) {
     out.clear();
     let mut path = target;
     // Absolute form (`GET http://host/path`): keep the path.
-    for scheme in ["http://", "https://"] {
-        if let Some(rest) = path.strip_prefix(scheme) {
-            path = rest.find('/').map_or("/", |i| &rest[i..]);
+    if !path.starts_with('/') {
+        for scheme in ["http://", "https://"] {
+            if let Some(rest) = path.strip_prefix(scheme) {
+                path = rest.find('/').map_or("/", |i| &rest[i..]);
+            }
         }
     }
-    let path = &path[..path.bytes().position(|b| b == b'?' || b == b'#').unwrap_or(path.len())];
-    let keep = raw_paths || path.split('/').any(is_kept_segment);
-    if keep {
+    let path = &path[..memchr::memchr2(b'?', b'#', path.as_bytes()).unwrap_or(path.len())];
+    // One pass over the segments: most paths have no id to fold and are copied whole.
+    let mut has_id = false;
+    if !raw_paths {
+        for seg in path.split('/') {
+            if is_kept_segment(seg) {
+                has_id = false;
+                break;
+            }
+            has_id |= is_id_segment(seg);
+        }
+    }
+    if !has_id {
         out.push_str(path);
         return;
     }
@@ -254,7 +354,9 @@ pub fn path_template(target: &str, raw_paths: bool, out: &mut String) {
 #[derive(Clone, Debug)]
 pub struct Clusters {
     raw_paths: bool,
-    map: HashMap<Box<[u8]>, ClusterStats, ahash::RandomState>,
+    // Boxed: the table's empty slots then cost a pointer, not a whole `ClusterStats` (a scanner
+    // makes a cluster of nearly every request).
+    map: HashMap<Box<[u8]>, Box<ClusterStats>, ahash::RandomState>,
     key: Vec<u8>,
     path: String,
     client_hasher: ahash::RandomState,
@@ -317,17 +419,21 @@ impl Clusters {
         if let Some(stats) = self.map.get_mut(self.key.as_slice()) {
             stats.observe(r, client);
         } else {
-            let mut stats = ClusterStats::default();
+            let mut stats = Box::<ClusterStats>::default();
             stats.observe(r, client);
             self.map.insert(self.key.clone().into_boxed_slice(), stats);
         }
     }
 
     /// Absorbs another instance's clusters.
-    pub fn merge(&mut self, other: Clusters) {
+    pub fn merge(&mut self, mut other: Clusters) {
+        if other.map.len() > self.map.len() {
+            std::mem::swap(&mut self.map, &mut other.map);
+        }
+        self.map.reserve(other.map.len());
         for (k, v) in other.map {
             match self.map.get_mut(&k) {
-                Some(s) => s.merge(v),
+                Some(s) => s.merge(*v),
                 None => {
                     self.map.insert(k, v);
                 }
@@ -349,12 +455,21 @@ impl Clusters {
 
     /// The clusters with decoded keys, in no particular order.
     #[must_use]
-    pub fn into_clusters(self) -> Vec<(ClusterKey, ClusterStats)> {
-        self.map.into_iter().map(|(k, v)| (decode_key(&k), v)).collect()
+    pub fn into_clusters(self) -> Vec<(ClusterKey, Box<ClusterStats>)> {
+        self.into_raw().into_iter().map(|(k, v)| (decode_key(&k), v)).collect()
+    }
+
+    /// The clusters with their encoded keys (decode with [`decode_key`]), in no particular
+    /// order: lets the caller decode in parallel.
+    #[must_use]
+    pub fn into_raw(self) -> Vec<(Box<[u8]>, Box<ClusterStats>)> {
+        self.map.into_iter().collect()
     }
 }
 
-fn decode_key(k: &[u8]) -> ClusterKey {
+/// The key [`Clusters`] encoded.
+#[must_use]
+pub fn decode_key(k: &[u8]) -> ClusterKey {
     let mut at = 0;
     let mut part = || -> Option<String> {
         let len = u32::from_le_bytes(k.get(at..at + 4)?.try_into().ok()?);

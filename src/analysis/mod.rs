@@ -49,6 +49,17 @@ mod tests {
     use crate::model::TimeResolution;
 
     #[test]
+    fn permute_reorders_in_place() {
+        let mut v = vec!['a', 'b', 'c', 'd', 'e'];
+        permute(&mut v, vec![3, 0, 4, 1, 2]);
+        assert_eq!(v, vec!['d', 'a', 'e', 'b', 'c']);
+        let mut w: Vec<u32> = (0..100).collect();
+        let order: Vec<usize> = (0..100).map(|i| (i * 37) % 100).collect();
+        permute(&mut w, order.clone());
+        assert_eq!(w, order.iter().map(|&i| i as u32).collect::<Vec<_>>());
+    }
+
+    #[test]
     fn time_span_merges_in_any_order() {
         let obs = |ts: &[i64]| {
             let mut s = TimeSpan::default();
@@ -148,19 +159,34 @@ impl Analysis {
         }
     }
 
-    /// Analyses every cluster (in parallel) and sorts the results: clusters by requests, periodic
-    /// callers by requests per day, ties by key, so output never depends on thread count.
+    /// Analyses every cluster (in parallel) and sorts the results: clusters by requests, ties by
+    /// key among the [`KEY_ORDERED`] biggest and by a fixed hash of the key beyond; periodic
+    /// callers by requests per day, ties by key. Output never depends on thread count.
     #[must_use]
     pub fn finish(self, options: &AnalysisOptions) -> Findings {
         use rayon::prelude::*;
         let coverage = &self.coverage;
         let span = self.span.range;
-        let mut clusters: Vec<ClusterFinding> = self
+        let clusters: Vec<ClusterFinding> = self
             .clusters
-            .into_clusters()
+            .into_raw()
             .into_par_iter()
             .map(|(key, mut stats)| {
+                let key = cluster::decode_key(&key);
                 let timeline = std::mem::take(&mut stats.timeline);
+                if stats.requests < options.periodic.min_requests as u64 {
+                    // Too few requests for a schedule: no need to sort its times.
+                    let (res_ms, truncated) = (timeline.unit_ms(), false);
+                    return ClusterFinding {
+                        key,
+                        stats,
+                        res_ms,
+                        truncated,
+                        periodic: Vec::new(),
+                        suppressed: 0,
+                        activity: Vec::new(),
+                    };
+                }
                 let (times, res_ms, truncated) = timeline.sorted();
                 let mut periodic = periodic::detect(&times, res_ms, stats.requests, &options.periodic);
                 let before = periodic.len();
@@ -180,7 +206,20 @@ impl Analysis {
                 ClusterFinding { key, stats, res_ms, truncated, periodic, suppressed, activity }
             })
             .collect();
-        clusters.sort_by(|a, b| b.stats.requests.cmp(&a.stats.requests).then_with(|| a.key.cmp(&b.key)));
+        // Sort a permutation, not the (large) findings themselves. Comparing keys (strings
+        // scattered over the heap) dominates when a scanner made half a million clusters, so
+        // the full order is by requests, then a fixed hash of the key; then the biggest
+        // `KEY_ORDERED` are re-sorted by requests, then key, for people to read.
+        let mut order: Vec<(u64, u64, usize)> =
+            clusters.par_iter().enumerate().map(|(i, c)| (c.stats.requests, key_hash(&c.key), i)).collect();
+        let by_key = |a: &(u64, u64, usize), b: &(u64, u64, usize)| {
+            b.0.cmp(&a.0).then_with(|| clusters[a.2].key.cmp(&clusters[b.2].key))
+        };
+        order.par_sort_unstable_by(|a, b| (b.0, a.1).cmp(&(a.0, b.1)).then_with(|| by_key(a, b)));
+        let head = order.len().min(KEY_ORDERED);
+        order[..head].par_sort_unstable_by(by_key);
+        let mut clusters = clusters;
+        permute(&mut clusters, order.into_iter().map(|(_, _, i)| i).collect());
         Findings { span, clusters, outside_window: self.outside_window }
     }
 }
@@ -204,13 +243,54 @@ impl Detector for Analysis {
     }
 }
 
+/// The biggest clusters, by requests, ordered by key within equal request counts; beyond them,
+/// ties are ordered by [`key_hash`] (see [`Analysis::finish`]).
+pub const KEY_ORDERED: usize = 10_000;
+
+/// FNV-1a of a cluster key: fixed on every platform and build, so orders made with it are.
+fn key_hash(k: &cluster::ClusterKey) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut eat = |bytes: &[u8]| {
+        for &b in bytes {
+            h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+        }
+    };
+    for part in [k.user_agent.as_deref(), k.host.as_deref(), Some(k.path.as_str())] {
+        match part {
+            Some(s) => {
+                eat(&[1]);
+                eat(s.as_bytes());
+                eat(&[0xff]);
+            }
+            None => eat(&[0]),
+        }
+    }
+    h
+}
+
+/// Reorders `items` in place so that position `k` holds what was at `order[k]` (a
+/// permutation), following its cycles: no second copy of the items.
+fn permute<T>(items: &mut [T], mut order: Vec<usize>) {
+    for start in 0..items.len() {
+        let mut k = start;
+        // Each cycle is walked once, from its first position; visited positions point to themselves.
+        while order[k] != start {
+            let next = order[k];
+            items.swap(k, next);
+            order[k] = k;
+            k = next;
+        }
+        order[k] = k;
+    }
+}
+
 /// One analysed cluster.
 #[derive(Clone, Debug)]
 pub struct ClusterFinding {
     /// Its key.
     pub key: cluster::ClusterKey,
     /// Its statistics (the timeline taken out).
-    pub stats: cluster::ClusterStats,
+    pub stats: Box<cluster::ClusterStats>,
     /// Timestamp resolution of its times (ms per tick: 1 or 1000).
     pub res_ms: i64,
     /// True when more than [`timeline::MAX_HITS`] times were seen (the earliest were analysed).

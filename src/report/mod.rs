@@ -39,6 +39,27 @@ pub enum OutputFormat {
     Html,
 }
 
+/// What the report holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ReportOptions {
+    /// The `--since` the analysis was limited to.
+    pub since: Option<UnixMillis>,
+    /// The `--until` the analysis was limited to.
+    pub until: Option<UnixMillis>,
+    /// Clusters listed, the most requests first (`--max-clusters`; `usize::MAX` for all).
+    pub max_clusters: usize,
+}
+
+impl Default for ReportOptions {
+    fn default() -> Self {
+        ReportOptions { since: None, until: None, max_clusters: DEFAULT_MAX_CLUSTERS }
+    }
+}
+
+/// Clusters listed by default: enough for any reading, bounded when a scanner makes a cluster
+/// of every request.
+pub const DEFAULT_MAX_CLUSTERS: usize = 1000;
+
 /// How to render.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct RenderOptions {
@@ -275,7 +296,7 @@ impl ClusterReport {
             path: c.key.path.clone(),
             requests: s.requests,
             statuses: s.statuses.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
-            methods: s.methods.iter().map(|(k, v)| (k.clone(), *v)).collect(),
+            methods: s.methods.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
             first_seen: rfc3339(s.first_seen),
             last_seen: rfc3339(s.last_seen),
             distinct_clients: distinct_clients(c),
@@ -359,6 +380,8 @@ pub struct Summary {
     pub verdict: String,
     /// Clusters (distinct user agent, host and path).
     pub clusters: u64,
+    /// Clusters listed in `clusters` (the most requests first; `--max-clusters`).
+    pub clusters_listed: u64,
     /// Apparent fixed-interval callers not reported because the log itself only has records
     /// around their beats (a sampled or gappy log: the rhythm is the log's, not the caller's).
     pub periodic_explained_by_log_gaps: u64,
@@ -428,14 +451,9 @@ pub fn rfc3339(ms: UnixMillis) -> String {
 
 impl Report {
     /// Builds the report from ingest accounting and the analysis.
-    /// `window` is the `--since`/`--until` window the analysis was limited to.
     #[must_use]
-    pub fn new(
-        stats: &IngestStats,
-        findings: &Findings,
-        probes: &[Probe],
-        window: (Option<UnixMillis>, Option<UnixMillis>),
-    ) -> Self {
+    pub fn new(stats: &IngestStats, findings: &Findings, probes: &[Probe], options: &ReportOptions) -> Self {
+        let window = (options.since, options.until);
         let span = findings.span;
         let totals = stats.totals();
         let inputs = stats
@@ -499,13 +517,14 @@ impl Report {
                 inputs,
                 verdict: verdict(probes, findings),
                 clusters: findings.clusters.len() as u64,
+                clusters_listed: findings.clusters.len().min(options.max_clusters) as u64,
                 periodic_explained_by_log_gaps: findings.clusters.iter().map(|c| c.suppressed as u64).sum(),
                 since: window.0.map(rfc3339),
                 until: window.1.map(rfc3339),
                 outside_window: findings.outside_window,
             },
             probes: probes.iter().map(|p| ProbeReport::new(p, findings)).collect(),
-            clusters: findings.clusters.iter().map(ClusterReport::new).collect(),
+            clusters: findings.clusters.iter().take(options.max_clusters).map(ClusterReport::new).collect(),
             periodic: periodic_reports(findings),
             errors,
             span_ms: findings.span,
