@@ -80,12 +80,11 @@ impl ClientSet {
                 true
             }
             Some(one) if one == h => true,
-            Some(_) if self.many.contains(&h) => true,
             Some(_) if self.len() < MAX_DISTINCT_CLIENTS => {
                 self.many.insert(h);
                 true
             }
-            Some(_) => false,
+            Some(_) => self.many.contains(&h),
         }
     }
 
@@ -330,7 +329,7 @@ pub fn path_template(target: &str, raw_paths: bool, out: &mut String) {
     // One pass over the segments: most paths have no id to fold and are copied whole.
     let mut has_id = false;
     if !raw_paths {
-        for seg in path.split('/') {
+        for seg in segments(path) {
             if is_kept_segment(seg) {
                 has_id = false;
                 break;
@@ -342,12 +341,23 @@ pub fn path_template(target: &str, raw_paths: bool, out: &mut String) {
         out.push_str(path);
         return;
     }
-    for (i, seg) in path.split('/').enumerate() {
+    for (i, seg) in segments(path).enumerate() {
         if i > 0 {
             out.push('/');
         }
         out.push_str(if is_id_segment(seg) { ":id" } else { seg });
     }
+}
+
+/// `path.split('/')`, with memchr: the char searcher was a twentieth of the run time. Slicing at
+/// `/` (ASCII) keeps every piece valid UTF-8.
+fn segments(path: &str) -> impl Iterator<Item = &str> {
+    let mut start = 0;
+    memchr::memchr_iter(b'/', path.as_bytes()).chain(std::iter::once(path.len())).map(move |end| {
+        let seg = path.get(start..end).unwrap_or_default();
+        start = end + 1;
+        seg
+    })
 }
 
 /// All clusters of the records seen: a detector.
@@ -497,6 +507,13 @@ mod tests {
         let mut s = String::new();
         path_template(target, raw, &mut s);
         s
+    }
+
+    #[test]
+    fn segments_split_like_str_split() {
+        for p in ["/", "", "/a/b", "a//b/", "/orders/123/é/x", "//"] {
+            assert_eq!(segments(p).collect::<Vec<_>>(), p.split('/').collect::<Vec<_>>(), "{p:?}");
+        }
     }
 
     #[test]
