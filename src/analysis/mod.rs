@@ -244,7 +244,7 @@ impl Detector for Analysis {
 }
 
 /// The biggest clusters, by requests, ordered by key within equal request counts; beyond them,
-/// ties are ordered by [`key_hash`] (see [`Analysis::finish`]).
+/// ties are ordered by a fixed hash of the key (see [`Analysis::finish`]).
 pub const KEY_ORDERED: usize = 10_000;
 
 /// FNV-1a of a cluster key: fixed on every platform and build, so orders made with it are.
