@@ -4,7 +4,8 @@
 //! about 77 MB). Groups:
 //! - `parse`, `parse_lines`: one line at a time through the JSON parser, bytes/s and lines/s;
 //! - `cluster`: the clustering detector alone on parsed records (key, path template, stats,
-//!   timeline), records/s; `cluster_scanner` the same on a scanner's log (a cluster per request);
+//!   timeline), records/s and bytes of log/s; `cluster_scanner` the same on a scanner's log (a
+//!   cluster per request);
 //! - `ingest`: end to end from a file (read, chunk, parse, account), 1 and 2 threads, bytes/s;
 //! - `analysis`: the same plus clustering and periodic detection (what the binary does), on the
 //!   incident's log and on a scanner's log;
@@ -75,17 +76,23 @@ fn bench(c: &mut Criterion) {
             .filter_map(|l| parser.parse(l).ok())
             .collect();
         let mut group = c.benchmark_group(name);
-        group.throughput(Throughput::Elements(records.len() as u64));
         group.sample_size(10);
-        group.bench_function("observe", |b| {
-            b.iter(|| {
-                let mut clusters = Clusters::new(false);
-                for r in &records {
-                    clusters.observe(black_box(r));
-                }
-                clusters.len()
+        let units = [
+            ("lines", Throughput::Elements(records.len() as u64)),
+            ("bytes", Throughput::Bytes(data.len() as u64)),
+        ];
+        for (unit, throughput) in units {
+            group.throughput(throughput);
+            group.bench_function(format!("observe_{unit}"), |b| {
+                b.iter(|| {
+                    let mut clusters = Clusters::new(false);
+                    for r in &records {
+                        clusters.observe(black_box(r));
+                    }
+                    clusters.len()
+                });
             });
-        });
+        }
         group.finish();
     }
 
