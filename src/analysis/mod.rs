@@ -167,17 +167,17 @@ impl Analysis {
         use rayon::prelude::*;
         let coverage = &self.coverage;
         let span = self.span.range;
-        let clusters: Vec<ClusterFinding> = self
+        let (clusters, raw_keys): (Vec<ClusterFinding>, Vec<Box<[u8]>>) = self
             .clusters
             .into_raw()
             .into_par_iter()
-            .map(|(key, mut stats)| {
-                let key = cluster::decode_key(&key);
+            .map(|(raw_key, mut stats)| {
+                let key = cluster::decode_key(&raw_key);
                 let timeline = std::mem::take(&mut stats.timeline);
                 if stats.requests < options.periodic.min_requests as u64 {
                     // Too few requests for a schedule: no need to sort its times.
                     let (res_ms, truncated) = (timeline.unit_ms(), false);
-                    return ClusterFinding {
+                    let finding = ClusterFinding {
                         key,
                         stats,
                         res_ms,
@@ -186,6 +186,7 @@ impl Analysis {
                         suppressed: 0,
                         activity: Vec::new(),
                     };
+                    return (finding, raw_key);
                 }
                 let (times, res_ms, truncated) = timeline.sorted();
                 let mut periodic = periodic::detect(&times, res_ms, stats.requests, &options.periodic);
@@ -203,9 +204,12 @@ impl Analysis {
                     Some(span) => periodic.iter().map(|p| Activity::new(&times, span, p)).collect(),
                     None => Vec::new(),
                 };
-                ClusterFinding { key, stats, res_ms, truncated, periodic, suppressed, activity }
+                (ClusterFinding { key, stats, res_ms, truncated, periodic, suppressed, activity }, raw_key)
             })
-            .collect();
+            .unzip();
+        // Half a million small frees (a scanner's log) cost more than the decoding: leave them to
+        // a thread of their own, which nothing waits for.
+        std::thread::spawn(move || drop(raw_keys));
         // Sort a permutation, not the (large) findings themselves. Comparing keys (strings
         // scattered over the heap) dominates when a scanner made half a million clusters, so
         // the full order is by requests, then a fixed hash of the key; then the biggest
