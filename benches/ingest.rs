@@ -35,36 +35,25 @@ fn bench(c: &mut Criterion) {
     let mut log = Vec::new();
     let bytes = incident_log(lines(), 10.0, 1, &mut log).expect("generating into memory cannot fail");
 
-    let mut group = c.benchmark_group("parse");
-    group.throughput(Throughput::Bytes(bytes));
-    group.sample_size(10);
-    group.bench_function("json_lines", |b| {
-        let mut parser = LineParser::new(Format::Json, FieldMap::default());
-        b.iter(|| {
-            let mut ok = 0u64;
-            for line in log.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
-                ok += u64::from(parser.parse(black_box(line)).is_ok());
-            }
-            ok
+    let line_count = log.split(|&b| b == b'\n').filter(|l| !l.is_empty()).count() as u64;
+    for (name, throughput) in
+        [("parse", Throughput::Bytes(bytes)), ("parse_lines", Throughput::Elements(line_count))]
+    {
+        let mut group = c.benchmark_group(name);
+        group.throughput(throughput);
+        group.sample_size(10);
+        group.bench_function("json_lines", |b| {
+            let mut parser = LineParser::new(Format::Json, FieldMap::default());
+            b.iter(|| {
+                let mut ok = 0u64;
+                for line in log.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
+                    ok += u64::from(parser.parse(black_box(line)).is_ok());
+                }
+                ok
+            });
         });
-    });
-    group.finish();
-
-    let lines_in = |log: &[u8]| log.split(|&b| b == b'\n').filter(|l| !l.is_empty()).count() as u64;
-    let mut group = c.benchmark_group("parse_lines");
-    group.throughput(Throughput::Elements(lines_in(&log)));
-    group.sample_size(10);
-    group.bench_function("json_lines", |b| {
-        let mut parser = LineParser::new(Format::Json, FieldMap::default());
-        b.iter(|| {
-            let mut ok = 0u64;
-            for line in log.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
-                ok += u64::from(parser.parse(black_box(line)).is_ok());
-            }
-            ok
-        });
-    });
-    group.finish();
+        group.finish();
+    }
 
     let mut scanner = Vec::new();
     let scanner_bytes = scanner_log(lines(), 1, &mut scanner).expect("generating into memory cannot fail");
