@@ -83,9 +83,7 @@ pub fn run(config: &Config, messages: &mut dyn Write) -> anyhow::Result<Exit> {
             writeln!(messages, "nginx-forensics: {} malformed line(s) (--strict)", report.summary.malformed);
     }
     let alarming = config.fail_on_probes.is_some_and(|least| probes.iter().any(|p| p.severity <= least));
-    // Freeing half a million clusters one by one (a scanner's log) takes longer than writing
-    // them: drop them on a detached thread, which the process's exit does not wait for.
-    std::thread::spawn(move || drop((findings, report, probes, ingested.stats)));
+    crate::drop_later((findings, report, probes, ingested.stats));
     Ok(if lost || strict_fail {
         Exit::Error
     } else if alarming {

@@ -142,6 +142,16 @@ mod tests {
     use super::*;
 
     #[test]
+    fn durations_in_human_units() {
+        assert_eq!(human_seconds(0.5), "500 ms");
+        assert_eq!(human_seconds(10.0), "10 s");
+        assert_eq!(human_seconds(10.3), "10.3 s");
+        assert_eq!(human_seconds(300.0), "5 min");
+        assert_eq!(human_seconds(3600.0), "1 h");
+        assert_eq!(human_seconds(86_400.0 * 3.0), "3 d");
+    }
+
+    #[test]
     fn request_lines() {
         assert_eq!(split_request_line("GET /a?b=1 HTTP/1.1"), Some(("GET", "/a?b=1", Some("HTTP/1.1"))));
         assert_eq!(split_request_line("GET /"), Some(("GET", "/", None)));

@@ -51,8 +51,6 @@ pub struct ClusterStats {
     pub clients: ClientSet,
     /// Whether more distinct clients were seen than are counted.
     pub clients_capped: bool,
-    /// The last client added (a shortcut, not merged).
-    last_client: Option<u64>,
     /// Response bytes: count of responses with a size, sum, min, max.
     pub bytes: Option<(u64, u64, u64, u64)>,
     /// Responses whose `Set-Cookie` was logged non-empty.
@@ -69,11 +67,17 @@ pub struct ClusterStats {
 pub struct ClientSet {
     one: Option<u64>,
     many: HashSet<u64, BuildHasherDefault<PreHashed>>,
+    /// The last hash inserted: a cluster's consecutive requests often come from one client.
+    last: Option<u64>,
 }
 
 impl ClientSet {
     /// Adds `h`; false when the set is full and `h` is new (not counted).
     pub fn insert(&mut self, h: u64) -> bool {
+        if self.last == Some(h) {
+            return true;
+        }
+        self.last = Some(h);
         match self.one {
             None => {
                 self.one = Some(h);
@@ -179,11 +183,6 @@ impl ClusterStats {
     }
 
     fn add_client(&mut self, h: u64) {
-        // Consecutive requests of a cluster often come from one client: skip the set.
-        if self.last_client == Some(h) {
-            return;
-        }
-        self.last_client = Some(h);
         if !self.clients.insert(h) {
             self.clients_capped = true;
         }
@@ -241,22 +240,25 @@ pub fn normalize_host(host: &str) -> String {
     h
 }
 
-/// Words that make a path a health, login or session endpoint, never templated.
-const KEEP_WORDS: [&str; 14] = [
+/// Words of health endpoints (`/health`, `/api/v1/healthz`, `/ping.html`).
+const HEALTH_WORDS: [&str; 17] = [
     "health",
     "healthz",
+    "healthcheck",
+    "health-check",
+    "health_check",
+    "_health",
+    "__health",
     "livez",
     "readyz",
     "ready",
     "live",
+    "alive",
+    "isalive",
     "ping",
     "status",
     "heartbeat",
-    "login",
-    "signin",
-    "auth",
-    "sso",
-    "oauth",
+    "healthy",
 ];
 
 /// Words of login, sign-in and single-sign-on paths.
@@ -277,24 +279,46 @@ const LOGIN_WORDS: [&str; 14] = [
     "j_spring_security_check",
 ];
 
+/// A segment up to its first `.` (`ping.html` → `ping`).
+fn stem(seg: &str) -> &str {
+    &seg[..memchr::memchr(b'.', seg.as_bytes()).unwrap_or(seg.len())]
+}
+
+fn one_of(stem: &str, words: &[&str]) -> bool {
+    words.iter().any(|w| stem.eq_ignore_ascii_case(w))
+}
+
+/// `health`, `Healthz`, `ping.html`: a path segment naming a health endpoint.
+#[must_use]
+pub fn is_health_segment(seg: &str) -> bool {
+    one_of(stem(seg), &HEALTH_WORDS)
+}
+
 /// `login`, `SignIn`, `auth.php`: a path segment of a login or auth page.
 #[must_use]
 pub fn is_login_segment(seg: &str) -> bool {
-    let stem = seg.split('.').next().unwrap_or(seg);
-    LOGIN_WORDS.iter().any(|w| stem.eq_ignore_ascii_case(w))
+    one_of(stem(seg), &LOGIN_WORDS)
 }
 
-/// `health`, `Login`, `status.json`: a segment naming a health or login endpoint.
-fn is_kept_segment(seg: &str) -> bool {
-    // Every keep word starts with one of these letters: most segments are rejected here.
-    if !seg.as_bytes().first().is_some_and(|b| b"hlrpsaoHLRPSAO".contains(b)) {
-        return false;
+/// The first letters of the health and login words: most segments start with none of them and
+/// are rejected by one table lookup (this runs for every segment of every request).
+const KEPT_FIRST_LETTERS: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut i = 0;
+    while i < HEALTH_WORDS.len() + LOGIN_WORDS.len() {
+        let w = if i < HEALTH_WORDS.len() { HEALTH_WORDS[i] } else { LOGIN_WORDS[i - HEALTH_WORDS.len()] };
+        t[w.as_bytes()[0].to_ascii_lowercase() as usize] = true;
+        i += 1;
     }
-    KEEP_WORDS.iter().any(|w| {
-        seg.len() >= w.len()
-            && seg.as_bytes()[..w.len()].eq_ignore_ascii_case(w.as_bytes())
-            && (seg.len() == w.len() || seg.as_bytes()[w.len()] == b'.')
-    })
+    t
+};
+
+/// A health or login segment: its path is never templated, so these endpoints stay themselves.
+fn is_kept_segment(seg: &str) -> bool {
+    seg.as_bytes().first().is_some_and(|b| KEPT_FIRST_LETTERS[usize::from(b.to_ascii_lowercase())]) && {
+        let stem = stem(seg);
+        one_of(stem, &HEALTH_WORDS) || one_of(stem, &LOGIN_WORDS)
+    }
 }
 
 fn is_id_segment(seg: &str) -> bool {
@@ -463,12 +487,6 @@ impl Clusters {
         self.map.is_empty()
     }
 
-    /// The clusters with decoded keys, in no particular order.
-    #[must_use]
-    pub fn into_clusters(self) -> Vec<(ClusterKey, Box<ClusterStats>)> {
-        self.into_raw().into_iter().map(|(k, v)| (decode_key(&k), v)).collect()
-    }
-
     /// The clusters with their encoded keys (decode with [`decode_key`]), in no particular
     /// order: lets the caller decode in parallel.
     #[must_use]
@@ -527,6 +545,8 @@ mod tests {
         assert_eq!(t("/", false), "/");
         assert_eq!(t("/health/2", false), "/health/2");
         assert_eq!(t("/login/42", false), "/login/42");
+        assert_eq!(t("/api/healthcheck/7", false), "/api/healthcheck/7");
+        assert_eq!(t("/Login.php/42", false), "/Login.php/42");
         assert_eq!(t("http://example.com/a/1?q", false), "/a/:id");
         assert_eq!(t("http://example.com", false), "/");
     }
@@ -577,10 +597,17 @@ mod tests {
                 all.merge(p);
             }
             let mut v: Vec<_> = all
-                .into_clusters()
+                .into_raw()
                 .into_iter()
                 .map(|(k, s)| {
-                    (k, s.requests, s.first_seen, s.last_seen, s.clients.len(), s.timeline.sorted().0)
+                    (
+                        decode_key(&k),
+                        s.requests,
+                        s.first_seen,
+                        s.last_seen,
+                        s.clients.len(),
+                        s.timeline.sorted().0,
+                    )
                 })
                 .collect();
             v.sort();

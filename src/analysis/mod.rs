@@ -174,42 +174,41 @@ impl Analysis {
             .map(|(raw_key, mut stats)| {
                 let key = cluster::decode_key(&raw_key);
                 let timeline = std::mem::take(&mut stats.timeline);
-                if stats.requests < options.periodic.min_requests as u64 {
-                    // Too few requests for a schedule: no need to sort its times.
-                    let (res_ms, truncated) = (timeline.unit_ms(), false);
-                    let finding = ClusterFinding {
-                        key,
-                        stats,
-                        res_ms,
-                        truncated,
-                        periodic: Vec::new(),
-                        suppressed: 0,
-                        activity: Vec::new(),
-                    };
-                    return (finding, raw_key);
-                }
-                let (times, res_ms, truncated) = timeline.sorted();
-                let mut periodic = periodic::detect(&times, res_ms, stats.requests, &options.periodic);
-                let before = periodic.len();
-                periodic.retain(|p| {
-                    !coverage.explains(
-                        &times,
-                        p.first_seen,
-                        p.last_seen,
-                        p.period_ms / p.phases.max(1) as f64,
-                    )
-                });
-                let suppressed = before - periodic.len();
-                let activity = match span {
-                    Some(span) => periodic.iter().map(|p| Activity::new(&times, span, p)).collect(),
-                    None => Vec::new(),
+                let mut finding = ClusterFinding {
+                    key,
+                    stats,
+                    res_ms: timeline.unit_ms(),
+                    truncated: false,
+                    periodic: Vec::new(),
+                    suppressed: 0,
+                    activity: Vec::new(),
                 };
-                (ClusterFinding { key, stats, res_ms, truncated, periodic, suppressed, activity }, raw_key)
+                // Too few requests for a schedule: no need to sort its times.
+                if finding.stats.requests >= options.periodic.min_requests as u64 {
+                    let (times, res_ms, truncated) = timeline.sorted();
+                    let mut periodic =
+                        periodic::detect(&times, res_ms, finding.stats.requests, &options.periodic);
+                    let before = periodic.len();
+                    periodic.retain(|p| {
+                        !coverage.explains(
+                            &times,
+                            p.first_seen,
+                            p.last_seen,
+                            p.period_ms / p.phases.max(1) as f64,
+                        )
+                    });
+                    finding.suppressed = before - periodic.len();
+                    if let Some(span) = span {
+                        finding.activity = periodic.iter().map(|p| Activity::new(&times, span, p)).collect();
+                    }
+                    finding.res_ms = res_ms;
+                    finding.truncated = truncated;
+                    finding.periodic = periodic;
+                }
+                (finding, raw_key)
             })
             .unzip();
-        // Half a million small frees (a scanner's log) cost more than the decoding: leave them to
-        // a thread of their own, which nothing waits for.
-        std::thread::spawn(move || drop(raw_keys));
+        crate::drop_later(raw_keys);
         // Sort a permutation, not the (large) findings themselves. Comparing keys (strings
         // scattered over the heap) dominates when a scanner made half a million clusters, so
         // the full order is by requests, then a fixed hash of the key; then the biggest

@@ -15,8 +15,8 @@ use std::collections::HashMap;
 use regex::RegexSet;
 
 use super::agents::{CallerKind, UserAgents};
-use super::cluster::is_login_segment;
-use super::{ClusterFinding, Findings};
+use super::cluster::{is_health_segment, is_login_segment};
+use super::{Activity, ClusterFinding, Findings};
 use crate::model::UnixMillis;
 
 /// How long sessions live.
@@ -109,27 +109,10 @@ pub struct Probe {
     pub estimated_session_bytes: f64,
     /// What to change.
     pub suggestion: String,
+    /// When the probe was active, for pictures.
+    pub activity: Option<Activity>,
 }
 
-const HEALTH_WORDS: [&str; 17] = [
-    "health",
-    "healthz",
-    "healthcheck",
-    "health-check",
-    "health_check",
-    "_health",
-    "__health",
-    "livez",
-    "readyz",
-    "ready",
-    "live",
-    "alive",
-    "isalive",
-    "ping",
-    "status",
-    "heartbeat",
-    "healthy",
-];
 const HEALTH_PATHS: [&str; 6] =
     ["/-/healthy", "/-/ready", "/server-status", "/nginx_status", "/stub_status", "/hc"];
 const STATIC_EXTENSIONS: [&str; 22] = [
@@ -145,9 +128,7 @@ pub fn is_builtin_health_path(path: &str) -> bool {
     if path.starts_with("/actuator/health") || HEALTH_PATHS.contains(&path) {
         return true;
     }
-    let last = path.trim_end_matches('/').rsplit('/').next().unwrap_or("");
-    let stem = last.split('.').next().unwrap_or(last);
-    HEALTH_WORDS.iter().any(|w| stem.eq_ignore_ascii_case(w))
+    is_health_segment(path.trim_end_matches('/').rsplit('/').next().unwrap_or(""))
 }
 
 fn extension(path: &str) -> Option<&str> {
@@ -164,7 +145,6 @@ pub fn is_sessionless_by_default(path: &str) -> bool {
         .is_some_and(|e| STATIC_EXTENSIONS.contains(&e) || e == "json" || e == "xml" || e == "txt")
         || lower == "/metrics"
         || lower.starts_with("/metrics/")
-        || lower.starts_with("/api/")
         || lower == "/api"
         || lower.contains("/api/")
         || lower.starts_with("/graphql")
@@ -370,6 +350,7 @@ impl ProbeRules {
             session_ttl_seconds: ttl,
             estimated_session_bytes: live * self.session_bytes as f64,
             suggestion: self.suggest(clusters, c, learned, &agent.fix),
+            activity: c.activity.get(callers[i].periodic).cloned(),
         })
     }
 

@@ -37,37 +37,44 @@ pub fn terminal(s: &str) -> Cow<'_, str> {
 /// code span or extra column can come from a log.
 #[must_use]
 pub fn markdown(s: &str) -> String {
-    let safe = terminal(s);
-    let mut out = String::with_capacity(safe.len() + 8);
-    for c in safe.chars() {
-        match c {
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '&' => out.push_str("&amp;"),
-            '\\' | '`' | '*' | '_' | '[' | ']' | '|' | '~' => {
-                out.push('\\');
-                out.push(c);
-            }
-            _ => out.push(c),
-        }
-    }
-    out
+    replace_after_terminal(s, |c| match c {
+        '<' => Some("&lt;"),
+        '>' => Some("&gt;"),
+        '&' => Some("&amp;"),
+        '\\' => Some("\\\\"),
+        '`' => Some("\\`"),
+        '*' => Some("\\*"),
+        '_' => Some("\\_"),
+        '[' => Some("\\["),
+        ']' => Some("\\]"),
+        '|' => Some("\\|"),
+        '~' => Some("\\~"),
+        _ => None,
+    })
 }
 
 /// Text safe in HTML element content and quoted attribute values: control characters as in
 /// [`terminal`] (they are not even allowed in XML), then `&`, `<`, `>`, `"` and `'` as entities.
 #[must_use]
 pub fn html(s: &str) -> String {
+    replace_after_terminal(s, |c| match c {
+        '&' => Some("&amp;"),
+        '<' => Some("&lt;"),
+        '>' => Some("&gt;"),
+        '"' => Some("&quot;"),
+        '\'' => Some("&#39;"),
+        _ => None,
+    })
+}
+
+/// [`terminal`], then every character `replace` has a replacement for written as it.
+fn replace_after_terminal(s: &str, replace: impl Fn(char) -> Option<&'static str>) -> String {
     let safe = terminal(s);
     let mut out = String::with_capacity(safe.len() + 8);
     for c in safe.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            _ => out.push(c),
+        match replace(c) {
+            Some(r) => out.push_str(r),
+            None => out.push(c),
         }
     }
     out

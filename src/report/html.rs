@@ -11,7 +11,7 @@ use std::fmt::Write as _;
 use std::io::{self, Write};
 
 use super::escape::html;
-use super::view::{self, Grid};
+use super::view::{self, Grid, Section};
 use super::{RenderOptions, Report, rfc3339};
 use crate::analysis::{ACTIVITY_BINS, Activity, ZOOM_PERIODS};
 use crate::model::{UnixMillis, human_seconds};
@@ -128,65 +128,60 @@ pub(super) fn render(report: &Report, options: &RenderOptions, out: &mut dyn Wri
         html(&report.summary.verdict)
     );
     s.push_str("<h1>nginx-forensics report</h1>\n");
-    let class = if report.probes.is_empty() { "ok" } else { "bad" };
-    let _ = writeln!(s, "<p class=\"verdict {class}\">{}</p>", html(&report.summary.verdict));
-    if let (Some(a), Some(b)) = (&report.summary.first_seen, &report.summary.last_seen) {
-        let _ = writeln!(
-            s,
-            "<p class=\"note\">{} lines, {} records from {} to {} (UTC).</p>",
-            view::thousands(report.summary.lines),
-            view::thousands(report.summary.parsed),
-            html(a),
-            html(b)
-        );
-    }
-
-    if !report.probes.is_empty() {
-        let _ = writeln!(s, "<h2>Probes that create sessions ({})</h2>", report.probes.len());
-        table(&view::probes(report), None, &mut s);
-        for d in view::probe_details(report) {
-            let p = &report.probes[d.index];
-            let _ = writeln!(
-                s,
-                "<section class=\"probe\">\n<h3>{}. <span class=\"sev {sev}\">{sev}</span> <code>{}</code> on <code>{}</code> <code>{}</code></h3>",
-                d.index + 1,
-                html(p.user_agent.as_deref().unwrap_or("-")),
-                html(p.host.as_deref().unwrap_or("-")),
-                html(&view::probe_path(&p.path, &p.follow_ups)),
-                sev = html(p.severity),
-            );
-            s.push_str(&picture(p.activity.as_ref(), report.span_ms));
-            s.push_str("\n<ul>\n");
-            for item in &d.items {
-                let _ = writeln!(s, "<li>{}</li>", html(item));
+    for section in view::sections(report, options.top) {
+        match section {
+            Section::Verdict { text, alarm } => {
+                let class = if alarm { "bad" } else { "ok" };
+                let _ = writeln!(s, "<p class=\"verdict {class}\">{}</p>", html(&text));
+                if let (Some(a), Some(b)) = (&report.summary.first_seen, &report.summary.last_seen) {
+                    let _ = writeln!(
+                        s,
+                        "<p class=\"note\">{} lines, {} records from {} to {} (UTC).</p>",
+                        view::thousands(report.summary.lines),
+                        view::thousands(report.summary.parsed),
+                        html(a),
+                        html(b)
+                    );
+                }
             }
-            s.push_str("</ul>\n</section>\n");
+            Section::Probes { title, grid, details } => {
+                let _ = writeln!(s, "<h2>{}</h2>", html(&title));
+                table(&grid, None, &mut s);
+                for d in details {
+                    let p = &report.probes[d.index];
+                    let _ = writeln!(
+                        s,
+                        "<section class=\"probe\">\n<h3>{}. <span class=\"sev {sev}\">{sev}</span> <code>{}</code> on <code>{}</code> <code>{}</code></h3>",
+                        d.index + 1,
+                        html(p.user_agent.as_deref().unwrap_or("-")),
+                        html(p.host.as_deref().unwrap_or("-")),
+                        html(&view::probe_path(&p.path, &p.follow_ups)),
+                        sev = html(p.severity),
+                    );
+                    s.push_str(&picture(p.activity.as_ref(), report.span_ms));
+                    s.push_str("\n<ul>\n");
+                    for item in &d.items {
+                        let _ = writeln!(s, "<li>{}</li>", html(item));
+                    }
+                    s.push_str("</ul>\n</section>\n");
+                }
+            }
+            Section::Table { title, grid, periodic } => {
+                let _ = writeln!(s, "<h2>{}</h2>", html(&title));
+                let pictures: Vec<String> = if periodic {
+                    report.periodic.iter().map(|p| picture(p.activity.as_ref(), report.span_ms)).collect()
+                } else {
+                    Vec::new()
+                };
+                table(&grid, periodic.then_some(("hits over time", pictures.as_slice())), &mut s);
+            }
+            Section::Empty { title } => {
+                let _ = writeln!(s, "<h2>{}</h2>\n<p>None found.</p>", html(&title));
+            }
+            Section::Note(note) => {
+                let _ = writeln!(s, "<p class=\"note\">Note: {}</p>", html(&note));
+            }
         }
-    }
-
-    if report.periodic.is_empty() {
-        s.push_str("<h2>Periodic callers</h2>\n<p>None found.</p>\n");
-    } else {
-        let _ = writeln!(s, "<h2>Periodic callers ({})</h2>", report.periodic.len());
-        let pictures: Vec<String> =
-            report.periodic.iter().map(|p| picture(p.activity.as_ref(), report.span_ms)).collect();
-        table(&view::periodic(report), Some(("hits over time", &pictures)), &mut s);
-    }
-    if let Some(note) = view::hidden_periodic_note(report) {
-        let _ = writeln!(s, "<p class=\"note\">Note: {}</p>", html(&note));
-    }
-    if !report.clusters.is_empty() {
-        let shown = options.top.min(report.clusters.len());
-        let _ = writeln!(s, "<h2>Top clusters ({shown} of {})</h2>", report.clusters.len());
-        table(&view::clusters(report, options.top), None, &mut s);
-    }
-    s.push_str("<h2>Summary</h2>\n");
-    table(&view::summary(report), None, &mut s);
-    s.push_str("<h2>Inputs</h2>\n");
-    table(&view::inputs(report), None, &mut s);
-    if !report.errors.is_empty() {
-        s.push_str("<h2>First malformed or skipped lines</h2>\n");
-        table(&view::errors(report), None, &mut s);
     }
     s.push_str("</body>\n</html>\n");
     out.write_all(s.as_bytes())

@@ -5,7 +5,7 @@
 use std::io::{self, Write};
 
 use super::escape::markdown;
-use super::view::{self, Grid};
+use super::view::{self, Grid, Section};
 use super::{RenderOptions, Report};
 
 fn table(grid: &Grid, out: &mut dyn Write) -> io::Result<()> {
@@ -23,47 +23,35 @@ fn table(grid: &Grid, out: &mut dyn Write) -> io::Result<()> {
 
 pub(super) fn render(report: &Report, options: &RenderOptions, out: &mut dyn Write) -> io::Result<()> {
     writeln!(out, "# nginx-forensics report\n")?;
-    writeln!(out, "**{}**\n", markdown(&report.summary.verdict))?;
-    if !report.probes.is_empty() {
-        writeln!(out, "## Probes that create sessions ({})\n", report.probes.len())?;
-        table(&view::probes(report), out)?;
-        for d in view::probe_details(report) {
-            let p = &report.probes[d.index];
-            writeln!(
-                out,
-                "### {}. {} {} ({})\n",
-                d.index + 1,
-                markdown(p.user_agent.as_deref().unwrap_or("-")),
-                markdown(&view::probe_path(&p.path, &p.follow_ups)),
-                p.severity
-            )?;
-            for item in &d.items {
-                writeln!(out, "- {}", markdown(item))?;
+    for section in view::sections(report, options.top) {
+        match section {
+            Section::Verdict { text, .. } => writeln!(out, "**{}**\n", markdown(&text))?,
+            Section::Probes { title, grid, details } => {
+                writeln!(out, "## {title}\n")?;
+                table(&grid, out)?;
+                for d in details {
+                    let p = &report.probes[d.index];
+                    writeln!(
+                        out,
+                        "### {}. {} {} ({})\n",
+                        d.index + 1,
+                        markdown(p.user_agent.as_deref().unwrap_or("-")),
+                        markdown(&view::probe_path(&p.path, &p.follow_ups)),
+                        p.severity
+                    )?;
+                    for item in &d.items {
+                        writeln!(out, "- {}", markdown(item))?;
+                    }
+                    writeln!(out)?;
+                }
             }
-            writeln!(out)?;
+            Section::Table { title, grid, .. } => {
+                writeln!(out, "## {title}\n")?;
+                table(&grid, out)?;
+            }
+            Section::Empty { title } => writeln!(out, "## {title}\n\nNone found.\n")?,
+            Section::Note(note) => writeln!(out, "> Note: {}\n", markdown(&note))?,
         }
-    }
-    if report.periodic.is_empty() {
-        writeln!(out, "## Periodic callers\n\nNone found.\n")?;
-    } else {
-        writeln!(out, "## Periodic callers ({})\n", report.periodic.len())?;
-        table(&view::periodic(report), out)?;
-    }
-    if let Some(note) = view::hidden_periodic_note(report) {
-        writeln!(out, "> Note: {}\n", markdown(&note))?;
-    }
-    if !report.clusters.is_empty() {
-        let shown = options.top.min(report.clusters.len());
-        writeln!(out, "## Top clusters ({shown} of {})\n", report.clusters.len())?;
-        table(&view::clusters(report, options.top), out)?;
-    }
-    writeln!(out, "## Summary\n")?;
-    table(&view::summary(report), out)?;
-    writeln!(out, "## Inputs\n")?;
-    table(&view::inputs(report), out)?;
-    if !report.errors.is_empty() {
-        writeln!(out, "## First malformed or skipped lines\n")?;
-        table(&view::errors(report), out)?;
     }
     Ok(())
 }

@@ -136,14 +136,7 @@ pub struct ProbeReport {
 }
 
 impl ProbeReport {
-    fn new(p: &Probe, findings: &Findings) -> Self {
-        let activity = findings
-            .clusters
-            .iter()
-            .filter(|c| c.key.user_agent == p.user_agent && c.key.host == p.host && c.key.path == p.path)
-            .flat_map(|c| c.periodic.iter().zip(&c.activity))
-            .find(|(q, _)| q.period_ms == p.period_ms && q.first_seen == p.first_seen)
-            .map(|(_, a)| a.clone());
+    fn new(p: &Probe) -> Self {
         ProbeReport {
             user_agent: p.user_agent.clone(),
             host: p.host.clone(),
@@ -162,7 +155,7 @@ impl ProbeReport {
             session_ttl_seconds: p.session_ttl_seconds,
             estimated_session_bytes: p.estimated_session_bytes,
             suggestion: p.suggestion.clone(),
-            activity,
+            activity: p.activity.clone(),
         }
     }
 }
@@ -523,7 +516,7 @@ impl Report {
                 until: window.1.map(rfc3339),
                 outside_window: findings.outside_window,
             },
-            probes: probes.iter().map(|p| ProbeReport::new(p, findings)).collect(),
+            probes: probes.iter().map(ProbeReport::new).collect(),
             clusters: findings.clusters.iter().take(options.max_clusters).map(ClusterReport::new).collect(),
             periodic: periodic_reports(findings),
             errors,

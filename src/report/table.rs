@@ -9,7 +9,7 @@ use tabled::settings::object::Columns;
 use tabled::settings::{Alignment, Style};
 
 use super::escape::terminal;
-use super::view::{self, Cell, Grid};
+use super::view::{self, Cell, Grid, Section};
 use super::{RenderOptions, Report};
 
 /// A logged string for a table cell: neutralised, and shortened with an ellipsis.
@@ -62,56 +62,41 @@ impl Paint {
 
 pub(super) fn render(report: &Report, options: &RenderOptions, out: &mut dyn Write) -> io::Result<()> {
     let paint = Paint { on: options.color };
-    let verdict = terminal(&report.summary.verdict);
-    let verdict =
-        if report.probes.is_empty() { paint.wrap("1;32", &verdict) } else { paint.wrap("1;31", &verdict) };
-    writeln!(out, "{verdict}\n")?;
-    if !report.probes.is_empty() {
-        let title = format!("Probes that create sessions ({})", report.probes.len());
-        writeln!(out, "{}\n{}\n", paint.heading(&title), table(&view::probes(report)))?;
-        for d in view::probe_details(report) {
-            let p = &report.probes[d.index];
-            let severity = match p.severity {
-                "high" => paint.wrap("1;31", p.severity),
-                "medium" => paint.wrap("1;33", p.severity),
-                _ => paint.wrap("1", p.severity),
-            };
-            writeln!(
-                out,
-                "{}. [{severity}] {} {}",
-                d.index + 1,
-                shorten(p.user_agent.as_deref().unwrap_or("-"), Some(60)),
-                shorten(&view::probe_path(&p.path, &p.follow_ups), Some(80))
-            )?;
-            for item in &d.items {
-                writeln!(out, "   - {}", terminal(item))?;
-            }
+    for (i, section) in view::sections(report, options.top).into_iter().enumerate() {
+        if i > 0 {
             writeln!(out)?;
         }
-    }
-    if report.periodic.is_empty() {
-        writeln!(out, "{}\n", paint.heading("Periodic callers: none found"))?;
-    } else {
-        let title = format!("Periodic callers ({})", report.periodic.len());
-        writeln!(out, "{}\n{}\n", paint.heading(&title), table(&view::periodic(report)))?;
-    }
-    if let Some(note) = view::hidden_periodic_note(report) {
-        writeln!(out, "Note: {note}\n")?;
-    }
-    if !report.clusters.is_empty() {
-        let shown = options.top.min(report.clusters.len());
-        let title = format!("Top clusters ({shown} of {})", report.clusters.len());
-        writeln!(out, "{}\n{}\n", paint.heading(&title), table(&view::clusters(report, options.top)))?;
-    }
-    writeln!(out, "{}\n{}\n", paint.heading("Summary"), table(&view::summary(report)))?;
-    writeln!(out, "{}\n{}", paint.heading("Inputs"), table(&view::inputs(report)))?;
-    if !report.errors.is_empty() {
-        writeln!(
-            out,
-            "\n{}\n{}",
-            paint.heading("First malformed or skipped lines"),
-            table(&view::errors(report))
-        )?;
+        match section {
+            Section::Verdict { text, alarm } => {
+                writeln!(out, "{}", paint.wrap(if alarm { "1;31" } else { "1;32" }, &terminal(&text)))?;
+            }
+            Section::Probes { title, grid, details } => {
+                writeln!(out, "{}\n{}", paint.heading(&title), table(&grid))?;
+                for d in details {
+                    let p = &report.probes[d.index];
+                    let severity = match p.severity {
+                        "high" => paint.wrap("1;31", p.severity),
+                        "medium" => paint.wrap("1;33", p.severity),
+                        _ => paint.wrap("1", p.severity),
+                    };
+                    writeln!(
+                        out,
+                        "\n{}. [{severity}] {} {}",
+                        d.index + 1,
+                        shorten(p.user_agent.as_deref().unwrap_or("-"), Some(60)),
+                        shorten(&view::probe_path(&p.path, &p.follow_ups), Some(80))
+                    )?;
+                    for item in &d.items {
+                        writeln!(out, "   - {}", terminal(item))?;
+                    }
+                }
+            }
+            Section::Table { title, grid, .. } => {
+                writeln!(out, "{}\n{}", paint.heading(&title), table(&grid))?
+            }
+            Section::Empty { title } => writeln!(out, "{}", paint.heading(&format!("{title}: none found")))?,
+            Section::Note(note) => writeln!(out, "Note: {}", terminal(&note))?,
+        }
     }
     Ok(())
 }
@@ -119,17 +104,6 @@ pub(super) fn render(report: &Report, options: &RenderOptions, out: &mut dyn Wri
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::human_seconds;
-
-    #[test]
-    fn durations_in_human_units() {
-        assert_eq!(human_seconds(0.5), "500 ms");
-        assert_eq!(human_seconds(10.0), "10 s");
-        assert_eq!(human_seconds(10.3), "10.3 s");
-        assert_eq!(human_seconds(300.0), "5 min");
-        assert_eq!(human_seconds(3600.0), "1 h");
-        assert_eq!(human_seconds(86_400.0 * 3.0), "3 d");
-    }
 
     #[test]
     fn cells_are_neutralised_and_shortened() {

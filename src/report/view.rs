@@ -49,6 +49,61 @@ pub(super) struct ProbeDetail {
     pub items: Vec<String>,
 }
 
+/// One part of a human-readable report. [`sections`] decides which parts there are, in which
+/// order and under which titles; the renderers only lay them out.
+#[derive(Clone, Debug)]
+pub(super) enum Section {
+    /// The one-line verdict; `alarm` when probes were found.
+    Verdict { text: String, alarm: bool },
+    /// The probes: a table, then one explanation per probe.
+    Probes { title: String, grid: Grid, details: Vec<ProbeDetail> },
+    /// A table; `periodic` when its rows are `report.periodic`, in order (HTML draws each
+    /// caller's hits beside it).
+    Table { title: String, grid: Grid, periodic: bool },
+    /// A heading with nothing found under it.
+    Empty { title: String },
+    /// A remark on the section before it.
+    Note(String),
+}
+
+/// The report's sections in the order the issue fixes: verdict, probes, periodic callers, top
+/// clusters (`top` of them), summary, inputs, and the first bad lines.
+pub(super) fn sections(report: &Report, top: usize) -> Vec<Section> {
+    let mut out =
+        vec![Section::Verdict { text: report.summary.verdict.clone(), alarm: !report.probes.is_empty() }];
+    if !report.probes.is_empty() {
+        out.push(Section::Probes {
+            title: format!("Probes that create sessions ({})", report.probes.len()),
+            grid: probes(report),
+            details: probe_details(report),
+        });
+    }
+    out.push(if report.periodic.is_empty() {
+        Section::Empty { title: "Periodic callers".to_owned() }
+    } else {
+        Section::Table {
+            title: format!("Periodic callers ({})", report.periodic.len()),
+            grid: periodic(report),
+            periodic: true,
+        }
+    });
+    if let Some(note) = hidden_periodic_note(report) {
+        out.push(Section::Note(note));
+    }
+    if !report.clusters.is_empty() {
+        let shown = top.min(report.clusters.len());
+        let title = format!("Top clusters ({shown} of {})", report.clusters.len());
+        out.push(Section::Table { title, grid: clusters(report, top), periodic: false });
+    }
+    out.push(Section::Table { title: "Summary".to_owned(), grid: summary(report), periodic: false });
+    out.push(Section::Table { title: "Inputs".to_owned(), grid: inputs(report), periodic: false });
+    if !report.errors.is_empty() {
+        let title = "First malformed or skipped lines".to_owned();
+        out.push(Section::Table { title, grid: errors(report), periodic: false });
+    }
+    out
+}
+
 /// `1234567` → `1,234,567`.
 pub(super) fn thousands(n: u64) -> String {
     let digits = n.to_string();
@@ -79,7 +134,7 @@ pub(super) fn probe_path(path: &str, follow_ups: &[String]) -> String {
     std::iter::once(path).chain(follow_ups.iter().map(String::as_str)).collect::<Vec<_>>().join(" → ")
 }
 
-pub(super) fn probes(report: &Report) -> Grid {
+fn probes(report: &Report) -> Grid {
     let header =
         vec!["severity", "user agent", "host", "path", "period", "sessions/day", "live sessions", "caller"];
     let rows = report
@@ -101,7 +156,7 @@ pub(super) fn probes(report: &Report) -> Grid {
     Grid { header, rows }
 }
 
-pub(super) fn probe_details(report: &Report) -> Vec<ProbeDetail> {
+fn probe_details(report: &Report) -> Vec<ProbeDetail> {
     report
         .probes
         .iter()
@@ -124,7 +179,7 @@ pub(super) fn probe_details(report: &Report) -> Vec<ProbeDetail> {
         .collect()
 }
 
-pub(super) fn periodic(report: &Report) -> Grid {
+fn periodic(report: &Report) -> Grid {
     let header =
         vec!["user agent", "host", "path", "period", "phases", "requests/day", "coverage", "confidence"];
     let rows = report
@@ -155,7 +210,7 @@ pub(super) fn periodic(report: &Report) -> Grid {
 }
 
 /// The note on findings the log's own gaps explain, if any.
-pub(super) fn hidden_periodic_note(report: &Report) -> Option<String> {
+fn hidden_periodic_note(report: &Report) -> Option<String> {
     let hidden = report.summary.periodic_explained_by_log_gaps;
     (hidden > 0).then(|| {
         format!(
@@ -165,7 +220,7 @@ pub(super) fn hidden_periodic_note(report: &Report) -> Option<String> {
     })
 }
 
-pub(super) fn clusters(report: &Report, top: usize) -> Grid {
+fn clusters(report: &Report, top: usize) -> Grid {
     let header = vec!["requests", "user agent", "host", "path", "statuses", "first seen", "last seen"];
     let rows = report
         .clusters
@@ -190,7 +245,7 @@ pub(super) fn clusters(report: &Report, top: usize) -> Grid {
     Grid { header, rows }
 }
 
-pub(super) fn summary(report: &Report) -> Grid {
+fn summary(report: &Report) -> Grid {
     let s = &report.summary;
     let span = match (&s.first_seen, &s.last_seen) {
         (Some(a), Some(b)) => format!("{a} … {b}"),
@@ -222,7 +277,7 @@ pub(super) fn summary(report: &Report) -> Grid {
     Grid { header: vec!["", ""], rows }
 }
 
-pub(super) fn inputs(report: &Report) -> Grid {
+fn inputs(report: &Report) -> Grid {
     let header = vec!["source", "format", "lines", "parsed", "malformed", "skipped", "note"];
     let rows = report
         .summary
@@ -247,7 +302,7 @@ pub(super) fn inputs(report: &Report) -> Grid {
     Grid { header, rows }
 }
 
-pub(super) fn errors(report: &Report) -> Grid {
+fn errors(report: &Report) -> Grid {
     let rows = report
         .errors
         .iter()
