@@ -12,7 +12,7 @@ use rayon::iter::{ParallelBridge, ParallelIterator};
 use crate::analysis::Detector;
 use crate::input::{Chunker, Compression, Opened, Piece, ReadBytes, Source, open};
 use crate::model::TimeResolution;
-use crate::parse::{DETECT_LINES, Detection, FieldMap, Format, LineParser, detect};
+use crate::parse::{DETECT_LINES, Detection, FieldMap, Format, Line, LineParser, detect};
 
 /// How to ingest.
 #[derive(Clone, Debug)]
@@ -380,6 +380,10 @@ impl<D: Detector> Partial<D> {
                 );
                 let mut counts = self.counts[input];
                 let mut n = 0u64;
+                // One UTF-8 check for the whole chunk: values are then sliced as text with no
+                // check of their own (a chunk with an invalid byte is checked value by value).
+                let chunk = Line::from(buf.as_slice());
+                let text = std::str::from_utf8(&buf).ok().map(Line::from).unwrap_or(chunk);
                 for line in lines(&buf) {
                     n += 1;
                     counts.lines += 1;
@@ -407,7 +411,8 @@ impl<D: Detector> Partial<D> {
                         }
                         continue;
                     }
-                    match parser.parse(unpadded.trim_ascii_start()) {
+                    let body = unpadded.trim_ascii_start();
+                    match parser.parse(text.sub_line(body)) {
                         Ok(record) => {
                             counts.parsed += 1;
                             counts.millis_records += u64::from(record.resolution == TimeResolution::Millis);

@@ -43,8 +43,6 @@ pub struct Record<'a> {
     pub status: Option<u16>,
     /// Client address: `$remote_addr`, else the first `X-Forwarded-For` address.
     pub client: Option<Cow<'a, str>>,
-    /// Referer.
-    pub referer: Option<Cow<'a, str>>,
     /// Response size in bytes.
     pub bytes: Option<u64>,
     /// `$request_time` in seconds.
@@ -70,7 +68,6 @@ impl<'a> Record<'a> {
             user_agent: None,
             status: None,
             client: None,
-            referer: None,
             bytes: None,
             request_time: None,
             set_cookie: None,
@@ -105,13 +102,21 @@ impl<'a> Record<'a> {
 /// `"GET /p?q HTTP/1.1"` → `("GET", "/p?q", Some("HTTP/1.1"))`; `"GET /p"` (HTTP/0.9) has no
 /// protocol. Anything else (`\x16\x03\x01…`, `"-"`, three words without a method) is `None`.
 fn split_request_line(s: &str) -> Option<(&str, &str, Option<&str>)> {
-    let mut parts = s.split(' ');
-    let method = parts.next()?;
-    let target = parts.next()?;
-    let protocol = parts.next();
-    if parts.next().is_some() {
-        return None;
-    }
+    // memchr, not `split(' ')`: the char searcher was a thirtieth of the run time.
+    let b = s.as_bytes();
+    let first = memchr::memchr(b' ', b)?;
+    let method = &s[..first];
+    let rest = &s[first + 1..];
+    let (target, protocol) = match memchr::memchr(b' ', rest.as_bytes()) {
+        None => (rest, None),
+        Some(second) => {
+            let protocol = &rest[second + 1..];
+            if memchr::memchr(b' ', protocol.as_bytes()).is_some() {
+                return None;
+            }
+            (&rest[..second], Some(protocol))
+        }
+    };
     let method_ok = (1..=20).contains(&method.len())
         && method.bytes().all(|b| b.is_ascii_uppercase() || b == b'-' || b == b'_');
     let target_ok = !target.is_empty() && !target.bytes().any(|b| b.is_ascii_control());

@@ -3,7 +3,7 @@
 use nginx_forensics::analysis::TimeSpan;
 use nginx_forensics::ingest::{self, IngestOptions};
 use nginx_forensics::input::Source;
-use nginx_forensics::parse::{Format, parse_line};
+use nginx_forensics::parse::{FieldMap, Format, LineParser, parse_line};
 use proptest::prelude::*;
 
 /// Byte soup biased towards what the parsers look for.
@@ -76,6 +76,57 @@ proptest! {
         prop_assert_eq!(c.lines, c.parsed + c.malformed + c.skipped());
         for s in &out.stats.samples {
             prop_assert!(s.line >= 1 && s.line <= c.lines);
+        }
+    }
+}
+
+/// A value as nginx may write it, or as a hostile client may make it.
+fn logged_value() -> impl Strategy<Value = String> {
+    prop_oneof![
+        Just(String::new()),
+        Just("-".to_owned()),
+        "[a-zA-Z0-9 /.:;()_-]{0,40}",
+        "[a-z\"\\\\x0-9{}\\[\\],: é]{0,12}",
+        Just("a\\\"b".to_owned()),
+        Just("\\x22q\\x22".to_owned()),
+    ]
+}
+
+/// Lines of one `log_format`, some with a key moved, a bare status or extra spaces, some broken.
+fn lines_of_a_format() -> impl Strategy<Value = Vec<Vec<u8>>> {
+    let line = (logged_value(), logged_value(), logged_value(), 0u8..8, 0u32..86_400, 0u8..6);
+    prop::collection::vec(line, 1..12).prop_map(|lines| {
+        lines
+            .into_iter()
+            .map(|(ua, host, path, variant, second, tweak)| {
+                let time = 1_558_656_000 + second;
+                let status = ["200", "302", "-", "2OO"][usize::from(variant % 4)];
+                let status = if variant < 4 { format!("\"{status}\"") } else { status.to_owned() };
+                let mut l = format!(
+                    r#"{{"msec":"{time}.250","remote_addr":"","host":"{host}","request":"GET {path} HTTP/1.1","status": {status},"http_user_agent":"{ua}"}}"#
+                );
+                match tweak {
+                    0 => l = l.replacen(r#""remote_addr":"","host""#, r#""host""#, 1),
+                    1 => l = l.replacen(":\"", ": \"", 1),
+                    2 => l.truncate(l.len() / 2),
+                    _ => {}
+                }
+                l.into_bytes()
+            })
+            .collect()
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(500))]
+
+    /// The JSON parser reads a line by the layout of the line before it when it can: the result
+    /// must be exactly what a fresh parser (the general scanner) gives for that line alone.
+    #[test]
+    fn reading_by_layout_equals_the_general_scanner(lines in lines_of_a_format()) {
+        let mut parser = LineParser::new(Format::Json, FieldMap::default());
+        for line in &lines {
+            prop_assert_eq!(parser.parse(line.as_slice()), parse_line(line, Format::Json));
         }
     }
 }

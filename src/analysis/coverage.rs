@@ -19,6 +19,8 @@ pub const MAX_DAYS: usize = 400;
 pub struct LogCoverage {
     days: HashMap<i64, Box<[u64; WORDS_PER_DAY]>>,
     last: Option<i64>,
+    /// The second marked last: consecutive records mostly share it, and then skip the lookup.
+    last_second: Option<i64>,
 }
 
 impl LogCoverage {
@@ -28,6 +30,10 @@ impl LogCoverage {
     }
 
     fn mark(&mut self, second: i64) {
+        if self.last_second == Some(second) {
+            return;
+        }
+        self.last_second = Some(second);
         let day = second.div_euclid(SECONDS_PER_DAY);
         if self.last != Some(day) && !self.days.contains_key(&day) {
             if self.days.len() >= MAX_DAYS {

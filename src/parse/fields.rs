@@ -27,7 +27,7 @@ pub enum Field {
     Client,
     /// `X-Forwarded-For`: its first address is the client when no client address is logged.
     ForwardedFor,
-    /// Referer.
+    /// Referer: recognised (its key marks an access-log record) but not decoded, as no finding uses it.
     Referer,
     /// Response bytes.
     Bytes,

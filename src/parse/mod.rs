@@ -13,6 +13,7 @@ mod time;
 use serde::Serialize;
 
 pub use fields::{Field, FieldMap};
+pub use text::Line;
 
 use crate::model::{Record, TimeResolution, UnixMillis};
 
@@ -100,13 +101,14 @@ pub struct LineParser {
     format: Format,
     fields: FieldMap,
     times: TimeCache,
+    shape: json::Shape,
 }
 
 impl LineParser {
     /// A parser for `format`, mapping JSON keys with `fields`.
     #[must_use]
     pub fn new(format: Format, fields: FieldMap) -> Self {
-        LineParser { format, fields, times: TimeCache::default() }
+        LineParser { format, fields, times: TimeCache::default(), shape: json::Shape::default() }
     }
 
     /// The format this parser reads.
@@ -115,10 +117,11 @@ impl LineParser {
         self.format
     }
 
-    /// Parses one line (without its line ending).
-    pub fn parse<'a>(&mut self, line: &'a [u8]) -> Result<Record<'a>, ParseError> {
+    /// Parses one line (without its line ending): bytes, or text already checked to be UTF-8.
+    pub fn parse<'a>(&mut self, line: impl Into<Line<'a>>) -> Result<Record<'a>, ParseError> {
+        let line = line.into();
         match self.format {
-            Format::Json => json::parse(line, &self.fields, &mut self.times),
+            Format::Json => json::parse(line, &self.fields, &mut self.times, &mut self.shape),
             Format::Combined => combined::parse(line, &mut self.times),
         }
     }

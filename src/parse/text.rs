@@ -21,6 +21,58 @@ pub(crate) fn text(raw: &[u8], escaped: bool) -> Cow<'_, str> {
     }
 }
 
+/// A line being parsed: its bytes and, when they are known to be valid UTF-8 (the ingest checks
+/// a whole chunk at once, far cheaper than checking each value), the same line as text, so that
+/// values are sliced from it with no further check.
+#[derive(Clone, Copy, Debug)]
+pub struct Line<'a> {
+    bytes: &'a [u8],
+    text: Option<&'a str>,
+}
+
+impl<'a> From<&'a [u8]> for Line<'a> {
+    fn from(bytes: &'a [u8]) -> Self {
+        Line { bytes, text: None }
+    }
+}
+
+impl<'a> From<&'a str> for Line<'a> {
+    fn from(text: &'a str) -> Self {
+        Line { bytes: text.as_bytes(), text: Some(text) }
+    }
+}
+
+impl<'a> Line<'a> {
+    /// The line's bytes.
+    #[must_use]
+    pub fn bytes(&self) -> &'a [u8] {
+        self.bytes
+    }
+
+    /// `part` (a slice of this line) as text, when the line is known to be text and `part`
+    /// starts and ends on character boundaries.
+    pub(crate) fn str_of(&self, part: &'a [u8]) -> Option<&'a str> {
+        let text = self.text?;
+        let offset = (part.as_ptr() as usize).checked_sub(self.bytes.as_ptr() as usize)?;
+        text.get(offset..offset.checked_add(part.len())?)
+    }
+
+    /// `part` (a slice of this line, such as one line of a chunk) as a line of its own, still
+    /// known to be text when it starts and ends on character boundaries.
+    #[must_use]
+    pub fn sub_line(&self, part: &'a [u8]) -> Line<'a> {
+        Line { bytes: part, text: self.str_of(part) }
+    }
+
+    /// Text of a logged value within this line (see [`text`]).
+    pub(crate) fn text(&self, part: &'a [u8], escaped: bool) -> Cow<'a, str> {
+        match self.str_of(part) {
+            Some(s) if !escaped => Cow::Borrowed(s),
+            _ => text(part, escaped),
+        }
+    }
+}
+
 /// Bytes of a logged value with its escapes decoded: `\xHH` becomes the raw byte, JSON escapes
 /// their character.
 pub(crate) fn decode_escapes(raw: &[u8]) -> Vec<u8> {
@@ -175,5 +227,19 @@ mod tests {
         assert_eq!(dec(br"\xFFok"), "\u{FFFD}ok");
         assert_eq!(text(b"\xffok", false), "\u{FFFD}ok");
         assert!(matches!(text(b"plain", false), Cow::Borrowed("plain")));
+    }
+
+    #[test]
+    fn values_of_a_text_line_are_sliced_from_it() {
+        let line = Line::from("{\"a\":\"héllo\",\"b\":\"x\\x22\"}");
+        let b = line.bytes();
+        assert_eq!(line.str_of(&b[6..12]), Some("héllo"));
+        assert_eq!(line.str_of(&b[6..8]), None, "not on a character boundary");
+        assert_eq!(line.str_of(b"elsewhere"), None, "not part of the line");
+        assert!(matches!(line.text(&b[6..12], false), Cow::Borrowed("héllo")));
+        assert_eq!(line.text(&b[19..24], true), "x\"");
+        let bytes = Line::from(b"\xffok".as_slice());
+        assert_eq!(bytes.str_of(bytes.bytes()), None);
+        assert_eq!(bytes.text(bytes.bytes(), false), "\u{FFFD}ok");
     }
 }
