@@ -343,6 +343,7 @@ impl Cli {
                 raw_paths: self.raw_paths,
                 since,
                 until,
+                listed_clusters: (self.max_clusters != 0).then(|| self.max_clusters.max(self.top)),
                 ..AnalysisOptions::default()
             },
         })

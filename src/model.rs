@@ -45,8 +45,6 @@ pub struct Record<'a> {
     pub client: Option<Cow<'a, str>>,
     /// Response size in bytes.
     pub bytes: Option<u64>,
-    /// `$request_time` in seconds.
-    pub request_time: Option<f64>,
     /// A `Set-Cookie` response header or upstream cookie, when the log carries one.
     pub set_cookie: Option<Cow<'a, str>>,
     /// A `Location` response header, when the log carries one.
@@ -69,7 +67,6 @@ impl<'a> Record<'a> {
             status: None,
             client: None,
             bytes: None,
-            request_time: None,
             set_cookie: None,
             location: None,
         }

@@ -6,8 +6,9 @@
 //! `/orders/:id`) unless `--raw-paths`. Health, login and `/` paths are never templated.
 
 use std::borrow::Cow;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 
+use hashbrown::HashTable;
 use smallvec::SmallVec;
 use std::hash::{BuildHasher, BuildHasherDefault, Hasher};
 
@@ -22,15 +23,128 @@ pub const INVALID_REQUEST: &str = "(invalid request line)";
 /// What a cluster's path is when no request was logged (`"-"`).
 pub const NO_REQUEST: &str = "(no request)";
 
-/// The key of a cluster.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+/// The key of a cluster: user agent, normalised host and path template. It keeps the one string
+/// the clustering built for its hash map (`-` or `LEN:` before the user agent and the host, then
+/// the path), so making keys of half a million clusters copies nothing; the parts are read
+/// through accessors. Ordered by user agent, host, path (`None` first).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct ClusterKey {
+    text: Box<str>,
+    user_agent: Option<(u32, u32)>,
+    host: Option<(u32, u32)>,
+    path: u32,
+}
+
+impl ClusterKey {
+    /// The key of these parts.
+    #[must_use]
+    pub fn new(user_agent: Option<&str>, host: Option<&str>, path: &str) -> Self {
+        let mut text = Vec::new();
+        encode_part(&mut text, user_agent);
+        encode_part(&mut text, host);
+        text.extend_from_slice(path.as_bytes());
+        Self::from_encoded(text.into_boxed_slice())
+    }
+
+    /// The key [`Clusters`] encoded (see [`Slot::key`]).
+    #[must_use]
+    pub fn from_encoded(raw: Box<[u8]>) -> Self {
+        let mut at = 0usize;
+        let user_agent = decode_part(&raw, &mut at);
+        let host = decode_part(&raw, &mut at);
+        let path = at;
+        match (user_agent, host, String::from_utf8(raw.into_vec())) {
+            (Some(user_agent), Some(host), Ok(text)) if text.is_char_boundary(path) => ClusterKey {
+                text: text.into_boxed_str(),
+                user_agent,
+                host,
+                path: u32::try_from(path).unwrap_or(u32::MAX),
+            },
+            // Not made by `Clusters` (never the case): keep what can be read.
+            (_, _, text) => {
+                let text = text.unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
+                ClusterKey::new(None, None, &text)
+            }
+        }
+    }
+
+    /// The encoded key (distinct keys have distinct encodings).
+    #[must_use]
+    pub fn encoded(&self) -> &str {
+        &self.text
+    }
+
     /// User agent; `None` when not logged.
-    pub user_agent: Option<String>,
+    #[must_use]
+    pub fn user_agent(&self) -> Option<&str> {
+        self.user_agent.map(|(a, b)| self.text.get(a as usize..b as usize).unwrap_or_default())
+    }
+
     /// Normalised host; `None` when not logged.
-    pub host: Option<String>,
+    #[must_use]
+    pub fn host(&self) -> Option<&str> {
+        self.host.map(|(a, b)| self.text.get(a as usize..b as usize).unwrap_or_default())
+    }
+
     /// Path template.
-    pub path: String,
+    #[must_use]
+    pub fn path(&self) -> &str {
+        self.text.get(self.path as usize..).unwrap_or_default()
+    }
+}
+
+impl Ord for ClusterKey {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        (self.user_agent(), self.host(), self.path()).cmp(&(other.user_agent(), other.host(), other.path()))
+    }
+}
+
+impl PartialOrd for ClusterKey {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+/// Appends `-` for an absent part, else its length in decimal, `:` and the part.
+fn encode_part(key: &mut Vec<u8>, part: Option<&str>) {
+    match part {
+        None => key.push(b'-'),
+        Some(s) => {
+            let mut digits = [0u8; 20];
+            let mut n = s.len();
+            let mut i = digits.len();
+            loop {
+                i -= 1;
+                digits[i] = b'0' + (n % 10) as u8;
+                n /= 10;
+                if n == 0 {
+                    break;
+                }
+            }
+            key.extend_from_slice(&digits[i..]);
+            key.push(b':');
+            key.extend_from_slice(s.as_bytes());
+        }
+    }
+}
+
+/// Reads one part written by [`encode_part`] at `*at`: `Some(None)` for an absent part,
+/// `Some(Some(range))` for a present one, `None` when the bytes are not such a part.
+#[allow(clippy::option_option)]
+fn decode_part(key: &[u8], at: &mut usize) -> Option<Option<(u32, u32)>> {
+    if key.get(*at) == Some(&b'-') {
+        *at += 1;
+        return Some(None);
+    }
+    let digits = key.get(*at..)?.iter().take_while(|b| b.is_ascii_digit()).count();
+    let len: usize = std::str::from_utf8(&key[*at..*at + digits]).ok()?.parse().ok()?;
+    let start = *at + digits + 1;
+    let end = start.checked_add(len)?;
+    if key.get(*at + digits) != Some(&b':') || end > key.len() {
+        return None;
+    }
+    *at = end;
+    Some(Some((u32::try_from(start).ok()?, u32::try_from(end).ok()?)))
 }
 
 /// Per-cluster statistics, mergeable.
@@ -384,13 +498,27 @@ fn segments(path: &str) -> impl Iterator<Item = &str> {
     })
 }
 
+/// One cluster in the table.
+#[derive(Clone, Debug)]
+pub struct Slot {
+    /// The table's hash of the key (random seeds: keys are hostile), kept so that the table never
+    /// hashes a key again when it grows or merges.
+    hash: u64,
+    /// A fixed, portable hash of the key ([`order_hash`]), for ordering ties the same way in every
+    /// run without reading the key again.
+    pub order_hash: u64,
+    /// The encoded key (read with [`ClusterKey::from_encoded`]).
+    pub key: Box<[u8]>,
+    /// The statistics. Boxed: the table's empty slots then cost a pointer, not a whole
+    /// `ClusterStats` (a scanner makes a cluster of nearly every request).
+    pub stats: Box<ClusterStats>,
+}
+
 /// All clusters of the records seen: a detector.
 #[derive(Clone, Debug)]
 pub struct Clusters {
     raw_paths: bool,
-    // Boxed: the table's empty slots then cost a pointer, not a whole `ClusterStats` (a scanner
-    // makes a cluster of nearly every request).
-    map: HashMap<Box<[u8]>, Box<ClusterStats>, ahash::RandomState>,
+    table: HashTable<Slot>,
     key: Vec<u8>,
     path: String,
     client_hasher: ahash::RandomState,
@@ -401,26 +529,38 @@ fn fixed_hasher() -> ahash::RandomState {
     ahash::RandomState::with_seeds(0x006e_6769_6e78, 0x666f_7265_6e73, 0x6963_7321, 0x0c1a_57e5)
 }
 
+/// The cluster table's hasher: random seeds, drawn once per process so that every worker's
+/// table hashes alike and merging needs no re-hashing.
+fn table_hasher() -> &'static ahash::RandomState {
+    static HASHER: std::sync::OnceLock<ahash::RandomState> = std::sync::OnceLock::new();
+    HASHER.get_or_init(ahash::RandomState::new)
+}
+
+/// A fixed hash of an encoded cluster key (FNV-style, eight bytes at a time, then a final mix):
+/// the same on every platform and build, so orders made with it are.
+#[must_use]
+pub fn order_hash(key: &[u8]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325 ^ key.len() as u64;
+    for word in key.chunks(8) {
+        let mut w = [0u8; 8];
+        w[..word.len()].copy_from_slice(word);
+        h = (h ^ u64::from_le_bytes(w)).wrapping_mul(0x0100_0000_01b3).rotate_left(29);
+    }
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    h ^ (h >> 33)
+}
+
 impl Clusters {
     /// Empty clusters; `raw_paths` keeps numeric and id segments as they are.
     #[must_use]
     pub fn new(raw_paths: bool) -> Self {
         Clusters {
             raw_paths,
-            map: HashMap::default(),
+            table: HashTable::new(),
             key: Vec::new(),
             path: String::new(),
             client_hasher: fixed_hasher(),
-        }
-    }
-
-    fn push_part(key: &mut Vec<u8>, part: Option<&str>) {
-        match part {
-            None => key.extend_from_slice(&u32::MAX.to_le_bytes()),
-            Some(s) => {
-                key.extend_from_slice(&u32::try_from(s.len()).unwrap_or(u32::MAX - 1).to_le_bytes());
-                key.extend_from_slice(s.as_bytes());
-            }
         }
     }
 
@@ -432,7 +572,7 @@ impl Clusters {
             (None, None) => NO_REQUEST.clone_into(&mut self.path),
         }
         self.key.clear();
-        Self::push_part(&mut self.key, r.user_agent.as_deref());
+        encode_part(&mut self.key, r.user_agent.as_deref());
         match r.host.as_deref() {
             Some(h)
                 if h.bytes().any(|b| b.is_ascii_uppercase())
@@ -440,9 +580,9 @@ impl Clusters {
                     || h.ends_with(":443")
                     || h.ends_with('.') =>
             {
-                Self::push_part(&mut self.key, Some(&normalize_host(h)));
+                encode_part(&mut self.key, Some(&normalize_host(h)));
             }
-            h => Self::push_part(&mut self.key, h.map(str::trim)),
+            h => encode_part(&mut self.key, h.map(str::trim)),
         }
         self.key.extend_from_slice(self.path.as_bytes());
         let client = r.client.as_deref().map(|c| {
@@ -450,26 +590,29 @@ impl Clusters {
             h.write(c.as_bytes());
             h.finish()
         });
-        if let Some(stats) = self.map.get_mut(self.key.as_slice()) {
-            stats.observe(r, client);
+        let key = self.key.as_slice();
+        let hash = table_hasher().hash_one(key);
+        if let Some(slot) = self.table.find_mut(hash, |s| s.hash == hash && *s.key == *key) {
+            slot.stats.observe(r, client);
         } else {
             let mut stats = Box::<ClusterStats>::default();
             stats.observe(r, client);
-            self.map.insert(self.key.clone().into_boxed_slice(), stats);
+            let slot = Slot { hash, order_hash: order_hash(key), key: key.into(), stats };
+            self.table.insert_unique(hash, slot, |s| s.hash);
         }
     }
 
     /// Absorbs another instance's clusters.
     pub fn merge(&mut self, mut other: Clusters) {
-        if other.map.len() > self.map.len() {
-            std::mem::swap(&mut self.map, &mut other.map);
+        if other.table.len() > self.table.len() {
+            std::mem::swap(&mut self.table, &mut other.table);
         }
-        self.map.reserve(other.map.len());
-        for (k, v) in other.map {
-            match self.map.get_mut(&k) {
-                Some(s) => s.merge(*v),
+        self.table.reserve(other.table.len(), |s| s.hash);
+        for slot in other.table {
+            match self.table.find_mut(slot.hash, |s| s.hash == slot.hash && s.key == slot.key) {
+                Some(mine) => mine.stats.merge(*slot.stats),
                 None => {
-                    self.map.insert(k, v);
+                    self.table.insert_unique(slot.hash, slot, |s| s.hash);
                 }
             }
         }
@@ -478,41 +621,20 @@ impl Clusters {
     /// Number of clusters.
     #[must_use]
     pub fn len(&self) -> usize {
-        self.map.len()
+        self.table.len()
     }
 
     /// True when no record was seen.
     #[must_use]
     pub fn is_empty(&self) -> bool {
-        self.map.is_empty()
+        self.table.is_empty()
     }
 
-    /// The clusters with their encoded keys (decode with [`decode_key`]), in no particular
-    /// order: lets the caller decode in parallel.
+    /// The clusters, in no particular order.
     #[must_use]
-    pub fn into_raw(self) -> Vec<(Box<[u8]>, Box<ClusterStats>)> {
-        self.map.into_iter().collect()
+    pub fn into_slots(self) -> Vec<Slot> {
+        self.table.into_iter().collect()
     }
-}
-
-/// The key [`Clusters`] encoded.
-#[must_use]
-pub fn decode_key(k: &[u8]) -> ClusterKey {
-    let mut at = 0;
-    let mut part = || -> Option<String> {
-        let len = u32::from_le_bytes(k.get(at..at + 4)?.try_into().ok()?);
-        at += 4;
-        if len == u32::MAX {
-            return None;
-        }
-        let s = k.get(at..at + len as usize)?;
-        at += len as usize;
-        Some(String::from_utf8_lossy(s).into_owned())
-    };
-    let user_agent = part();
-    let host = part();
-    let path = String::from_utf8_lossy(k.get(at..).unwrap_or_default()).into_owned();
-    ClusterKey { user_agent, host, path }
 }
 
 #[cfg(test)]
@@ -597,11 +719,11 @@ mod tests {
                 all.merge(p);
             }
             let mut v: Vec<_> = all
-                .into_raw()
+                .into_slots()
                 .into_iter()
-                .map(|(k, s)| {
+                .map(|Slot { key, stats: s, .. }| {
                     (
-                        decode_key(&k),
+                        ClusterKey::from_encoded(key),
                         s.requests,
                         s.first_seen,
                         s.last_seen,
@@ -616,13 +738,36 @@ mod tests {
         let a = build(&[0, 1, 2, 3]);
         assert_eq!(a, build(&[3, 2, 1, 0]));
         assert_eq!(a.len(), 3);
-        let root = a
-            .iter()
-            .find(|c| c.0.path == "/" && c.0.user_agent.as_deref() == Some("Go-http-client/1.1"))
-            .unwrap();
-        assert_eq!(root.0.host.as_deref(), Some("172.12.1.189"));
+        let root =
+            a.iter().find(|c| c.0.path() == "/" && c.0.user_agent() == Some("Go-http-client/1.1")).unwrap();
+        assert_eq!(root.0.host(), Some("172.12.1.189"));
         assert_eq!((root.1, root.2, root.3, root.4), (2, 0, 10_000, 1));
         assert_eq!(root.5, vec![0, 10_000]);
+    }
+
+    #[test]
+    fn keys_keep_their_parts_and_order() {
+        let parts: [(Option<&str>, Option<&str>, &str); 7] = [
+            (None, None, "/"),
+            (None, Some(""), "/"),
+            (Some(""), None, "/a"),
+            (Some("1:2"), Some("-"), "/x"),
+            (Some("curl/8 é"), Some("h"), "(no request)"),
+            (Some("curl/8 é"), Some("h"), ""),
+            (Some(&"u".repeat(1234)), Some("10:h"), "/10:"),
+        ];
+        let keys: Vec<ClusterKey> = parts.iter().map(|&(u, h, p)| ClusterKey::new(u, h, p)).collect();
+        for (k, &(u, h, p)) in keys.iter().zip(&parts) {
+            assert_eq!((k.user_agent(), k.host(), k.path()), (u, h, p));
+        }
+        for (a, pa) in keys.iter().zip(&parts) {
+            for (b, pb) in keys.iter().zip(&parts) {
+                assert_eq!(a.cmp(b), pa.cmp(pb), "{pa:?} {pb:?}");
+                assert_eq!(a == b, pa == pb);
+            }
+        }
+        let odd = ClusterKey::from_encoded(b"12:short".to_vec().into_boxed_slice());
+        assert_eq!((odd.user_agent(), odd.host(), odd.path()), (None, None, "12:short"));
     }
 
     #[test]

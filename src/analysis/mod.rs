@@ -48,15 +48,40 @@ mod tests {
     use super::*;
     use crate::model::TimeResolution;
 
+    /// A scanner's log: one-request clusters beyond the listed and the key-ordered head are
+    /// counted, not kept; everything kept is what an unbounded run keeps, in the same order.
     #[test]
-    fn permute_reorders_in_place() {
-        let mut v = vec!['a', 'b', 'c', 'd', 'e'];
-        permute(&mut v, vec![3, 0, 4, 1, 2]);
-        assert_eq!(v, vec!['d', 'a', 'e', 'b', 'c']);
-        let mut w: Vec<u32> = (0..100).collect();
-        let order: Vec<usize> = (0..100).map(|i| (i * 37) % 100).collect();
-        permute(&mut w, order.clone());
-        assert_eq!(w, order.iter().map(|&i| i as u32).collect::<Vec<_>>());
+    fn one_request_clusters_beyond_the_head_are_counted_not_kept() {
+        use std::borrow::Cow;
+        let run = |listed: Option<usize>, threads_split: usize| {
+            let opts = AnalysisOptions { listed_clusters: listed, ..AnalysisOptions::default() };
+            let mut parts = [Analysis::new(&opts), Analysis::new(&opts)];
+            let mut push = |i: usize, path: String, t: i64| {
+                let mut r = Record::at(t, TimeResolution::Seconds);
+                r.user_agent = Some(Cow::Borrowed("zgrab"));
+                r.target = Some(Cow::Owned(path));
+                parts[usize::from(i % threads_split == 1)].observe(&r);
+            };
+            for i in 0..KEY_ORDERED + 500 {
+                push(i, format!("/scan/x{i}"), 1_000 * i as i64);
+            }
+            for i in 0..40 {
+                push(i, format!("/twice/y{}", i % 20), 7_000 * i as i64);
+            }
+            let [mut a, b] = parts;
+            a.merge(b);
+            a.finish(&opts)
+        };
+        let all = run(None, 2);
+        let some = run(Some(5), 3);
+        assert_eq!(all.cluster_count, (KEY_ORDERED + 520) as u64);
+        assert_eq!(some.cluster_count, all.cluster_count);
+        assert_eq!(all.clusters.len(), KEY_ORDERED + 520);
+        assert_eq!(some.clusters.len(), KEY_ORDERED, "the 20 of two requests and the head");
+        assert_eq!(some.unlisted.len(), 520);
+        let keys = |f: &Findings| f.clusters.iter().map(|c| c.key.encoded().to_owned()).collect::<Vec<_>>();
+        assert_eq!(keys(&some), keys(&all)[..KEY_ORDERED].to_vec(), "same order, whatever the split");
+        assert!(some.clusters[..20].iter().all(|c| c.stats.requests == 2));
     }
 
     #[test]
@@ -89,6 +114,11 @@ pub struct AnalysisOptions {
     pub since: Option<UnixMillis>,
     /// Only records before this time (ms) are analysed (`--until`).
     pub until: Option<UnixMillis>,
+    /// How many clusters the report lists (`--max-clusters`); `None`: all. Beyond them and
+    /// beyond the [`KEY_ORDERED`] biggest, a cluster of one request is counted but not kept in
+    /// [`Findings::clusters`]: nothing else can use it (a schedule needs several requests), and
+    /// a scanner makes half a million of them.
+    pub listed_clusters: Option<usize>,
 }
 
 /// Bins of [`Activity::bins`] over the log's span.
@@ -167,12 +197,30 @@ impl Analysis {
         use rayon::prelude::*;
         let coverage = &self.coverage;
         let span = self.span.range;
-        let (clusters, raw_keys): (Vec<ClusterFinding>, Vec<Box<[u8]>>) = self
-            .clusters
-            .into_raw()
+        let entries = self.clusters.into_slots();
+        let cluster_count = entries.len() as u64;
+        // Sort a permutation, then move the slots once. Comparing keys (strings scattered over
+        // the heap) dominates when a scanner made half a million clusters, so the full order is
+        // by requests, then a fixed hash of the key (kept in the slot); the biggest
+        // `KEY_ORDERED` are re-sorted by requests, then key, for people to read, further down.
+        let mut order: Vec<(u64, u64, usize)> =
+            entries.par_iter().enumerate().map(|(i, s)| (s.stats.requests, s.order_hash, i)).collect();
+        order.par_sort_unstable_by(|a, b| {
+            (b.0, a.1).cmp(&(a.0, b.1)).then_with(|| entries[a.2].key.cmp(&entries[b.2].key))
+        });
+        // Kept: the head (listed, or ordered by key) and every cluster of several requests; the
+        // rest are one-request clusters at the end of the order, set apart in any order and not
+        // freed now (freeing half a million of them would compete with the analysis).
+        let kept_head = options.listed_clusters.map_or(usize::MAX, |n| n.max(KEY_ORDERED));
+        let kept = order.iter().enumerate().take_while(|&(rank, o)| rank < kept_head || o.0 > 1).count();
+        let mut slots: Vec<Option<cluster::Slot>> = entries.into_iter().map(Some).collect();
+        let entries: Vec<cluster::Slot> =
+            order[..kept].iter().filter_map(|&(_, _, i)| slots[i].take()).collect();
+        let unlisted: Vec<cluster::Slot> = slots.into_iter().flatten().collect();
+        let mut clusters: Vec<ClusterFinding> = entries
             .into_par_iter()
-            .map(|(raw_key, mut stats)| {
-                let key = cluster::decode_key(&raw_key);
+            .map(|cluster::Slot { key, mut stats, .. }| {
+                let key = cluster::ClusterKey::from_encoded(key);
                 let timeline = std::mem::take(&mut stats.timeline);
                 let mut finding = ClusterFinding {
                     key,
@@ -205,25 +253,14 @@ impl Analysis {
                     finding.truncated = truncated;
                     finding.periodic = periodic;
                 }
-                (finding, raw_key)
+                finding
             })
-            .unzip();
-        crate::drop_later(raw_keys);
-        // Sort a permutation, not the (large) findings themselves. Comparing keys (strings
-        // scattered over the heap) dominates when a scanner made half a million clusters, so
-        // the full order is by requests, then a fixed hash of the key; then the biggest
-        // `KEY_ORDERED` are re-sorted by requests, then key, for people to read.
-        let mut order: Vec<(u64, u64, usize)> =
-            clusters.par_iter().enumerate().map(|(i, c)| (c.stats.requests, key_hash(&c.key), i)).collect();
-        let by_key = |a: &(u64, u64, usize), b: &(u64, u64, usize)| {
-            b.0.cmp(&a.0).then_with(|| clusters[a.2].key.cmp(&clusters[b.2].key))
-        };
-        order.par_sort_unstable_by(|a, b| (b.0, a.1).cmp(&(a.0, b.1)).then_with(|| by_key(a, b)));
-        let head = order.len().min(KEY_ORDERED);
-        order[..head].par_sort_unstable_by(by_key);
-        let mut clusters = clusters;
-        permute(&mut clusters, order.into_iter().map(|(_, _, i)| i).collect());
-        Findings { span, clusters, outside_window: self.outside_window }
+            .collect();
+        let head = clusters.len().min(KEY_ORDERED);
+        clusters[..head].par_sort_unstable_by(|a, b| {
+            b.stats.requests.cmp(&a.stats.requests).then_with(|| a.key.cmp(&b.key))
+        });
+        Findings { span, clusters, cluster_count, unlisted, outside_window: self.outside_window }
     }
 }
 
@@ -250,43 +287,6 @@ impl Detector for Analysis {
 /// ties are ordered by a fixed hash of the key (see [`Analysis::finish`]).
 pub const KEY_ORDERED: usize = 10_000;
 
-/// FNV-1a of a cluster key: fixed on every platform and build, so orders made with it are.
-fn key_hash(k: &cluster::ClusterKey) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    let mut eat = |bytes: &[u8]| {
-        for &b in bytes {
-            h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
-        }
-    };
-    for part in [k.user_agent.as_deref(), k.host.as_deref(), Some(k.path.as_str())] {
-        match part {
-            Some(s) => {
-                eat(&[1]);
-                eat(s.as_bytes());
-                eat(&[0xff]);
-            }
-            None => eat(&[0]),
-        }
-    }
-    h
-}
-
-/// Reorders `items` in place so that position `k` holds what was at `order[k]` (a
-/// permutation), following its cycles: no second copy of the items.
-fn permute<T>(items: &mut [T], mut order: Vec<usize>) {
-    for start in 0..items.len() {
-        let mut k = start;
-        // Each cycle is walked once, from its first position; visited positions point to themselves.
-        while order[k] != start {
-            let next = order[k];
-            items.swap(k, next);
-            order[k] = k;
-            k = next;
-        }
-        order[k] = k;
-    }
-}
-
 /// One analysed cluster.
 #[derive(Clone, Debug)]
 pub struct ClusterFinding {
@@ -311,8 +311,14 @@ pub struct ClusterFinding {
 pub struct Findings {
     /// Time span of all records.
     pub span: Option<(UnixMillis, UnixMillis)>,
-    /// Every cluster, most requests first.
+    /// The clusters, most requests first: every one, but for clusters of one request beyond
+    /// the listed and the [`KEY_ORDERED`] biggest (see [`AnalysisOptions::listed_clusters`]).
     pub clusters: Vec<ClusterFinding>,
+    /// Every cluster, kept or not.
+    pub cluster_count: u64,
+    /// The clusters not kept, as the clustering left them: held only so that they are freed
+    /// with the findings, after the report (see [`crate::drop_later`]).
+    pub unlisted: Vec<cluster::Slot>,
     /// Records outside `--since`/`--until`, not analysed.
     pub outside_window: u64,
 }

@@ -171,10 +171,10 @@ struct Caller {
 
 impl ProbeRules {
     fn is_health(&self, c: &ClusterFinding, learned: &HashMap<Option<&str>, Vec<(&str, String)>>) -> bool {
-        let path = c.key.path.as_str();
+        let path = c.key.path();
         is_builtin_health_path(path)
             || self.health_paths.iter().any(|h| h == path)
-            || learned.get(&c.key.host.as_deref()).is_some_and(|l| l.iter().any(|(p, _)| *p == path))
+            || learned.get(&c.key.host()).is_some_and(|l| l.iter().any(|(p, _)| *p == path))
     }
 
     /// Finds the probes among the periodic callers of `findings`, most costly first.
@@ -190,10 +190,10 @@ impl ProbeRules {
         let mut learned: HashMap<Option<&str>, Vec<(&str, String)>> = HashMap::new();
         for caller in &callers {
             let c = &clusters[caller.cluster];
-            let agent = self.agents.classify(c.key.user_agent.as_deref());
+            let agent = self.agents.classify(c.key.user_agent());
             if agent.kind == CallerKind::HealthChecker {
-                let who = c.key.user_agent.clone().unwrap_or_else(|| agent.name.clone());
-                learned.entry(c.key.host.as_deref()).or_default().push((c.key.path.as_str(), who));
+                let who = c.key.user_agent().map(str::to_owned).unwrap_or_else(|| agent.name.clone());
+                learned.entry(c.key.host()).or_default().push((c.key.path(), who));
             }
         }
         for list in learned.values_mut() {
@@ -214,8 +214,8 @@ impl ProbeRules {
                 let cb = &clusters[b.cluster];
                 let pb = &cb.periodic[b.periodic];
                 if i != j
-                    && cb.key.user_agent == ca.key.user_agent
-                    && cb.key.path != ca.key.path
+                    && cb.key.user_agent() == ca.key.user_agent()
+                    && cb.key.path() != ca.key.path()
                     && (pb.period_ms - pa.period_ms).abs() <= 0.01 * pa.period_ms
                     && pb.first_seen <= pa.last_seen + 2000
                     && pb.last_seen >= pa.first_seen
@@ -254,8 +254,8 @@ impl ProbeRules {
     ) -> Option<Probe> {
         let c = &clusters[callers[i].cluster];
         let p = &c.periodic[callers[i].periodic];
-        let path = c.key.path.as_str();
-        let agent = self.agents.classify(c.key.user_agent.as_deref());
+        let path = c.key.path();
+        let agent = self.agents.classify(c.key.user_agent());
         if agent.kind == CallerKind::Browser
             || self.is_health(c, learned)
             || self.no_session_paths.is_match(path)
@@ -263,7 +263,7 @@ impl ProbeRules {
             return None;
         }
         let follow_paths: Vec<String> = follow_ups
-            .map(|f| f.iter().map(|&j| clusters[callers[j].cluster].key.path.clone()).collect())
+            .map(|f| f.iter().map(|&j| clusters[callers[j].cluster].key.path().to_owned()).collect())
             .unwrap_or_default();
         let redirects = share(c, 300..=399);
         let answered = share(c, 200..=399);
@@ -333,8 +333,8 @@ impl ProbeRules {
                 Severity::Low
             };
         Some(Probe {
-            user_agent: c.key.user_agent.clone(),
-            host: c.key.host.clone(),
+            user_agent: c.key.user_agent().map(str::to_owned),
+            host: c.key.host().map(str::to_owned),
             path: path.to_owned(),
             follow_ups: follow_paths,
             requests: p.requests,
@@ -361,14 +361,18 @@ impl ProbeRules {
         learned: &HashMap<Option<&str>, Vec<(&str, String)>>,
         fix: &str,
     ) -> String {
-        let path = &c.key.path;
-        let host = c.key.host.as_deref();
+        let path = c.key.path();
+        let host = c.key.host();
         let mut s = if let Some((health, who)) = learned.get(&host).and_then(|l| l.first()) {
             format!("Probe {health} instead of {path}: {who} already uses {health} on this host.")
         } else if let Some(h) = clusters.iter().find(|o| {
-            o.key.host.as_deref() == host && is_builtin_health_path(&o.key.path) && share(o, 200..=299) >= 0.5
+            // Seen more than once: a cluster of one request may not be kept (see `Findings`).
+            o.stats.requests > 1
+                && o.key.host() == host
+                && is_builtin_health_path(o.key.path())
+                && share(o, 200..=299) >= 0.5
         }) {
-            format!("Probe {} instead of {path}: it answers {} on this host.", h.key.path, main_status(h))
+            format!("Probe {} instead of {path}: it answers {} on this host.", h.key.path(), main_status(h))
         } else {
             format!(
                 "Probe a health endpoint that creates no session instead of {path} (for example Spring Boot \

@@ -31,7 +31,7 @@ pub enum Field {
     Referer,
     /// Response bytes.
     Bytes,
-    /// `$request_time` (seconds).
+    /// `$request_time`: recognised but not decoded, as no finding uses it (like the referer).
     RequestTime,
     /// `Set-Cookie` response header or upstream cookie.
     SetCookie,

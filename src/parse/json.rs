@@ -305,8 +305,6 @@ pub(crate) fn parse<'a>(
         r.status = Some(super::parse_status(st.bytes)?);
     }
     r.bytes = get(Field::Bytes).and_then(|b| number(b)?.parse().ok());
-    r.request_time =
-        get(Field::RequestTime).and_then(|t| number(t)?.trim().parse().ok()).filter(|t: &f64| t.is_finite());
     Ok(r)
 }
 
@@ -343,7 +341,6 @@ mod tests {
         assert_eq!(r.target.as_deref(), Some("/"));
         assert_eq!(r.status, Some(302));
         assert_eq!(r.bytes, Some(0));
-        assert_eq!(r.request_time, Some(0.010));
         assert_eq!(r.user_agent.as_deref(), Some("Go-http-client/1.1"));
         assert_eq!(r.client, None, "empty remote_addr is absent");
         assert!(matches!(r.user_agent, Some(Cow::Borrowed(_))), "unescaped values are borrowed");
@@ -375,7 +372,6 @@ mod tests {
         let r = p(r#"{"msec":1558723294.25,"status":200,"upstream_response_time":0.004, 0.002 : 0.010,"request_time":-,"request_uri":"/a?b","sent_http_set_cookie":"SESSION=abc; Path=/"}"#).unwrap();
         assert_eq!(r.time, 1_558_723_294_250);
         assert_eq!(r.status, Some(200));
-        assert_eq!(r.request_time, None);
         assert_eq!(r.target.as_deref(), Some("/a?b"));
         assert_eq!(r.set_cookie.as_deref(), Some("SESSION=abc; Path=/"));
     }

@@ -284,9 +284,9 @@ impl ClusterReport {
     fn new(c: &ClusterFinding) -> Self {
         let s = &c.stats;
         ClusterReport {
-            user_agent: c.key.user_agent.clone(),
-            host: c.key.host.clone(),
-            path: c.key.path.clone(),
+            user_agent: c.key.user_agent().map(str::to_owned),
+            host: c.key.host().map(str::to_owned),
+            path: c.key.path().to_owned(),
             requests: s.requests,
             statuses: s.statuses.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
             methods: s.methods.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
@@ -314,9 +314,9 @@ fn periodic_reports(findings: &Findings) -> Vec<PeriodicReport> {
                 move |(p, a)| {
                     let active_days = p.active_ms / 86_400_000.0;
                     PeriodicReport {
-                        user_agent: c.key.user_agent.clone(),
-                        host: c.key.host.clone(),
-                        path: c.key.path.clone(),
+                        user_agent: c.key.user_agent().map(str::to_owned),
+                        host: c.key.host().map(str::to_owned),
+                        path: c.key.path().to_owned(),
                         period_seconds: round3(p.period_ms / 1000.0),
                         phases: p.phases,
                         restarts: p.restarts,
@@ -509,7 +509,7 @@ impl Report {
                 last_seen: span.map(|(_, b)| rfc3339(b)),
                 inputs,
                 verdict: verdict(probes, findings),
-                clusters: findings.clusters.len() as u64,
+                clusters: findings.cluster_count,
                 clusters_listed: findings.clusters.len().min(options.max_clusters) as u64,
                 periodic_explained_by_log_gaps: findings.clusters.iter().map(|c| c.suppressed as u64).sum(),
                 since: window.0.map(rfc3339),
