@@ -177,6 +177,8 @@ struct Feed<'s> {
     current: Option<(u32, Chunker, Format, u32)>,
     /// A piece read during detection, handed out right after the first.
     held: Option<Work>,
+    /// Buffers the workers are done with, to read into again.
+    spares: &'s Mutex<Vec<Vec<u8>>>,
 }
 
 impl Feed<'_> {
@@ -270,6 +272,9 @@ impl Iterator for Feed<'_> {
         loop {
             if let Some((input, chunker, format, chunk)) = &mut self.current {
                 let (input, format) = (*input, *format);
+                if let Some(buf) = self.spares.lock().ok().and_then(|mut s| s.pop()) {
+                    chunker.recycle(buf);
+                }
                 match chunker.next_piece() {
                     Ok(Some(piece)) => {
                         let work = Work { input, chunk: *chunk, format, piece };
@@ -354,7 +359,7 @@ impl<D: Detector> Partial<D> {
         list.truncate(keep);
     }
 
-    fn process(&mut self, work: Work, opts: &IngestOptions) {
+    fn process(&mut self, work: Work, opts: &IngestOptions, spares: &Mutex<Vec<Vec<u8>>>) {
         let input = work.input as usize;
         let keep = opts.samples_per_input;
         match work.piece {
@@ -427,6 +432,9 @@ impl<D: Detector> Partial<D> {
                 self.counts[input] = counts;
                 self.parsers[p] = parser;
                 self.chunk_lines.push((work.input, work.chunk, n));
+                if let Ok(mut spares) = spares.lock() {
+                    spares.push(buf);
+                }
             }
         }
     }
@@ -490,13 +498,15 @@ where
     );
     let n = sources.len();
     let keep = opts.samples_per_input;
-    let feed = Feed { sources, opts, inputs: &inputs, next_input: 0, current: None, held: None };
+    let spares = Mutex::new(Vec::new());
+    let feed =
+        Feed { sources, opts, inputs: &inputs, next_input: 0, current: None, held: None, spares: &spares };
     let partial = pool.install(|| {
         feed.par_bridge()
             .fold(
                 || Partial::new(make(), n),
                 |mut acc, work| {
-                    acc.process(work, opts);
+                    acc.process(work, opts, &spares);
                     acc
                 },
             )

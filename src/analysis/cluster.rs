@@ -414,14 +414,16 @@ pub fn is_login_segment(seg: &str) -> bool {
     one_of(stem(seg), &LOGIN_WORDS)
 }
 
-/// The first letters of the health and login words: most segments start with none of them and
-/// are rejected by one table lookup (this runs for every segment of every request).
-const KEPT_FIRST_LETTERS: [bool; 256] = {
-    let mut t = [false; 256];
+/// The lengths of the health and login words, by lowercase first letter (bit `n`: a word of `n`
+/// bytes): most segments match no first letter and length, and are rejected by one table lookup
+/// (this runs for every segment of every request).
+const KEPT_SHAPES: [u32; 256] = {
+    let mut t = [0u32; 256];
     let mut i = 0;
     while i < HEALTH_WORDS.len() + LOGIN_WORDS.len() {
         let w = if i < HEALTH_WORDS.len() { HEALTH_WORDS[i] } else { LOGIN_WORDS[i - HEALTH_WORDS.len()] };
-        t[w.as_bytes()[0].to_ascii_lowercase() as usize] = true;
+        assert!(w.len() < 32);
+        t[w.as_bytes()[0].to_ascii_lowercase() as usize] |= 1 << w.len();
         i += 1;
     }
     t
@@ -429,10 +431,11 @@ const KEPT_FIRST_LETTERS: [bool; 256] = {
 
 /// A health or login segment: its path is never templated, so these endpoints stay themselves.
 fn is_kept_segment(seg: &str) -> bool {
-    seg.as_bytes().first().is_some_and(|b| KEPT_FIRST_LETTERS[usize::from(b.to_ascii_lowercase())]) && {
-        let stem = stem(seg);
-        one_of(stem, &HEALTH_WORDS) || one_of(stem, &LOGIN_WORDS)
-    }
+    let Some(first) = seg.as_bytes().first() else { return false };
+    let stem = stem(seg);
+    stem.len() < 32
+        && KEPT_SHAPES[usize::from(first.to_ascii_lowercase())] & (1 << stem.len()) != 0
+        && (one_of(stem, &HEALTH_WORDS) || one_of(stem, &LOGIN_WORDS))
 }
 
 fn is_id_segment(seg: &str) -> bool {

@@ -24,6 +24,8 @@ pub struct Chunker {
     eof: bool,
     /// A read error, returned once the whole lines read before it are handed out.
     error: Option<io::Error>,
+    /// A buffer handed back after use, to read the next piece into.
+    spare: Option<Vec<u8>>,
 }
 
 impl Chunker {
@@ -37,6 +39,15 @@ impl Chunker {
             max_line_bytes,
             eof: false,
             error: None,
+            spare: None,
+        }
+    }
+
+    /// Hands back the buffer of a piece that was used: the next piece is read into it, so a
+    /// long input reuses a few buffers instead of allocating (and faulting in) a new one each time.
+    pub fn recycle(&mut self, buf: Vec<u8>) {
+        if buf.capacity() >= self.chunk_bytes {
+            self.spare = Some(buf);
         }
     }
 
@@ -58,7 +69,15 @@ impl Chunker {
 
     /// The next piece, or `None` at the end of the input.
     pub fn next_piece(&mut self) -> io::Result<Option<Piece>> {
-        let mut buf = std::mem::take(&mut self.carry);
+        let mut buf = match self.spare.take() {
+            Some(mut spare) => {
+                spare.clear();
+                spare.extend_from_slice(&self.carry);
+                self.carry.clear();
+                spare
+            }
+            None => std::mem::take(&mut self.carry),
+        };
         buf.reserve(self.chunk_bytes.saturating_sub(buf.len()));
         let mut want = self.chunk_bytes;
         loop {
