@@ -219,6 +219,8 @@ impl Analysis {
         let unlisted: Vec<cluster::Slot> = slots.into_iter().flatten().collect();
         let mut clusters: Vec<ClusterFinding> = entries
             .into_par_iter()
+            // One task per cluster: the few big ones (sorted first) then spread over the workers.
+            .with_max_len(1)
             .map(|cluster::Slot { key, mut stats, .. }| {
                 let key = cluster::ClusterKey::from_encoded(key);
                 let timeline = std::mem::take(&mut stats.timeline);

@@ -125,7 +125,8 @@ impl Timeline {
     pub fn sorted(mut self) -> (Vec<UnixMillis>, i64, bool) {
         self.keep_earliest();
         let Some((base, unit)) = self.origin else { return (Vec::new(), 1000, false) };
-        self.offsets.sort_unstable();
+        // A stable sort finds the sorted runs (each worker's chunks arrive in time order) and merges them.
+        self.offsets.sort();
         let times = self.offsets.iter().map(|&o| base + i64::from(o) * unit.ms()).collect();
         (times, unit.ms(), self.truncated)
     }
