@@ -297,6 +297,10 @@ impl ClusterStats {
     }
 
     fn add_client(&mut self, h: u64) {
+        // Once full, the set and the flag can no longer change: skip the lookup.
+        if self.clients_capped {
+            return;
+        }
         if !self.clients.insert(h) {
             self.clients_capped = true;
         }
