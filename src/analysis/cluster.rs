@@ -785,6 +785,29 @@ mod tests {
     }
 
     #[test]
+    fn distinct_clients_are_counted_up_to_the_cap_in_any_split() {
+        let addrs: Vec<String> = (0..MAX_DISTINCT_CLIENTS + 5)
+            .map(|i| format!("10.{}.{}.{}", i >> 16, (i >> 8) & 255, i & 255))
+            .collect();
+        let count = |n: usize, split: usize| {
+            let (mut a, mut b) = (Clusters::new(false), Clusters::new(false));
+            for (i, addr) in addrs[..n].iter().chain(addrs[..n].iter().rev()).enumerate() {
+                let part = if i % split == 0 { &mut a } else { &mut b };
+                part.observe(&rec("ua", "h", "/", 0, Some(addr)));
+            }
+            a.merge(b);
+            let slots = a.into_slots();
+            assert_eq!(slots.len(), 1);
+            (slots[0].stats.clients.len(), slots[0].stats.clients_capped)
+        };
+        for split in [1, 2, 3] {
+            assert_eq!(count(MAX_DISTINCT_CLIENTS, split), (MAX_DISTINCT_CLIENTS, false), "exactly full");
+            assert_eq!(count(MAX_DISTINCT_CLIENTS + 5, split), (MAX_DISTINCT_CLIENTS, true), "over");
+            assert_eq!(count(7, split), (7, false));
+        }
+    }
+
+    #[test]
     fn hostile_keys_do_not_collide() {
         let mut c = Clusters::new(false);
         c.observe(&rec("a", "b\u{0}c", "/x", 0, None));
