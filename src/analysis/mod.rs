@@ -319,7 +319,7 @@ pub struct Findings {
     /// Every cluster, kept or not.
     pub cluster_count: u64,
     /// The clusters not kept, as the clustering left them: held only so that they are freed
-    /// with the findings, after the report (see [`crate::drop_later`]).
+    /// with the findings, after the report, on a thread of their own.
     pub unlisted: Vec<cluster::Slot>,
     /// Records outside `--since`/`--until`, not analysed.
     pub outside_window: u64,
