@@ -5,6 +5,8 @@
 
 use std::borrow::Cow;
 
+use chrono::{DateTime, SecondsFormat};
+
 /// Milliseconds since the Unix epoch, UTC.
 pub type UnixMillis = i64;
 
@@ -28,7 +30,8 @@ pub struct Record<'a> {
     pub resolution: TimeResolution,
     /// Request method (`GET`), when the request line was well-formed.
     pub method: Option<Cow<'a, str>>,
-    /// Request target as logged: path plus query (`/orders/12?x=1`).
+    /// Request target as logged: path plus query (`/orders/12?x=1`); a query logged apart from
+    /// the URI (`$args`) is not added.
     pub target: Option<Cow<'a, str>>,
     /// Protocol (`HTTP/1.1`), when logged.
     pub protocol: Option<Cow<'a, str>>,
@@ -121,6 +124,42 @@ fn split_request_line(s: &str) -> Option<(&str, &str, Option<&str>)> {
         !target.is_empty() && !target.bytes().fold(false, |bad, b| bad | (b < 0x20) | (b == 0x7f));
     let protocol_ok = protocol.is_none_or(|p| p.starts_with("HTTP/"));
     (method_ok && target_ok && protocol_ok).then_some((method, target, protocol))
+}
+
+/// RFC 3339 in UTC, with milliseconds only when they are not zero.
+#[must_use]
+pub fn rfc3339(ms: UnixMillis) -> String {
+    DateTime::from_timestamp_millis(ms)
+        .map_or_else(|| ms.to_string(), |t| t.to_rfc3339_opts(SecondsFormat::AutoSi, true))
+}
+
+/// `x` rounded to three decimals (milliseconds, when `x` is in seconds).
+#[must_use]
+pub fn round3(x: f64) -> f64 {
+    (x * 1000.0).round() / 1000.0
+}
+
+/// Serde helpers for the report's units: times as RFC 3339, durations in seconds.
+pub mod ser {
+    use serde::Serializer;
+
+    use super::UnixMillis;
+
+    /// A time as RFC 3339 (see [`super::rfc3339`]).
+    ///
+    /// # Errors
+    /// The serializer's.
+    pub fn rfc3339<S: Serializer>(ms: &UnixMillis, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&super::rfc3339(*ms))
+    }
+
+    /// A duration in milliseconds as seconds, to the millisecond.
+    ///
+    /// # Errors
+    /// The serializer's.
+    pub fn ms_as_seconds<S: Serializer>(ms: &f64, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_f64(super::round3(ms / 1000.0))
+    }
 }
 
 /// A duration in the unit a person would say: `500 ms`, `10 s`, `10.3 s`, `5 min`, `1 h`, `2 d`.

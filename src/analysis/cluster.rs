@@ -110,18 +110,7 @@ fn encode_part(key: &mut Vec<u8>, part: Option<&str>) {
     match part {
         None => key.push(b'-'),
         Some(s) => {
-            let mut digits = [0u8; 20];
-            let mut n = s.len();
-            let mut i = digits.len();
-            loop {
-                i -= 1;
-                digits[i] = b'0' + (n % 10) as u8;
-                n /= 10;
-                if n == 0 {
-                    break;
-                }
-            }
-            key.extend_from_slice(&digits[i..]);
+            key.extend_from_slice(itoa::Buffer::new().format(s.len()).as_bytes());
             key.push(b':');
             key.extend_from_slice(s.as_bytes());
         }
@@ -339,23 +328,28 @@ impl ClusterStats {
     }
 }
 
-/// Normalises a host: lowercase, without a trailing dot or a default port.
+/// Normalises a host: trimmed, lowercase, without a trailing dot or a default port. Borrowed
+/// unless it has uppercase letters: this runs for every request.
 #[must_use]
-pub fn normalize_host(host: &str) -> String {
-    let mut h = host.trim().to_ascii_lowercase();
+pub fn normalize_host(host: &str) -> Cow<'_, str> {
+    let mut h = host.trim();
     for port in [":80", ":443"] {
         if let Some(stripped) = h.strip_suffix(port) {
             // `[::1]:80` or `name:80`, but not an IPv6 address ending in `:80`.
             if !stripped.contains(':') || stripped.ends_with(']') {
-                h.truncate(stripped.len());
+                h = stripped;
                 break;
             }
         }
     }
-    if h.ends_with('.') && h.len() > 1 {
-        h.pop();
+    if h.len() > 1 {
+        h = h.strip_suffix('.').unwrap_or(h);
     }
-    h
+    if h.bytes().any(|b| b.is_ascii_uppercase()) {
+        Cow::Owned(h.to_ascii_lowercase())
+    } else {
+        Cow::Borrowed(h)
+    }
 }
 
 /// Words of health endpoints (`/health`, `/api/v1/healthz`, `/ping.html`).
@@ -518,7 +512,7 @@ pub struct Slot {
     /// The table's hash of the key (random seeds: keys are hostile), kept so that the table never
     /// hashes a key again when it grows or merges.
     hash: u64,
-    /// A fixed, portable hash of the key ([`order_hash`]), for ordering ties the same way in every
+    /// A fixed, portable hash of the key (FNV-style), for ordering ties the same way in every
     /// run without reading the key again.
     pub order_hash: u64,
     /// The encoded key (read with [`ClusterKey::from_encoded`]).
@@ -552,8 +546,7 @@ fn table_hasher() -> &'static ahash::RandomState {
 
 /// A fixed hash of an encoded cluster key (FNV-style, eight bytes at a time, then a final mix):
 /// the same on every platform and build, so orders made with it are.
-#[must_use]
-pub fn order_hash(key: &[u8]) -> u64 {
+fn order_hash(key: &[u8]) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325 ^ key.len() as u64;
     for word in key.chunks(8) {
         let mut w = [0u8; 8];
@@ -587,17 +580,7 @@ impl Clusters {
         }
         self.key.clear();
         encode_part(&mut self.key, r.user_agent.as_deref());
-        match r.host.as_deref() {
-            Some(h)
-                if h.bytes().any(|b| b.is_ascii_uppercase())
-                    || h.ends_with(":80")
-                    || h.ends_with(":443")
-                    || h.ends_with('.') =>
-            {
-                encode_part(&mut self.key, Some(&normalize_host(h)));
-            }
-            h => encode_part(&mut self.key, h.map(str::trim)),
-        }
+        encode_part(&mut self.key, r.host.as_deref().map(normalize_host).as_deref());
         self.key.extend_from_slice(self.path.as_bytes());
         let client = r.client.as_deref().map(|c| {
             let mut h = self.client_hasher.build_hasher();
@@ -694,6 +677,8 @@ mod tests {
         assert_eq!(normalize_host("example.com:8080"), "example.com:8080");
         assert_eq!(normalize_host("[::1]:80"), "[::1]");
         assert_eq!(normalize_host("example.com."), "example.com");
+        assert_eq!(normalize_host(" Example.com.:80 "), "example.com");
+        assert!(matches!(normalize_host("172.12.1.189:80"), Cow::Borrowed(_)), "no copy without uppercase");
     }
 
     fn rec<'a>(

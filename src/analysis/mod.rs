@@ -78,7 +78,6 @@ mod tests {
         assert_eq!(some.cluster_count, all.cluster_count);
         assert_eq!(all.clusters.len(), KEY_ORDERED + 520);
         assert_eq!(some.clusters.len(), KEY_ORDERED, "the 20 of two requests and the head");
-        assert_eq!(some.unlisted.len(), 520);
         let keys = |f: &Findings| f.clusters.iter().map(|c| c.key.encoded().to_owned()).collect::<Vec<_>>();
         assert_eq!(keys(&some), keys(&all)[..KEY_ORDERED].to_vec(), "same order, whatever the split");
         assert!(some.clusters[..20].iter().all(|c| c.stats.requests == 2));
@@ -209,8 +208,7 @@ impl Analysis {
             (b.0, a.1).cmp(&(a.0, b.1)).then_with(|| entries[a.2].key.cmp(&entries[b.2].key))
         });
         // Kept: the head (listed, or ordered by key) and every cluster of several requests; the
-        // rest are one-request clusters at the end of the order, set apart in any order and not
-        // freed now (freeing half a million of them would compete with the analysis).
+        // rest are one-request clusters at the end of the order, set apart in any order.
         let kept_head = options.listed_clusters.map_or(usize::MAX, |n| n.max(KEY_ORDERED));
         let kept = order.iter().enumerate().take_while(|&(rank, o)| rank < kept_head || o.0 > 1).count();
         let mut slots: Vec<Option<cluster::Slot>> = entries.into_iter().map(Some).collect();
@@ -262,7 +260,9 @@ impl Analysis {
         clusters[..head].par_sort_unstable_by(|a, b| {
             b.stats.requests.cmp(&a.stats.requests).then_with(|| a.key.cmp(&b.key))
         });
-        Findings { span, clusters, cluster_count, unlisted, outside_window: self.outside_window }
+        // Freed only now, when the analysis no longer competes for the cores.
+        crate::drop_later(unlisted);
+        Findings { span, clusters, cluster_count, outside_window: self.outside_window }
     }
 }
 
@@ -318,9 +318,6 @@ pub struct Findings {
     pub clusters: Vec<ClusterFinding>,
     /// Every cluster, kept or not.
     pub cluster_count: u64,
-    /// The clusters not kept, as the clustering left them: held only so that they are freed
-    /// with the findings, after the report, on a thread of their own.
-    pub unlisted: Vec<cluster::Slot>,
     /// Records outside `--since`/`--until`, not analysed.
     pub outside_window: u64,
 }

@@ -13,6 +13,7 @@
 use std::collections::HashMap;
 
 use regex::RegexSet;
+use serde::Serialize;
 
 use super::agents::{CallerKind, UserAgents};
 use super::cluster::{is_health_segment, is_login_segment};
@@ -50,7 +51,8 @@ pub struct ProbeRules {
 pub const DEFAULT_SESSION_BYTES: u64 = 1024;
 
 /// How strong a probe's cost is.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Severity {
     /// Certain or strong evidence, and at least 1,000 sessions a day (or 100 that never expire).
     High,
@@ -72,24 +74,29 @@ impl Severity {
     }
 }
 
-/// A probe that creates sessions.
-#[derive(Clone, Debug)]
+/// A probe that creates sessions; serialised as the JSON report's `probes[]` (times in RFC 3339,
+/// the period in seconds).
+#[derive(Clone, Debug, Serialize)]
 pub struct Probe {
-    /// User agent.
+    /// User agent; `null` when not logged.
     pub user_agent: Option<String>,
-    /// Host.
+    /// Host (normalised); `null` when not logged.
     pub host: Option<String>,
     /// The probed path.
     pub path: String,
-    /// Paths the same caller follows up to, within two seconds (redirect chain).
+    /// Paths the same caller follows up to within two seconds (the redirect chain); their
+    /// requests are not counted again.
     pub follow_ups: Vec<String>,
-    /// Requests of the probed path explained by the schedule.
+    /// Requests to the probed path explained by its schedule.
     pub requests: u64,
-    /// Period (ms).
+    /// Period (ms); `period_seconds` in the report.
+    #[serde(rename = "period_seconds", serialize_with = "crate::model::ser::ms_as_seconds")]
     pub period_ms: f64,
-    /// First request.
+    /// First probe.
+    #[serde(serialize_with = "crate::model::ser::rfc3339")]
     pub first_seen: UnixMillis,
-    /// Last request.
+    /// Last probe.
+    #[serde(serialize_with = "crate::model::ser::rfc3339")]
     pub last_seen: UnixMillis,
     /// Who is calling.
     pub caller_kind: CallerKind,
@@ -97,19 +104,21 @@ pub struct Probe {
     pub caller_name: String,
     /// Severity.
     pub severity: Severity,
-    /// The evidence used, strongest first.
+    /// The evidence, strongest first (`certain:`, `strong:`, `given:`, `likely:`), then the caller.
     pub reasons: Vec<String>,
-    /// Session-creating requests per day while active.
+    /// Session-creating requests per day while the probe was active (all phases).
     pub sessions_per_day: f64,
-    /// Sessions alive at once (TTL) or made since the first hit (no TTL).
+    /// With a TTL: sessions alive at once (sessions per day × TTL in days). With `never`: the
+    /// sessions made since the probe's first hit in the log (they all stay).
     pub estimated_live_sessions: f64,
-    /// The TTL assumed, `None` for never.
+    /// The session TTL assumed (`--session-ttl`); `null` for `never`.
     pub session_ttl_seconds: Option<f64>,
-    /// Bytes those sessions hold.
+    /// Bytes those sessions hold (`estimated_live_sessions × --session-bytes`).
     pub estimated_session_bytes: f64,
-    /// What to change.
+    /// What to change, in plain words.
     pub suggestion: String,
     /// When the probe was active, for pictures.
+    #[serde(skip)]
     pub activity: Option<Activity>,
 }
 

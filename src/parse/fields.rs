@@ -19,7 +19,8 @@ pub enum Field {
     Method,
     /// Path or URI, when the request line is logged in parts.
     Uri,
-    /// Query string, when logged apart from the URI.
+    /// Query string, when logged apart from the URI: recognised but not decoded (clusters are
+    /// keyed by path, without the query).
     Args,
     /// Status code.
     Status,

@@ -12,8 +12,9 @@ use std::io::{self, Write};
 
 use super::escape::html;
 use super::view::{self, Grid, Section};
-use super::{RenderOptions, Report, rfc3339};
+use super::{RenderOptions, Report};
 use crate::analysis::{ACTIVITY_BINS, Activity, ZOOM_PERIODS};
+use crate::model::rfc3339;
 use crate::model::{UnixMillis, human_seconds};
 
 const CSS: &str = "\
@@ -156,7 +157,7 @@ pub(super) fn render(report: &Report, options: &RenderOptions, out: &mut dyn Wri
                         html(p.user_agent.as_deref().unwrap_or("-")),
                         html(p.host.as_deref().unwrap_or("-")),
                         html(&view::probe_path(&p.path, &p.follow_ups)),
-                        sev = html(p.severity),
+                        sev = p.severity.as_str(),
                     );
                     s.push_str(&picture(p.activity.as_ref(), report.span_ms));
                     s.push_str("\n<ul>\n");

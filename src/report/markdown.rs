@@ -37,7 +37,7 @@ pub(super) fn render(report: &Report, options: &RenderOptions, out: &mut dyn Wri
                         d.index + 1,
                         markdown(p.user_agent.as_deref().unwrap_or("-")),
                         markdown(&view::probe_path(&p.path, &p.follow_ups)),
-                        p.severity
+                        p.severity.as_str()
                     )?;
                     for item in &d.items {
                         writeln!(out, "- {}", markdown(item))?;

@@ -13,14 +13,13 @@ mod view;
 use std::collections::BTreeMap;
 use std::io::{self, Write};
 
-use chrono::{DateTime, SecondsFormat};
 use serde::Serialize;
 
 use crate::analysis::probe::Probe;
 use crate::analysis::{Activity, ClusterFinding, Findings};
 use crate::ingest::{IngestStats, InputStatus};
 use crate::input::Compression;
-use crate::model::UnixMillis;
+use crate::model::{UnixMillis, rfc3339, round3};
 use crate::parse::Format;
 
 /// Version of the JSON report's schema; bumped only on incompatible changes.
@@ -79,7 +78,7 @@ pub struct Report {
     /// What was read.
     pub summary: Summary,
     /// Periodic probes that create sessions, most costly first.
-    pub probes: Vec<ProbeReport>,
+    pub probes: Vec<Probe>,
     /// Every cluster of (user agent, host, path), most requests first.
     pub clusters: Vec<ClusterReport>,
     /// Fixed-interval callers, most requests per day first.
@@ -89,75 +88,6 @@ pub struct Report {
     /// Earliest and latest analysed record (ms), for pictures.
     #[serde(skip)]
     pub span_ms: Option<(UnixMillis, UnixMillis)>,
-}
-
-/// A periodic probe that creates sessions.
-#[derive(Clone, Debug, Serialize)]
-pub struct ProbeReport {
-    /// User agent; `null` when not logged.
-    pub user_agent: Option<String>,
-    /// Host (normalised); `null` when not logged.
-    pub host: Option<String>,
-    /// The probed path.
-    pub path: String,
-    /// Paths the same caller follows up to within two seconds (the redirect chain); their
-    /// requests are not counted again.
-    pub follow_ups: Vec<String>,
-    /// Requests to the probed path explained by its schedule.
-    pub requests: u64,
-    /// Period in seconds.
-    pub period_seconds: f64,
-    /// First probe.
-    pub first_seen: String,
-    /// Last probe.
-    pub last_seen: String,
-    /// `health_checker`, `uptime_monitor`, `monitoring`, `http_client`, `feed_reader`, `crawler` or `unknown`.
-    pub caller_kind: &'static str,
-    /// What the caller is, by its user agent.
-    pub caller_name: String,
-    /// `high`, `medium` or `low`.
-    pub severity: &'static str,
-    /// The evidence, strongest first (`certain:`, `strong:`, `given:`, `likely:`), then the caller.
-    pub reasons: Vec<String>,
-    /// Session-creating requests per day while the probe was active (all phases).
-    pub sessions_per_day: f64,
-    /// With a TTL: sessions alive at once (sessions per day × TTL in days). With `never`: the
-    /// sessions made since the probe's first hit in the log (they all stay).
-    pub estimated_live_sessions: f64,
-    /// The session TTL assumed (`--session-ttl`); `null` for `never`.
-    pub session_ttl_seconds: Option<f64>,
-    /// Bytes those sessions hold (`estimated_live_sessions × --session-bytes`).
-    pub estimated_session_bytes: f64,
-    /// What to change, in plain words.
-    pub suggestion: String,
-    /// When it was active, for pictures.
-    #[serde(skip)]
-    pub activity: Option<Activity>,
-}
-
-impl ProbeReport {
-    fn new(p: &Probe) -> Self {
-        ProbeReport {
-            user_agent: p.user_agent.clone(),
-            host: p.host.clone(),
-            path: p.path.clone(),
-            follow_ups: p.follow_ups.clone(),
-            requests: p.requests,
-            period_seconds: round3(p.period_ms / 1000.0),
-            first_seen: rfc3339(p.first_seen),
-            last_seen: rfc3339(p.last_seen),
-            caller_kind: p.caller_kind.as_str(),
-            caller_name: p.caller_name.clone(),
-            severity: p.severity.as_str(),
-            reasons: p.reasons.clone(),
-            sessions_per_day: p.sessions_per_day,
-            estimated_live_sessions: p.estimated_live_sessions,
-            session_ttl_seconds: p.session_ttl_seconds,
-            estimated_session_bytes: p.estimated_session_bytes,
-            suggestion: p.suggestion.clone(),
-            activity: p.activity.clone(),
-        }
-    }
 }
 
 /// Response sizes of a cluster.
@@ -266,10 +196,6 @@ fn verdict(probes: &[Probe], findings: &Findings) -> String {
     let n = probes.len();
     let (s, verb) = if n == 1 { ("", "creates") } else { ("s", "create") };
     format!("{n} probe{s} {verb} ~{} sessions/day", view::thousands(per_day.round() as u64))
-}
-
-fn round3(x: f64) -> f64 {
-    (x * 1000.0).round() / 1000.0
 }
 
 fn resolution(res_ms: i64) -> &'static str {
@@ -435,13 +361,6 @@ pub struct ErrorSample {
     pub kind: &'static str,
 }
 
-/// RFC 3339 in UTC, with milliseconds only when they are not zero.
-#[must_use]
-pub fn rfc3339(ms: UnixMillis) -> String {
-    DateTime::from_timestamp_millis(ms)
-        .map_or_else(|| ms.to_string(), |t| t.to_rfc3339_opts(SecondsFormat::AutoSi, true))
-}
-
 impl Report {
     /// Builds the report from ingest accounting and the analysis.
     #[must_use]
@@ -516,7 +435,7 @@ impl Report {
                 until: window.1.map(rfc3339),
                 outside_window: findings.outside_window,
             },
-            probes: probes.iter().map(ProbeReport::new).collect(),
+            probes: probes.to_vec(),
             clusters: findings.clusters.iter().take(options.max_clusters).map(ClusterReport::new).collect(),
             periodic: periodic_reports(findings),
             errors,

@@ -11,6 +11,7 @@ use tabled::settings::{Alignment, Style};
 use super::escape::terminal;
 use super::view::{self, Cell, Grid, Section};
 use super::{RenderOptions, Report};
+use crate::analysis::probe::Severity;
 
 /// A logged string for a table cell: neutralised, and shortened with an ellipsis.
 pub(super) fn shorten(s: &str, max_chars: Option<usize>) -> String {
@@ -74,11 +75,12 @@ pub(super) fn render(report: &Report, options: &RenderOptions, out: &mut dyn Wri
                 writeln!(out, "{}\n{}", paint.heading(&title), table(&grid))?;
                 for d in details {
                     let p = &report.probes[d.index];
-                    let severity = match p.severity {
-                        "high" => paint.wrap("1;31", p.severity),
-                        "medium" => paint.wrap("1;33", p.severity),
-                        _ => paint.wrap("1", p.severity),
+                    let style = match p.severity {
+                        Severity::High => "1;31",
+                        Severity::Medium => "1;33",
+                        Severity::Low => "1",
                     };
+                    let severity = paint.wrap(style, p.severity.as_str());
                     writeln!(
                         out,
                         "\n{}. [{severity}] {} {}",

@@ -142,11 +142,11 @@ fn probes(report: &Report) -> Grid {
         .iter()
         .map(|p| {
             vec![
-                Cell::plain(p.severity),
+                Cell::plain(p.severity.as_str()),
                 Cell::logged(p.user_agent.as_deref(), 32),
                 Cell::logged(p.host.as_deref(), 24),
                 Cell { max_chars: Some(48), ..Cell::plain(probe_path(&p.path, &p.follow_ups)) },
-                Cell::plain(human_seconds(p.period_seconds)),
+                Cell::plain(human_seconds(p.period_ms / 1000.0)),
                 Cell::number(thousands(p.sessions_per_day as u64)),
                 Cell::number(thousands(p.estimated_live_sessions as u64)),
                 Cell { max_chars: Some(30), ..Cell::plain(p.caller_name.clone()) },
