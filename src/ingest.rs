@@ -199,12 +199,13 @@ impl Feed<'_> {
                 self.update(index, |s| s.status = InputStatus::Skipped(what.to_owned()));
                 return None;
             }
-            Ok(Opened::Stream(reader, compression)) => {
+            Ok(Opened::Stream(reader, compression, count)) => {
                 self.update(index, |s| s.compression = Some(compression));
-                reader
+                (reader, count)
             }
         };
-        let mut chunker = Chunker::new(reader, self.opts.chunk_bytes, self.opts.max_line_bytes);
+        let mut chunker =
+            Chunker::new(reader.0, self.opts.chunk_bytes, self.opts.max_line_bytes).counting(reader.1);
         // Detection sees the same first lines whatever the chunk size: gather whole pieces until
         // it has its lines (or the input ends, or an overlong line comes, which stays for later).
         let mut first = Vec::new();
@@ -616,5 +617,33 @@ mod tests {
         assert!(matches!(&s[1].status, InputStatus::Skipped(r) if r.starts_with("not an access log")));
         assert_eq!(s[1].counts.lines, 0);
         assert!(matches!(&s[2].status, InputStatus::Skipped(r) if r == "empty input"));
+    }
+
+    /// The progress counter sees every byte of the files as stored: plain files counted by the
+    /// chunker (an overlong line's too), a gzip file by its compressed bytes.
+    #[test]
+    fn bytes_read_are_counted_as_stored() {
+        use std::io::Write;
+        let dir = tempfile::tempdir().unwrap();
+        let plain = dir.path().join("access.log");
+        let text = format!("{GOOD}\n{}\n{GOOD}\n", "x".repeat(10_000)).repeat(30);
+        std::fs::write(&plain, &text).unwrap();
+        let gz = dir.path().join("access.log.1.gz");
+        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        enc.write_all(text.as_bytes()).unwrap();
+        let packed = enc.finish().unwrap();
+        std::fs::write(&gz, &packed).unwrap();
+        for (source, size) in [(plain, text.len()), (gz, packed.len())] {
+            let read = ReadBytes::default();
+            let opts = IngestOptions {
+                chunk_bytes: 4096,
+                max_line_bytes: 200,
+                read_bytes: Some(read.clone()),
+                ..IngestOptions::default()
+            };
+            let out = run(&[Source::File(source)], &opts, TimeSpan::default).unwrap();
+            assert_eq!(out.stats.inputs[0].counts.too_long, 30);
+            assert_eq!(read.load(std::sync::atomic::Ordering::Relaxed), size as u64);
+        }
     }
 }

@@ -117,6 +117,23 @@ fn encode_part(key: &mut Vec<u8>, part: Option<&str>) {
     }
 }
 
+/// True when `key` is the encoding of these parts (as [`encode_part`] writes them).
+fn encodes(key: &[u8], user_agent: Option<&str>, host: Option<&str>, path: &str) -> bool {
+    let mut rest = key;
+    for part in [user_agent, host] {
+        let next = match part {
+            None => rest.strip_prefix(b"-"),
+            Some(p) => rest
+                .strip_prefix(itoa::Buffer::new().format(p.len()).as_bytes())
+                .and_then(|r| r.strip_prefix(b":"))
+                .and_then(|r| r.strip_prefix(p.as_bytes())),
+        };
+        let Some(next) = next else { return false };
+        rest = next;
+    }
+    rest == path.as_bytes()
+}
+
 /// Reads one part written by [`encode_part`] at `*at`: `Some(None)` for an absent part,
 /// `Some(Some(range))` for a present one, `None` when the bytes are not such a part.
 #[allow(clippy::option_option)]
@@ -397,52 +414,77 @@ fn stem(seg: &str) -> &str {
     &seg[..seg.bytes().position(|b| b == b'.').unwrap_or(seg.len())]
 }
 
-fn one_of(stem: &str, words: &[&str]) -> bool {
-    words.iter().any(|w| stem.eq_ignore_ascii_case(w))
-}
-
-/// `health`, `Healthz`, `ping.html`: a path segment naming a health endpoint.
-#[must_use]
-pub fn is_health_segment(seg: &str) -> bool {
-    one_of(stem(seg), &HEALTH_WORDS)
-}
-
-/// `login`, `SignIn`, `auth.php`: a path segment of a login or auth page.
-#[must_use]
-pub fn is_login_segment(seg: &str) -> bool {
-    one_of(stem(seg), &LOGIN_WORDS)
-}
-
-/// The lengths of the health and login words, by lowercase first letter (bit `n`: a word of `n`
-/// bytes): most segments match no first letter and length, and are rejected by one table lookup
-/// (this runs for every segment of every request).
-const KEPT_SHAPES: [u32; 256] = {
-    let mut t = [0u32; 256];
+/// Every health word, then every login word.
+const WORDS: [&str; HEALTH_WORDS.len() + LOGIN_WORDS.len()] = {
+    let mut all = [""; HEALTH_WORDS.len() + LOGIN_WORDS.len()];
     let mut i = 0;
-    while i < HEALTH_WORDS.len() + LOGIN_WORDS.len() {
-        let w = if i < HEALTH_WORDS.len() { HEALTH_WORDS[i] } else { LOGIN_WORDS[i - HEALTH_WORDS.len()] };
-        assert!(w.len() < 32);
-        t[w.as_bytes()[0].to_ascii_lowercase() as usize] |= 1 << w.len();
+    while i < all.len() {
+        all[i] = if i < HEALTH_WORDS.len() { HEALTH_WORDS[i] } else { LOGIN_WORDS[i - HEALTH_WORDS.len()] };
+        i += 1;
+    }
+    all
+};
+
+/// Bits of [`WORDS`] that are health words.
+const HEALTH_BITS: u32 = (1 << HEALTH_WORDS.len()) - 1;
+
+/// Row of [`BY_SHAPE`] for a word's first byte: `a`–`z` in either case, then `_`.
+const fn shape_row(first: u8) -> Option<usize> {
+    match first.to_ascii_lowercase() {
+        c @ b'a'..=b'z' => Some((c - b'a') as usize),
+        b'_' => Some(26),
+        _ => None,
+    }
+}
+
+/// The words of each first letter and length, as bits of [`WORDS`]: a segment is compared with
+/// the zero to two words of its shape, not with all thirty (this runs for every segment of every
+/// request).
+const BY_SHAPE: [[u32; 32]; 27] = {
+    let mut t = [[0u32; 32]; 27];
+    let mut i = 0;
+    while i < WORDS.len() {
+        let w = WORDS[i].as_bytes();
+        assert!(w.len() < 32 && WORDS.len() <= 32);
+        let Some(row) = shape_row(w[0]) else { panic!("a word starts with a letter or `_`") };
+        t[row][w.len()] |= 1 << i;
         i += 1;
     }
     t
 };
 
-/// A health or login segment: its path is never templated, so these endpoints stay themselves.
-fn is_kept_segment(seg: &str) -> bool {
-    let Some(first) = seg.as_bytes().first() else { return false };
-    let lengths = KEPT_SHAPES[usize::from(first.to_ascii_lowercase())];
-    lengths != 0 && {
-        let stem = stem(seg);
-        stem.len() < 32
-            && lengths & (1 << stem.len()) != 0
-            && (one_of(stem, &HEALTH_WORDS) || one_of(stem, &LOGIN_WORDS))
+/// The bits of the [`WORDS`] that `stem` is, ignoring case (at most one bit).
+fn word_bits(stem: &str) -> u32 {
+    let b = stem.as_bytes();
+    let (Some(&first), true) = (b.first(), b.len() < 32) else { return 0 };
+    let Some(row) = shape_row(first) else { return 0 };
+    let mut candidates = BY_SHAPE[row][b.len()];
+    while candidates != 0 {
+        let i = candidates.trailing_zeros();
+        if WORDS[i as usize].eq_ignore_ascii_case(stem) {
+            return 1 << i;
+        }
+        candidates &= candidates - 1;
     }
+    0
+}
+
+/// `health`, `Healthz`, `ping.html`: a path segment naming a health endpoint.
+#[must_use]
+pub fn is_health_segment(seg: &str) -> bool {
+    word_bits(stem(seg)) & HEALTH_BITS != 0
+}
+
+/// `login`, `SignIn`, `auth.php`: a path segment of a login or auth page.
+#[must_use]
+pub fn is_login_segment(seg: &str) -> bool {
+    word_bits(stem(seg)) & !HEALTH_BITS != 0
 }
 
 fn is_id_segment(seg: &str) -> bool {
     let b = seg.as_bytes();
-    if b.is_empty() {
+    // Digits, a UUID and long hex all start with a hex digit.
+    if !b.first().is_some_and(u8::is_ascii_hexdigit) {
         return false;
     }
     if b.iter().all(u8::is_ascii_digit) {
@@ -456,9 +498,20 @@ fn is_id_segment(seg: &str) -> bool {
     uuid || long_hex
 }
 
-/// Writes the path template of a request target into `out`.
-pub fn path_template(target: &str, raw_paths: bool, out: &mut String) {
-    out.clear();
+/// Bytes that end a path segment (`/`), the path (`?`, `#`) or a segment's stem (`.`).
+const PATH_SPECIAL: [bool; 256] = {
+    let mut t = [false; 256];
+    t[b'/' as usize] = true;
+    t[b'?' as usize] = true;
+    t[b'#' as usize] = true;
+    t[b'.' as usize] = true;
+    t
+};
+
+/// The path template of a request target: the path without its origin, query and fragment,
+/// with id segments folded to `:id` (see the module). Borrowed from `target` unless a segment is
+/// folded; then written to `buf`.
+pub fn path_template<'a>(target: &'a str, raw_paths: bool, buf: &'a mut String) -> &'a str {
     let mut path = target;
     // Absolute form (`GET http://host/path`): keep the path.
     if !path.starts_with('/') {
@@ -468,28 +521,56 @@ pub fn path_template(target: &str, raw_paths: bool, out: &mut String) {
             }
         }
     }
-    let path = &path[..path.bytes().position(|b| b == b'?' || b == b'#').unwrap_or(path.len())];
-    // One pass over the segments: most paths have no id to fold and are copied whole.
-    let mut has_id = false;
-    if !raw_paths {
-        for seg in segments(path) {
-            if is_kept_segment(seg) {
-                has_id = false;
-                break;
-            }
-            has_id |= is_id_segment(seg);
+    // One pass over the bytes finds where the path ends (`?`, `#`) and whether a segment is an
+    // id (to fold) or a health or login word (then nothing is folded): this runs for every
+    // request, and most paths are copied whole.
+    let bytes = path.as_bytes();
+    let (mut has_id, mut kept) = (false, raw_paths);
+    let (mut start, mut dot) = (0, None);
+    let mut end = bytes.len();
+    let mut i = 0;
+    loop {
+        // Ordinary bytes are skipped by a table lookup each: a `match` per byte compiled to a
+        // jump table that the branch predictor could not follow.
+        while bytes.get(i).is_some_and(|&b| !PATH_SPECIAL[usize::from(b)]) {
+            i += 1;
         }
+        match bytes.get(i) {
+            Some(b'.') => {
+                dot = dot.or(Some(i));
+                i += 1;
+                continue;
+            }
+            Some(b'/') | None => {}
+            Some(_) => end = i,
+        }
+        if !kept && i > start {
+            // At ASCII bytes: character boundaries.
+            let seg = path.get(start..i).unwrap_or_default();
+            if word_bits(path.get(start..dot.unwrap_or(i)).unwrap_or_default()) != 0 {
+                (kept, has_id) = (true, false);
+            } else {
+                has_id = has_id || is_id_segment(seg);
+            }
+        }
+        if bytes.get(i) != Some(&b'/') {
+            break;
+        }
+        i += 1;
+        (start, dot) = (i, None);
     }
+    let path = &path[..end];
     if !has_id {
-        out.push_str(path);
-        return;
+        return path;
     }
+    buf.clear();
     for (i, seg) in segments(path).enumerate() {
         if i > 0 {
-            out.push('/');
+            buf.push('/');
         }
-        out.push_str(if is_id_segment(seg) { ":id" } else { seg });
+        buf.push_str(if is_id_segment(seg) { ":id" } else { seg });
     }
+    buf
 }
 
 /// `path.split('/')` by plain byte positions: the char searcher was a twentieth of the run time,
@@ -573,27 +654,40 @@ impl Clusters {
 
     /// Takes one record into account.
     pub fn observe(&mut self, r: &Record<'_>) {
-        match (&r.target, &r.raw_request) {
+        let path = match (&r.target, &r.raw_request) {
             (Some(t), _) => path_template(t, self.raw_paths, &mut self.path),
-            (None, Some(_)) => INVALID_REQUEST.clone_into(&mut self.path),
-            (None, None) => NO_REQUEST.clone_into(&mut self.path),
-        }
-        self.key.clear();
-        encode_part(&mut self.key, r.user_agent.as_deref());
-        encode_part(&mut self.key, r.host.as_deref().map(normalize_host).as_deref());
-        self.key.extend_from_slice(self.path.as_bytes());
+            (None, Some(_)) => INVALID_REQUEST,
+            (None, None) => NO_REQUEST,
+        };
+        let user_agent = r.user_agent.as_deref();
+        let host = r.host.as_deref().map(normalize_host);
+        let host = host.as_deref();
         let client = r.client.as_deref().map(|c| {
             let mut h = self.client_hasher.build_hasher();
             h.write(c.as_bytes());
             h.finish()
         });
-        let key = self.key.as_slice();
-        let hash = table_hasher().hash_one(key);
-        if let Some(slot) = self.table.find_mut(hash, |s| s.hash == hash && *s.key == *key) {
+        // The key is hashed and compared part by part: it is only encoded (copied) for a new
+        // cluster.
+        let mut h = table_hasher().build_hasher();
+        for part in [user_agent, host] {
+            h.write_usize(part.map_or(usize::MAX, str::len));
+            h.write(part.unwrap_or_default().as_bytes());
+        }
+        h.write(path.as_bytes());
+        let hash = h.finish();
+        if let Some(slot) =
+            self.table.find_mut(hash, |s| s.hash == hash && encodes(&s.key, user_agent, host, path))
+        {
             slot.stats.observe(r, client);
         } else {
             let mut stats = Box::<ClusterStats>::default();
             stats.observe(r, client);
+            self.key.clear();
+            encode_part(&mut self.key, user_agent);
+            encode_part(&mut self.key, host);
+            self.key.extend_from_slice(path.as_bytes());
+            let key = self.key.as_slice();
             let slot = Slot { hash, order_hash: order_hash(key), key: key.into(), stats };
             self.table.insert_unique(hash, slot, |s| s.hash);
         }
@@ -641,9 +735,7 @@ mod tests {
     use std::borrow::Cow;
 
     fn t(target: &str, raw: bool) -> String {
-        let mut s = String::new();
-        path_template(target, raw, &mut s);
-        s
+        path_template(target, raw, &mut String::new()).to_owned()
     }
 
     #[test]

@@ -5,6 +5,9 @@
 //! dropped as they arrive, and it comes out as one [`Piece::Overlong`].
 
 use std::io::{self, Read};
+use std::sync::atomic::Ordering;
+
+use super::ReadBytes;
 
 /// What the chunker hands to a worker.
 #[derive(Debug, PartialEq, Eq)]
@@ -26,6 +29,8 @@ pub struct Chunker {
     error: Option<io::Error>,
     /// A buffer handed back after use, to read the next piece into.
     spare: Option<Vec<u8>>,
+    /// Where to add the bytes read, when the reader does not count them itself.
+    count: Option<ReadBytes>,
 }
 
 impl Chunker {
@@ -40,7 +45,15 @@ impl Chunker {
             eof: false,
             error: None,
             spare: None,
+            count: None,
         }
+    }
+
+    /// Adds the bytes read to `count` (see [`super::Opened::Stream`]).
+    #[must_use]
+    pub fn counting(mut self, count: Option<ReadBytes>) -> Self {
+        self.count = count;
+        self
     }
 
     /// Hands back the buffer of a piece that was used: the next piece is read into it, so a
@@ -51,13 +64,19 @@ impl Chunker {
         }
     }
 
+    fn counted(&self, n: usize) {
+        if let Some(c) = &self.count {
+            c.fetch_add(n as u64, Ordering::Relaxed);
+        }
+    }
+
     /// Reads until `buf` holds `want` bytes or the input ends (or breaks: the error is kept).
     fn fill(&mut self, buf: &mut Vec<u8>, want: usize) {
         while !self.eof && buf.len() < want {
             let need = (want - buf.len()) as u64;
             match (&mut self.reader).take(need).read_to_end(buf) {
                 Ok(0) => self.eof = true,
-                Ok(_) => {}
+                Ok(n) => self.counted(n),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => {
                     self.error = Some(e);
@@ -119,7 +138,10 @@ impl Chunker {
                     self.eof = true;
                     return Ok(Piece::Overlong(len));
                 }
-                Ok(n) => n,
+                Ok(n) => {
+                    self.counted(n);
+                    n
+                }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => return Err(e),
             };

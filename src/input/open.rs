@@ -25,8 +25,12 @@ pub enum Compression {
 
 /// An opened input.
 pub enum Opened {
-    /// A byte stream to read.
-    Stream(Box<dyn Read + Send>, Compression),
+    /// A byte stream to read, and the counter its reader must add the bytes it reads to.
+    ///
+    /// A gzip stream counts its compressed bytes itself. A plain stream does not: a counting
+    /// wrapper around the file would hide its reads into uninitialised memory, and every chunk
+    /// would be zero-filled before being read into (a pass over all the input for nothing).
+    Stream(Box<dyn Read + Send>, Compression, Option<ReadBytes>),
     /// A compression this build does not read; the text says which.
     Unsupported(&'static str),
 }
@@ -36,34 +40,50 @@ const BUF_BYTES: usize = 256 * 1024;
 /// Bytes read from the inputs themselves (before decompression), for a progress display.
 pub type ReadBytes = Arc<AtomicU64>;
 
-/// A reader that adds the bytes it reads to a shared counter.
+/// A buffered reader that adds the bytes consumed from it to a shared counter: the compressed
+/// bytes under a gzip decoder.
 struct Counting<R> {
     inner: R,
     count: Option<ReadBytes>,
 }
 
-impl<R: Read> Read for Counting<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
+impl<R> Counting<R> {
+    fn add(&self, n: usize) {
         if let Some(c) = &self.count {
             c.fetch_add(n as u64, Ordering::Relaxed);
         }
+    }
+}
+
+impl<R: BufRead> Read for Counting<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.add(n);
         Ok(n)
     }
 }
 
-/// Opens `source`, peeking at its first bytes to recognise compression. Bytes read from it are
-/// added to `read_bytes`, when given.
+impl<R: BufRead> BufRead for Counting<R> {
+    fn fill_buf(&mut self) -> io::Result<&[u8]> {
+        self.inner.fill_buf()
+    }
+
+    fn consume(&mut self, amt: usize) {
+        self.add(amt);
+        self.inner.consume(amt);
+    }
+}
+
+/// Opens `source`, peeking at its first bytes to recognise compression. The bytes read from it
+/// are to be added to `read_bytes`, when given (see [`Opened::Stream`]).
 pub fn open(source: &Source, read_bytes: Option<&ReadBytes>) -> io::Result<Opened> {
     let count = read_bytes.cloned();
     match source {
         Source::Stdin => {
             widen_pipe(&io::stdin());
-            wrap(BufReader::with_capacity(BUF_BYTES, Counting { inner: io::stdin(), count }))
+            wrap(BufReader::with_capacity(BUF_BYTES, io::stdin()), count)
         }
-        Source::File(path) => {
-            wrap(BufReader::with_capacity(BUF_BYTES, Counting { inner: File::open(path)?, count }))
-        }
+        Source::File(path) => wrap(BufReader::with_capacity(BUF_BYTES, File::open(path)?), count),
     }
 }
 
@@ -84,10 +104,14 @@ fn widen_pipe(stdin: &io::Stdin) {
 #[cfg(target_os = "linux")]
 const PIPE_BYTES: usize = 1 << 20;
 
-fn wrap<R: Read + Send + 'static>(mut r: BufReader<R>) -> io::Result<Opened> {
+fn wrap<R: Read + Send + 'static>(mut r: BufReader<R>, count: Option<ReadBytes>) -> io::Result<Opened> {
     let head = r.fill_buf()?;
     Ok(match head {
-        [0x1f, 0x8b, ..] => Opened::Stream(Box::new(MultiGzDecoder::new(r)), Compression::Gzip),
+        [0x1f, 0x8b, ..] => Opened::Stream(
+            Box::new(MultiGzDecoder::new(Counting { inner: r, count })),
+            Compression::Gzip,
+            None,
+        ),
         [0x28, 0xb5, 0x2f, 0xfd, ..] => {
             Opened::Unsupported("zstd-compressed (decompress it first: zstdcat FILE | nginx-forensics)")
         }
@@ -97,6 +121,6 @@ fn wrap<R: Read + Send + 'static>(mut r: BufReader<R>) -> io::Result<Opened> {
         [0xfd, b'7', b'z', b'X', b'Z', 0, ..] => {
             Opened::Unsupported("xz-compressed (decompress it first: xzcat FILE | nginx-forensics)")
         }
-        _ => Opened::Stream(Box::new(r), Compression::None),
+        _ => Opened::Stream(Box::new(r), Compression::None, count),
     })
 }
