@@ -39,3 +39,48 @@ pub mod synth;
 pub(crate) fn drop_later<T: Send + 'static>(value: T) {
     std::thread::spawn(move || drop(value));
 }
+
+/// `a == b` for the short byte strings compared on every line (the literals between JSON values,
+/// the parts of a cluster key): up to 32 bytes, a few word compares in line, where a `memcmp`
+/// call cost more than the comparison; longer ones are left to `memcmp`.
+#[inline]
+pub(crate) fn same_bytes(a: &[u8], b: &[u8]) -> bool {
+    let n = a.len();
+    if n != b.len() {
+        return false;
+    }
+    let word = |s: &[u8], i: usize| s.get(i..i + 8).and_then(|w| w.try_into().ok()).map(u64::from_le_bytes);
+    match n {
+        0..8 => a.iter().zip(b).all(|(x, y)| x == y),
+        8..=32 => {
+            // Words at 0, 8, 16 (as far as they fit) and one ending at the end, overlapping.
+            let mut i = 0;
+            while i + 8 < n {
+                if word(a, i) != word(b, i) {
+                    return false;
+                }
+                i += 8;
+            }
+            word(a, n - 8) == word(b, n - 8)
+        }
+        _ => a == b,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::same_bytes;
+
+    proptest::proptest! {
+        #[test]
+        fn same_bytes_is_equality(a in proptest::collection::vec(0u8..3, 0..40), flip in 0usize..40) {
+            let mut b = a.clone();
+            proptest::prop_assert!(same_bytes(&a, &b));
+            if let Some(x) = b.get_mut(flip) {
+                *x ^= 1;
+            }
+            proptest::prop_assert_eq!(same_bytes(&a, &b), a == b);
+            proptest::prop_assert_eq!(same_bytes(&a, &b[..b.len().saturating_sub(1)]), a.is_empty());
+        }
+    }
+}

@@ -120,18 +120,26 @@ fn encode_part(key: &mut Vec<u8>, part: Option<&str>) {
 /// True when `key` is the encoding of these parts (as [`encode_part`] writes them).
 fn encodes(key: &[u8], user_agent: Option<&str>, host: Option<&str>, path: &str) -> bool {
     let mut rest = key;
+    // The first `n` bytes of `rest` are `expected`: step over them.
+    let mut take = |expected: &[u8]| match rest.split_at_checked(expected.len()) {
+        Some((head, tail)) if crate::same_bytes(head, expected) => {
+            rest = tail;
+            true
+        }
+        _ => false,
+    };
     for part in [user_agent, host] {
-        let next = match part {
-            None => rest.strip_prefix(b"-"),
-            Some(p) => rest
-                .strip_prefix(itoa::Buffer::new().format(p.len()).as_bytes())
-                .and_then(|r| r.strip_prefix(b":"))
-                .and_then(|r| r.strip_prefix(p.as_bytes())),
+        let ok = match part {
+            None => take(b"-"),
+            Some(p) => {
+                take(itoa::Buffer::new().format(p.len()).as_bytes()) && take(b":") && take(p.as_bytes())
+            }
         };
-        let Some(next) = next else { return false };
-        rest = next;
+        if !ok {
+            return false;
+        }
     }
-    rest == path.as_bytes()
+    crate::same_bytes(rest, path.as_bytes())
 }
 
 /// Reads one part written by [`encode_part`] at `*at`: `Some(None)` for an absent part,
@@ -349,7 +357,7 @@ impl ClusterStats {
 /// unless it has uppercase letters: this runs for every request.
 #[must_use]
 pub fn normalize_host(host: &str) -> Cow<'_, str> {
-    let mut h = host.trim();
+    let mut h = host.trim_ascii();
     for port in [":80", ":443"] {
         if let Some(stripped) = h.strip_suffix(port) {
             // `[::1]:80` or `name:80`, but not an IPv6 address ending in `:80`.
@@ -362,7 +370,8 @@ pub fn normalize_host(host: &str) -> Cow<'_, str> {
     if h.len() > 1 {
         h = h.strip_suffix('.').unwrap_or(h);
     }
-    if h.bytes().any(|b| b.is_ascii_uppercase()) {
+    // A fold without early exit: the compiler checks many bytes at a time.
+    if h.bytes().fold(false, |upper, b| upper | b.is_ascii_uppercase()) {
         Cow::Owned(h.to_ascii_lowercase())
     } else {
         Cow::Borrowed(h)

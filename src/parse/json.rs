@@ -188,7 +188,10 @@ impl Shape {
         let mut i = 0;
         let mut from = 0;
         for (&end, &(quoted, hit)) in self.ends.iter().zip(&self.values) {
-            if !line.get(i..).is_some_and(|rest| rest.starts_with(&self.literals[from..end])) {
+            if !line
+                .get(i..i + (end - from))
+                .is_some_and(|at| crate::same_bytes(at, &self.literals[from..end]))
+            {
                 return false;
             }
             i += end - from;
@@ -211,7 +214,7 @@ impl Shape {
                 fill(slots, hit, value);
             }
         }
-        line.get(i..) == Some(&self.literals[from..last])
+        line.get(i..).is_some_and(|rest| crate::same_bytes(rest, &self.literals[from..last]))
     }
 
     /// Remembers the layout of `line`, given each value's span, kind and field (in order).

@@ -65,6 +65,10 @@ impl ParseError {
 }
 
 fn parse_status(raw: &[u8]) -> Result<u16, ParseError> {
+    // Three digits, as nginx writes it: read here, without the general number parser.
+    if let &[a @ b'1'..=b'9', b @ b'0'..=b'9', c @ b'0'..=b'9'] = raw {
+        return Ok(u16::from(a - b'0') * 100 + u16::from(b - b'0') * 10 + u16::from(c - b'0'));
+    }
     let raw = raw.trim_ascii();
     std::str::from_utf8(raw)
         .ok()
@@ -207,5 +211,10 @@ mod tests {
         assert_eq!(parse_status(b" 302 "), Ok(302));
         assert!(parse_status(b"99").is_err());
         assert!(parse_status(b"-1").is_err());
+        assert!(parse_status(b"099").is_err());
+        assert!(parse_status(b"1000").is_err());
+        for code in 100..1000u16 {
+            assert_eq!(parse_status(code.to_string().as_bytes()), Ok(code));
+        }
     }
 }
