@@ -10,7 +10,7 @@ use std::sync::Mutex;
 use rayon::iter::{ParallelBridge, ParallelIterator};
 
 use crate::analysis::Detector;
-use crate::input::{Chunker, Compression, Opened, Piece, ReadBytes, Source, open};
+use crate::input::{Chunker, Compression, Lines, Opened, Piece, ReadBytes, Source, open};
 use crate::model::TimeResolution;
 use crate::parse::{DETECT_LINES, Detection, FieldMap, Format, Line, LineParser, detect};
 
@@ -178,7 +178,7 @@ struct Feed<'s> {
     /// A piece read during detection, handed out right after the first.
     held: Option<Work>,
     /// Buffers the workers are done with, to read into again.
-    spares: &'s Mutex<Vec<Vec<u8>>>,
+    spares: &'s Mutex<Vec<Lines>>,
 }
 
 impl Feed<'_> {
@@ -249,7 +249,7 @@ impl Feed<'_> {
                 self.held = held.map(|piece| Work { input, chunk: 1, format, piece });
                 let next_chunk = if self.held.is_some() { 2 } else { 1 };
                 self.current = Some((input, chunker, format, next_chunk));
-                Some(Work { input, chunk: 0, format, piece: Piece::Lines(first) })
+                Some(Work { input, chunk: 0, format, piece: Piece::Lines(first.into()) })
             }
         }
     }
@@ -360,7 +360,7 @@ impl<D: Detector> Partial<D> {
         list.truncate(keep);
     }
 
-    fn process(&mut self, work: Work, opts: &IngestOptions, spares: &Mutex<Vec<Vec<u8>>>) {
+    fn process(&mut self, work: Work, opts: &IngestOptions, spares: &Mutex<Vec<Lines>>) {
         let input = work.input as usize;
         let keep = opts.samples_per_input;
         match work.piece {
@@ -388,7 +388,7 @@ impl<D: Detector> Partial<D> {
                 let mut n = 0u64;
                 // One UTF-8 check for the whole chunk: values are then sliced as text with no
                 // check of their own (a chunk with an invalid byte is checked value by value).
-                let chunk = Line::from(buf.as_slice());
+                let chunk = Line::from(&*buf);
                 let text = std::str::from_utf8(&buf).ok().map(Line::from).unwrap_or(chunk);
                 for line in lines(&buf) {
                     n += 1;

@@ -13,9 +13,40 @@ use super::ReadBytes;
 #[derive(Debug, PartialEq, Eq)]
 pub enum Piece {
     /// Whole lines (the last one may lack its newline only at the end of the input).
-    Lines(Vec<u8>),
+    Lines(Lines),
     /// One line longer than the limit, skipped; its length in bytes.
     Overlong(u64),
+}
+
+/// Whole lines: the first `len` bytes of a buffer that keeps its full size, so that reading into
+/// it again needs no zero-fill (safe Rust reads only into initialised bytes, and a buffer cut to
+/// its lines would have to be zeroed past them before every read).
+#[derive(Debug)]
+pub struct Lines {
+    buf: Vec<u8>,
+    len: usize,
+}
+
+impl std::ops::Deref for Lines {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        self.buf.get(..self.len).unwrap_or_default()
+    }
+}
+
+impl PartialEq for Lines {
+    fn eq(&self, other: &Self) -> bool {
+        **self == **other
+    }
+}
+
+impl Eq for Lines {}
+
+impl From<Vec<u8>> for Lines {
+    fn from(buf: Vec<u8>) -> Self {
+        Lines { len: buf.len(), buf }
+    }
 }
 
 /// Reads a stream as a sequence of [`Piece`]s.
@@ -56,11 +87,12 @@ impl Chunker {
         self
     }
 
-    /// Hands back the buffer of a piece that was used: the next piece is read into it, so a
-    /// long input reuses a few buffers instead of allocating (and faulting in) a new one each time.
-    pub fn recycle(&mut self, buf: Vec<u8>) {
-        if buf.capacity() >= self.chunk_bytes {
-            self.spare = Some(buf);
+    /// Hands back the lines of a piece that was used: the next piece is read into their buffer,
+    /// so a long input reuses a few buffers instead of allocating (and faulting in) a new one
+    /// each time.
+    pub fn recycle(&mut self, lines: Lines) {
+        if lines.buf.len() >= self.chunk_bytes {
+            self.spare = Some(lines.buf);
         }
     }
 
@@ -70,13 +102,19 @@ impl Chunker {
         }
     }
 
-    /// Reads until `buf` holds `want` bytes or the input ends (or breaks: the error is kept).
-    fn fill(&mut self, buf: &mut Vec<u8>, want: usize) {
-        while !self.eof && buf.len() < want {
-            let need = (want - buf.len()) as u64;
-            match (&mut self.reader).take(need).read_to_end(buf) {
+    /// Reads until `buf[..*filled]` holds `want` bytes or the input ends (or breaks: the error
+    /// is kept). `buf` only grows (zero-filled) where it was never that long.
+    fn fill(&mut self, buf: &mut Vec<u8>, filled: &mut usize, want: usize) {
+        if buf.len() < want {
+            buf.resize(want, 0);
+        }
+        while !self.eof && *filled < want {
+            match self.reader.read(&mut buf[*filled..want]) {
                 Ok(0) => self.eof = true,
-                Ok(n) => self.counted(n),
+                Ok(n) => {
+                    self.counted(n);
+                    *filled += n;
+                }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => {
                     self.error = Some(e);
@@ -88,44 +126,42 @@ impl Chunker {
 
     /// The next piece, or `None` at the end of the input.
     pub fn next_piece(&mut self) -> io::Result<Option<Piece>> {
-        let mut buf = match self.spare.take() {
-            Some(mut spare) => {
-                spare.clear();
-                spare.extend_from_slice(&self.carry);
-                self.carry.clear();
-                spare
-            }
-            None => std::mem::take(&mut self.carry),
-        };
-        buf.reserve(self.chunk_bytes.saturating_sub(buf.len()));
-        let mut want = self.chunk_bytes;
+        let mut buf = self.spare.take().unwrap_or_default();
+        let mut filled = self.carry.len();
+        if buf.len() < filled {
+            buf.resize(filled, 0);
+        }
+        buf[..filled].copy_from_slice(&self.carry);
+        self.carry.clear();
+        let mut want = self.chunk_bytes.max(filled);
         loop {
-            self.fill(&mut buf, want);
+            self.fill(&mut buf, &mut filled, want);
             if let Some(e) = self.error.take() {
                 // The input broke (a damaged .gz): hand out the whole lines read before the
                 // damage, drop the torn tail, and report the error on the next call.
-                buf.truncate(memchr::memrchr(b'\n', &buf).map_or(0, |p| p + 1));
-                if buf.is_empty() {
+                let whole = memchr::memrchr(b'\n', &buf[..filled]).map_or(0, |p| p + 1);
+                if whole == 0 {
                     return Err(e);
                 }
                 self.error = Some(e);
-                return Ok(Some(Piece::Lines(buf)));
+                return Ok(Some(Piece::Lines(Lines { buf, len: whole })));
             }
-            if buf.is_empty() {
+            if filled == 0 {
                 return Ok(None);
             }
             if self.eof {
-                return Ok(Some(Piece::Lines(buf)));
+                return Ok(Some(Piece::Lines(Lines { buf, len: filled })));
             }
-            if let Some(nl) = memchr::memrchr(b'\n', &buf) {
-                self.carry = buf.split_off(nl + 1);
-                return Ok(Some(Piece::Lines(buf)));
+            if let Some(nl) = memchr::memrchr(b'\n', &buf[..filled]) {
+                self.carry.extend_from_slice(&buf[nl + 1..filled]);
+                return Ok(Some(Piece::Lines(Lines { buf, len: nl + 1 })));
             }
-            if buf.len() > self.max_line_bytes {
-                return self.discard_overlong(buf.len() as u64).map(Some);
+            if filled > self.max_line_bytes {
+                self.spare = Some(buf);
+                return self.discard_overlong(filled as u64).map(Some);
             }
             // No newline yet, but the line may still fit the limit: read on.
-            want = buf.len() + self.chunk_bytes.min(self.max_line_bytes + 1 - buf.len()).max(1);
+            want = filled + self.chunk_bytes.min(self.max_line_bytes + 1 - filled).max(1);
         }
     }
 
@@ -166,7 +202,7 @@ mod tests {
     fn lines_of(ps: &[Piece]) -> Vec<u8> {
         ps.iter()
             .flat_map(|p| match p {
-                Piece::Lines(b) => b.clone(),
+                Piece::Lines(b) => b.to_vec(),
                 Piece::Overlong(n) => format!("<{n}>\n").into_bytes(),
             })
             .collect()
@@ -200,7 +236,7 @@ mod tests {
     #[test]
     fn lines_before_a_read_error_are_kept_then_the_error_is_reported() {
         let mut c = Chunker::new(Box::new(Breaks(b"a\nb\ntor".to_vec())), 1 << 20, 100);
-        assert_eq!(c.next_piece().unwrap(), Some(Piece::Lines(b"a\nb\n".to_vec())));
+        assert_eq!(c.next_piece().unwrap(), Some(Piece::Lines(b"a\nb\n".to_vec().into())));
         assert!(c.next_piece().is_err());
         assert_eq!(c.next_piece().unwrap(), None);
     }
@@ -228,6 +264,6 @@ mod tests {
         let mut data = vec![b'z'; 90];
         data.push(b'\n');
         let ps = pieces(&data, 16, 100);
-        assert_eq!(ps, vec![Piece::Lines(data)]);
+        assert_eq!(ps, vec![Piece::Lines(data.into())]);
     }
 }

@@ -9,7 +9,7 @@ mod open;
 use std::fmt;
 use std::path::PathBuf;
 
-pub use chunk::{Chunker, Piece};
+pub use chunk::{Chunker, Lines, Piece};
 pub use discover::{Discovery, InputProblem, discover};
 pub use open::{Compression, Opened, ReadBytes, open};
 
