@@ -65,6 +65,10 @@ const LOOK_ELSEWHERE: f64 = 1e5;
 const OUTAGE_TICKS: i64 = 32;
 /// Beats (or gaps) sampled to propose candidate periods.
 const SAMPLE: usize = 8192;
+/// Beats whose lags are histogrammed. Lags of a fourth of `SAMPLE` find the same periods in the
+/// evaluation (a thirty-second of it still does), at a fourth of the cost: on a busy cluster the lags
+/// were half of the detector's time.
+const LAG_SAMPLE: usize = 2048;
 
 /// A fixed-interval caller found in one cluster.
 #[derive(Clone, Debug, PartialEq)]
@@ -159,8 +163,12 @@ fn gap_candidates(beats: &[Beat], res: f64) -> Vec<(f64, Option<f64>)> {
         if med < 2.0 * res {
             continue;
         }
-        let spread = mad(&d, med);
-        if spread <= R_MAX * med {
+        // The spread is within R_MAX of the median exactly when more than half of the gaps are
+        // (the MAD is the deviation of that rank): one counting pass, where the MAD itself needs
+        // a copy and a selection. Most orders of most clusters fail here.
+        let within = d.iter().filter(|&&x| (x - med).abs() <= R_MAX * med).count();
+        if within > d.len() / 2 {
+            let spread = mad(&d, med);
             let band = res.max(0.1 * med);
             let close: Vec<f64> = d.iter().copied().filter(|x| (x - med).abs() <= band).collect();
             let mean = close.iter().sum::<f64>() / close.len().max(1) as f64;
@@ -201,11 +209,11 @@ fn lag_candidates(beats: &[Beat], res: f64) -> Vec<(f64, Option<f64>)> {
         }
     };
     let mut counts: Vec<(u32, f64)> = Vec::new();
-    // At most SAMPLE beats, in four runs spread over the timeline: lags need neighbours.
-    let (starts, run) = if beats.len() <= SAMPLE {
+    // At most LAG_SAMPLE beats, in four runs spread over the timeline: lags need neighbours.
+    let (starts, run) = if beats.len() <= LAG_SAMPLE {
         (vec![0], beats.len())
     } else {
-        let run = SAMPLE / 4;
+        let run = LAG_SAMPLE / 4;
         ((0..4).map(|i| i * (beats.len() - run) / 3).collect::<Vec<_>>(), run)
     };
     for i in starts.iter().flat_map(|&s| s..s + run) {
