@@ -389,7 +389,7 @@ impl<D: Detector> Partial<D> {
                 // One UTF-8 check for the whole chunk: values are then sliced as text with no
                 // check of their own (a chunk with an invalid byte is checked value by value).
                 let chunk = Line::from(&*buf);
-                let text = std::str::from_utf8(&buf).ok().map(Line::from).unwrap_or(chunk);
+                let text = simdutf8::basic::from_utf8(&buf).ok().map(Line::from).unwrap_or(chunk);
                 for line in lines(&buf) {
                     n += 1;
                     counts.lines += 1;
