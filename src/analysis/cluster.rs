@@ -288,7 +288,7 @@ impl ClusterStats {
             bump(&mut self.statuses, s, 1);
         }
         let method = r.method.as_deref().unwrap_or("-");
-        match self.methods.iter_mut().find(|(m, _)| m == method) {
+        match self.methods.iter_mut().find(|(m, _)| crate::same_bytes(m.as_bytes(), method.as_bytes())) {
             Some((_, c)) => *c += 1,
             None => self.methods.push((intern_method(method), 1)),
         }

@@ -86,7 +86,7 @@ pub(crate) struct TimeCache {
 
 impl TimeCache {
     fn parse(&mut self, raw: &[u8]) -> Option<(UnixMillis, TimeResolution)> {
-        if self.value.is_some() && self.raw == raw {
+        if self.value.is_some() && crate::same_bytes(&self.raw, raw) {
             return self.value;
         }
         let v = time::parse_time(raw);
