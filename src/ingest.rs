@@ -190,7 +190,7 @@ impl Feed<'_> {
 
     /// Opens input `index`, detects its format and returns its first piece.
     fn start(&mut self, index: usize) -> Option<Work> {
-        let reader = match open(&self.sources[index], self.opts.read_bytes.as_ref()) {
+        let (reader, count) = match open(&self.sources[index], self.opts.read_bytes.as_ref()) {
             Err(e) => {
                 self.update(index, |s| s.status = InputStatus::Unreadable(e.to_string()));
                 return None;
@@ -205,7 +205,7 @@ impl Feed<'_> {
             }
         };
         let mut chunker =
-            Chunker::new(reader.0, self.opts.chunk_bytes, self.opts.max_line_bytes).counting(reader.1);
+            Chunker::new(reader, self.opts.chunk_bytes, self.opts.max_line_bytes).counting(count);
         // Detection sees the same first lines whatever the chunk size: gather whole pieces until
         // it has its lines (or the input ends, or an overlong line comes, which stays for later).
         let mut first = Vec::new();

@@ -117,29 +117,22 @@ fn encode_part(key: &mut Vec<u8>, part: Option<&str>) {
     }
 }
 
-/// True when `key` is the encoding of these parts (as [`encode_part`] writes them).
+/// True when `key` is the encoding of these parts (read back with [`decode_part`]).
 fn encodes(key: &[u8], user_agent: Option<&str>, host: Option<&str>, path: &str) -> bool {
-    let mut rest = key;
-    // The first `n` bytes of `rest` are `expected`: step over them.
-    let mut take = |expected: &[u8]| match rest.split_at_checked(expected.len()) {
-        Some((head, tail)) if crate::same_bytes(head, expected) => {
-            rest = tail;
-            true
-        }
-        _ => false,
-    };
-    for part in [user_agent, host] {
-        let ok = match part {
-            None => take(b"-"),
-            Some(p) => {
-                take(itoa::Buffer::new().format(p.len()).as_bytes()) && take(b":") && take(p.as_bytes())
+    let mut at = 0;
+    for want in [user_agent, host] {
+        let same = match (decode_part(key, &mut at), want) {
+            (Some(None), None) => true,
+            (Some(Some((start, end))), Some(want)) => {
+                crate::same_bytes(&key[start as usize..end as usize], want.as_bytes())
             }
+            _ => false,
         };
-        if !ok {
+        if !same {
             return false;
         }
     }
-    crate::same_bytes(rest, path.as_bytes())
+    crate::same_bytes(key.get(at..).unwrap_or_default(), path.as_bytes())
 }
 
 /// Reads one part written by [`encode_part`] at `*at`: `Some(None)` for an absent part,
@@ -151,7 +144,13 @@ fn decode_part(key: &[u8], at: &mut usize) -> Option<Option<(u32, u32)>> {
         return Some(None);
     }
     let digits = key.get(*at..)?.iter().take_while(|b| b.is_ascii_digit()).count();
-    let len: usize = std::str::from_utf8(&key[*at..*at + digits]).ok()?.parse().ok()?;
+    if digits == 0 {
+        return None;
+    }
+    // Read on every request (to compare keys): digits folded here, not through `str::parse`.
+    let len = key[*at..*at + digits]
+        .iter()
+        .try_fold(0usize, |n, &d| n.checked_mul(10)?.checked_add(usize::from(d - b'0')))?;
     let start = *at + digits + 1;
     let end = start.checked_add(len)?;
     if key.get(*at + digits) != Some(&b':') || end > key.len() {
@@ -534,7 +533,8 @@ pub fn path_template<'a>(target: &'a str, raw_paths: bool, buf: &'a mut String) 
     // id (to fold) or a health or login word (then nothing is folded): this runs for every
     // request, and most paths are copied whole.
     let bytes = path.as_bytes();
-    let (mut has_id, mut kept) = (false, raw_paths);
+    // `whole`: nothing is folded (raw paths, or a health or login segment was seen).
+    let (mut has_id, mut whole) = (false, raw_paths);
     let (mut start, mut dot) = (0, None);
     let mut end = bytes.len();
     let mut i = 0;
@@ -553,11 +553,11 @@ pub fn path_template<'a>(target: &'a str, raw_paths: bool, buf: &'a mut String) 
             Some(b'/') | None => {}
             Some(_) => end = i,
         }
-        if !kept && i > start {
+        if !whole && i > start {
             // At ASCII bytes: character boundaries.
             let seg = path.get(start..i).unwrap_or_default();
             if word_bits(path.get(start..dot.unwrap_or(i)).unwrap_or_default()) != 0 {
-                (kept, has_id) = (true, false);
+                (whole, has_id) = (true, false);
             } else {
                 has_id = has_id || is_id_segment(seg);
             }

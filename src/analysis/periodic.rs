@@ -66,8 +66,8 @@ const OUTAGE_TICKS: i64 = 32;
 /// Beats (or gaps) sampled to propose candidate periods.
 const SAMPLE: usize = 8192;
 /// Beats whose lags are histogrammed. Lags of a fourth of `SAMPLE` find the same periods in the
-/// evaluation (a thirty-second of it still does), at a fourth of the cost: on a busy cluster the lags
-/// were half of the detector's time.
+/// evaluation (a thirty-second of it still does) at a fourth of the cost: on a busy cluster, the
+/// lags were half of the detector's time.
 const LAG_SAMPLE: usize = 2048;
 
 /// A fixed-interval caller found in one cluster.

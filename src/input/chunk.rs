@@ -5,9 +5,9 @@
 //! dropped as they arrive, and it comes out as one [`Piece::Overlong`].
 
 use std::io::{self, Read};
-use std::sync::atomic::Ordering;
 
 use super::ReadBytes;
+use super::open::add_read;
 
 /// What the chunker hands to a worker.
 #[derive(Debug, PartialEq, Eq)]
@@ -96,12 +96,6 @@ impl Chunker {
         }
     }
 
-    fn counted(&self, n: usize) {
-        if let Some(c) = &self.count {
-            c.fetch_add(n as u64, Ordering::Relaxed);
-        }
-    }
-
     /// Reads until `buf[..*filled]` holds `want` bytes or the input ends (or breaks: the error
     /// is kept). `buf` only grows (zero-filled) where it was never that long.
     fn fill(&mut self, buf: &mut Vec<u8>, filled: &mut usize, want: usize) {
@@ -112,7 +106,7 @@ impl Chunker {
             match self.reader.read(&mut buf[*filled..want]) {
                 Ok(0) => self.eof = true,
                 Ok(n) => {
-                    self.counted(n);
+                    add_read(self.count.as_ref(), n);
                     *filled += n;
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -175,7 +169,7 @@ impl Chunker {
                     return Ok(Piece::Overlong(len));
                 }
                 Ok(n) => {
-                    self.counted(n);
+                    add_read(self.count.as_ref(), n);
                     n
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,

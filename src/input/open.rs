@@ -40,6 +40,13 @@ const BUF_BYTES: usize = 256 * 1024;
 /// Bytes read from the inputs themselves (before decompression), for a progress display.
 pub type ReadBytes = Arc<AtomicU64>;
 
+/// Adds `n` bytes read to `count`, when there is one.
+pub(super) fn add_read(count: Option<&ReadBytes>, n: usize) {
+    if let Some(c) = count {
+        c.fetch_add(n as u64, Ordering::Relaxed);
+    }
+}
+
 /// A buffered reader that adds the bytes consumed from it to a shared counter: the compressed
 /// bytes under a gzip decoder.
 struct Counting<R> {
@@ -47,18 +54,10 @@ struct Counting<R> {
     count: Option<ReadBytes>,
 }
 
-impl<R> Counting<R> {
-    fn add(&self, n: usize) {
-        if let Some(c) = &self.count {
-            c.fetch_add(n as u64, Ordering::Relaxed);
-        }
-    }
-}
-
 impl<R: BufRead> Read for Counting<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = self.inner.read(buf)?;
-        self.add(n);
+        add_read(self.count.as_ref(), n);
         Ok(n)
     }
 }
@@ -69,7 +68,7 @@ impl<R: BufRead> BufRead for Counting<R> {
     }
 
     fn consume(&mut self, amt: usize) {
-        self.add(amt);
+        add_read(self.count.as_ref(), amt);
         self.inner.consume(amt);
     }
 }

@@ -66,9 +66,9 @@ impl<'a> Line<'a> {
 
     /// Text of a logged value within this line (see [`text`]).
     pub(crate) fn text(&self, part: &'a [u8], escaped: bool) -> Cow<'a, str> {
-        match self.str_of(part) {
-            Some(s) if !escaped => Cow::Borrowed(s),
-            _ => text(part, escaped),
+        match self.str_of(part).filter(|_| !escaped) {
+            Some(s) => Cow::Borrowed(s),
+            None => text(part, escaped),
         }
     }
 }
