@@ -9,7 +9,7 @@
 use std::borrow::Cow;
 
 use super::fields::{FIELD_COUNT, Field, FieldMap};
-use super::text::{Line, scan_quoted};
+use super::text::{Line, Specials, scan_quoted};
 use super::{ParseError, TimeCache};
 use crate::model::Record;
 
@@ -83,6 +83,7 @@ fn scan_object<'a>(
     if s.get(i) != Some(&b'{') {
         return Err(not_an_object(s));
     }
+    let mut specials = Specials::new(s);
     i += 1;
     loop {
         i = skip_ws(s, i);
@@ -95,7 +96,7 @@ fn scan_object<'a>(
             None => return Err(TRUNCATED),
             Some(_) => return Err(ParseError::InvalidJson("expected a key")),
         }
-        let (key, _, next) = scan_quoted(s, i + 1).ok_or(TRUNCATED)?;
+        let (key, _, next) = specials.quoted(i + 1).ok_or(TRUNCATED)?;
         i = skip_ws(s, next);
         if s.get(i) != Some(&b':') {
             return Err(ParseError::InvalidJson("expected ':' after a key"));
@@ -105,7 +106,7 @@ fn scan_object<'a>(
         let value = match s.get(i) {
             None => return Err(TRUNCATED),
             Some(b'"') => {
-                let (bytes, escaped, next) = scan_quoted(s, i + 1).ok_or(TRUNCATED)?;
+                let (bytes, escaped, next) = specials.quoted(i + 1).ok_or(TRUNCATED)?;
                 i = next;
                 Some(RawValue { bytes, escaped, quoted: true })
             }
@@ -187,6 +188,7 @@ impl Shape {
         let Some(&last) = self.ends.last() else { return false };
         let mut i = 0;
         let mut from = 0;
+        let mut specials = Specials::new(line);
         for (&end, &(quoted, hit)) in self.ends.iter().zip(&self.values) {
             if !line
                 .get(i..i + (end - from))
@@ -197,7 +199,7 @@ impl Shape {
             i += end - from;
             from = end;
             let value = if quoted {
-                let Some((bytes, escaped, next)) = scan_quoted(line, i) else { return false };
+                let Some((bytes, escaped, next)) = specials.quoted(i) else { return false };
                 i = next - 1;
                 RawValue { bytes, escaped, quoted: true }
             } else {

@@ -51,6 +51,7 @@ impl<'a> Line<'a> {
 
     /// `part` (a slice of this line) as text, when the line is known to be text and `part`
     /// starts and ends on character boundaries.
+    #[inline]
     pub(crate) fn str_of(&self, part: &'a [u8]) -> Option<&'a str> {
         let text = self.text?;
         let offset = (part.as_ptr() as usize).checked_sub(self.bytes.as_ptr() as usize)?;
@@ -65,6 +66,7 @@ impl<'a> Line<'a> {
     }
 
     /// Text of a logged value within this line (see [`text`]).
+    #[inline]
     pub(crate) fn text(&self, part: &'a [u8], escaped: bool) -> Cow<'a, str> {
         match self.str_of(part).filter(|_| !escaped) {
             Some(s) => Cow::Borrowed(s),
@@ -172,21 +174,120 @@ fn unicode_escape(s: &[u8]) -> Option<(char, usize)> {
     Some((char::from_u32(u32::from(hi)).unwrap_or('\u{FFFD}'), 6))
 }
 
-/// Scans a quoted string whose opening quote is just before `start`: returns its body, whether
-/// it holds a backslash escape, and the index after the closing quote. `None` when the line
-/// ends first.
+/// The quotes and backslashes of a line, found 64 bytes at a time (a few vector compares and one
+/// bit mask per block) and read off the mask, where a `memchr2` per value paid a call and its
+/// set-up for a value of a few dozen bytes. The mask of the last block used is kept, so the values
+/// of one line, read left to right, mostly share blocks.
+pub(crate) struct Specials<'a> {
+    s: &'a [u8],
+    /// Start of the block `mask` describes (`usize::MAX` before the first).
+    at: usize,
+    /// Bit `i` set when `s[at + i]` is a quote or a backslash.
+    mask: u64,
+}
+
+impl<'a> Specials<'a> {
+    pub(crate) fn new(s: &'a [u8]) -> Self {
+        Specials { s, at: usize::MAX, mask: 0 }
+    }
+
+    /// Index of the first quote or backslash at or after `from`.
+    #[inline(always)]
+    fn next(&mut self, from: usize) -> Option<usize> {
+        if from >= self.s.len() {
+            return None;
+        }
+        let mut at = from & !63;
+        if at != self.at {
+            self.load(at);
+        }
+        let mut m = self.mask & (u64::MAX << (from & 63));
+        while m == 0 {
+            at += 64;
+            if at >= self.s.len() {
+                return None;
+            }
+            self.load(at);
+            m = self.mask;
+        }
+        Some(at + m.trailing_zeros() as usize)
+    }
+
+    /// Loads the mask of the block starting at `at` (bits past the end of the line are clear).
+    #[inline]
+    fn load(&mut self, at: usize) {
+        self.at = at;
+        self.mask = match self.s.get(at..at + 64).and_then(|b| <&[u8; 64]>::try_from(b).ok()) {
+            Some(block) => special_mask(block),
+            None => match self.s.len().checked_sub(64).and_then(|last| self.s.get(last..)) {
+                // The last, partial block: the block ending at the line's end, shifted.
+                Some(end) => {
+                    <&[u8; 64]>::try_from(end).map_or(0, |b| special_mask(b) >> (at + 64 - self.s.len()))
+                }
+                None => {
+                    let mut pad = [0u8; 64];
+                    let tail = self.s.get(at..).unwrap_or_default();
+                    pad[..tail.len()].copy_from_slice(tail);
+                    special_mask(&pad)
+                }
+            },
+        };
+    }
+
+    /// Scans a quoted string whose opening quote is just before `start`: returns its body,
+    /// whether it holds a backslash escape, and the index after the closing quote. `None` when
+    /// the line ends first.
+    #[inline(always)]
+    pub(crate) fn quoted(&mut self, start: usize) -> Option<(&'a [u8], bool, usize)> {
+        let mut pos = start;
+        let mut escaped = false;
+        loop {
+            let found = self.next(pos)?;
+            if self.s[found] == b'"' {
+                return Some((&self.s[start..found], escaped, found + 1));
+            }
+            escaped = true;
+            pos = found + 2;
+        }
+    }
+}
+
+/// Bit `i` set when `block[i]` is `"` or `\\`: SSE2 (part of every x86-64), 16 bytes a compare.
+#[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
+#[inline]
+fn special_mask(block: &[u8; 64]) -> u64 {
+    use safe_arch::{
+        bitor_m128i, cmp_eq_mask_i8_m128i, load_unaligned_m128i, move_mask_i8_m128i, set_splat_i8_m128i,
+    };
+    let quote = set_splat_i8_m128i(b'"' as i8);
+    let backslash = set_splat_i8_m128i(b'\\' as i8);
+    let mut mask = 0;
+    for (k, part) in block.chunks_exact(16).enumerate() {
+        if let Ok(part) = <&[u8; 16]>::try_from(part) {
+            let v = load_unaligned_m128i(part);
+            let hit = bitor_m128i(cmp_eq_mask_i8_m128i(v, quote), cmp_eq_mask_i8_m128i(v, backslash));
+            mask |= u64::from(move_mask_i8_m128i(hit) as u16) << (16 * k);
+        }
+    }
+    mask
+}
+
+/// Bit `i` set when `block[i]` is `"` or `\\` (elsewhere than on x86-64).
+#[cfg(not(all(target_arch = "x86_64", target_feature = "sse2")))]
+fn special_mask(block: &[u8; 64]) -> u64 {
+    special_mask_bytewise(block)
+}
+
+/// [`special_mask`] a byte at a time: the reference it is tested against, and the portable one.
+#[cfg_attr(all(target_arch = "x86_64", target_feature = "sse2"), allow(dead_code))]
+fn special_mask_bytewise(block: &[u8; 64]) -> u64 {
+    block.iter().enumerate().fold(0, |m, (i, &b)| m | u64::from(b == b'"' || b == b'\\') << i)
+}
+
+/// [`Specials::quoted`] for one string of a line.
 #[inline]
 pub(crate) fn scan_quoted(s: &[u8], start: usize) -> Option<(&[u8], bool, usize)> {
-    let mut pos = start;
-    let mut escaped = false;
-    loop {
-        let found = pos + memchr::memchr2(b'"', b'\\', s.get(pos..)?)?;
-        if s[found] == b'"' {
-            return Some((&s[start..found], escaped, found + 1));
-        }
-        escaped = true;
-        pos = found + 2;
-    }
+    Specials::new(s).quoted(start)
 }
 
 #[cfg(test)]
@@ -241,5 +342,45 @@ mod tests {
         let bytes = Line::from(b"\xffok".as_slice());
         assert_eq!(bytes.str_of(bytes.bytes()), None);
         assert_eq!(bytes.text(bytes.bytes(), false), "\u{FFFD}ok");
+    }
+
+    /// `scan_quoted` as the grammar says it, a byte at a time.
+    fn quoted_bytewise(s: &[u8], start: usize) -> Option<(&[u8], bool, usize)> {
+        let mut i = start;
+        let mut escaped = false;
+        loop {
+            match s.get(i)? {
+                b'"' => return Some((&s[start..i], escaped, i + 1)),
+                b'\\' => {
+                    escaped = true;
+                    i += 2;
+                }
+                _ => i += 1,
+            }
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn the_block_mask_finds_every_quote_and_backslash(
+            block in proptest::collection::vec(proptest::sample::select(vec![b'"', b'\\', b'a', 0, 0xff, b'"' ^ 0x80]), 64)
+        ) {
+            let block: [u8; 64] = block.try_into().unwrap();
+            proptest::prop_assert_eq!(special_mask(&block), special_mask_bytewise(&block));
+        }
+
+        /// Strings of any length, so that values start, end and escape on either side of a
+        /// 64-byte block, in the last partial block, and in lines shorter than one block.
+        #[test]
+        fn strings_are_scanned_as_the_grammar_says(
+            line in proptest::collection::vec(proptest::sample::select(vec![b'"', b'\\', b'x', b' ']), 0..300),
+            starts in proptest::collection::vec(0usize..300, 1..6),
+        ) {
+            let mut specials = Specials::new(&line);
+            for start in starts {
+                proptest::prop_assert_eq!(specials.quoted(start), quoted_bytewise(&line, start));
+                proptest::prop_assert_eq!(scan_quoted(&line, start), quoted_bytewise(&line, start));
+            }
+        }
     }
 }
