@@ -132,6 +132,36 @@ fn median(v: &mut [f64]) -> f64 {
     *m
 }
 
+/// The median of integers (the element at rank `len / 2`, as [`median`] picks it).
+fn median_int(v: &mut [i64]) -> f64 {
+    if v.is_empty() {
+        return 0.0;
+    }
+    let mid = v.len() / 2;
+    *v.select_nth_unstable(mid).1 as f64
+}
+
+/// `v.round()` for `v` within ±2^52, without the library call that `round` is on x86-64's
+/// baseline (no SSE4.1): the integer part and whether the fraction reaches one half.
+#[inline]
+fn round(v: f64) -> f64 {
+    if v.abs() < 4.0e15 {
+        let whole = v as i64 as f64;
+        let frac = v - whole;
+        let r = if frac >= 0.5 {
+            whole + 1.0
+        } else if frac <= -0.5 {
+            whole - 1.0
+        } else {
+            whole
+        };
+        // A negative number that rounds to zero rounds to -0, as the library's does.
+        r.copysign(v)
+    } else {
+        v.round()
+    }
+}
+
 fn mad(v: &[f64], center: f64) -> f64 {
     let mut d: Vec<f64> = v.iter().map(|x| (x - center).abs()).collect();
     median(&mut d)
@@ -155,19 +185,22 @@ fn gap_candidates(beats: &[Beat], res: f64) -> Vec<(f64, Option<f64>)> {
     let mut out = Vec::new();
     // Medians and gap shares are estimated from at most SAMPLE windows, evenly spread.
     let step = (n / SAMPLE).max(1);
-    let mut d = Vec::with_capacity(n.min(SAMPLE + 1));
+    // The k-th gaps are whole milliseconds: selected (and sorted, below) as integers, which
+    // compare faster than floats by `total_cmp`, in the same order.
+    let mut d: Vec<i64> = Vec::with_capacity(n.min(SAMPLE + 1));
     for k in 1..=KMAX.min(n.saturating_sub(1)) {
         d.clear();
-        d.extend(beats.windows(k + 1).step_by(step).map(|w| (w[k].t - w[0].t) as f64));
-        let med = median(&mut d);
+        d.extend((0..n - k).step_by(step).map(|i| beats[i + k].t - beats[i].t));
+        let med = median_int(&mut d);
         if med < 2.0 * res {
             continue;
         }
         // The spread is within R_MAX of the median exactly when more than half of the gaps are
         // (the MAD is the deviation of that rank): one counting pass, where the MAD itself needs
         // a copy and a selection. Most orders of most clusters fail here.
-        let within = d.iter().filter(|&&x| (x - med).abs() <= R_MAX * med).count();
+        let within = d.iter().filter(|&&x| (x as f64 - med).abs() <= R_MAX * med).count();
         if within > d.len() / 2 {
+            let d: Vec<f64> = d.iter().map(|&x| x as f64).collect();
             let spread = mad(&d, med);
             let band = res.max(0.1 * med);
             let close: Vec<f64> = d.iter().copied().filter(|x| (x - med).abs() <= band).collect();
@@ -176,21 +209,21 @@ fn gap_candidates(beats: &[Beat], res: f64) -> Vec<(f64, Option<f64>)> {
         }
     }
     // Gap clusters: the smallest first-order gap shared by a tenth of the gaps.
-    let sampled = beats.windows(2).step_by(step).len();
-    let mut g: Vec<f64> = beats
-        .windows(2)
+    let sampled = (0..n.saturating_sub(1)).step_by(step).len();
+    let mut g: Vec<i64> = (0..n.saturating_sub(1))
         .step_by(step)
-        .map(|w| (w[1].t - w[0].t) as f64)
-        .filter(|&x| x >= 2.0 * res)
+        .map(|i| beats[i + 1].t - beats[i].t)
+        .filter(|&x| x as f64 >= 2.0 * res)
         .collect();
-    g.sort_unstable_by(f64::total_cmp);
+    g.sort_unstable();
     let need = (sampled / 10).max(3);
     let mut i = 0;
     while i < g.len() {
-        let width = res.max(0.04 * g[i]);
-        let j = g.partition_point(|&x| x <= g[i] + width);
+        let gi = g[i] as f64;
+        let width = res.max(0.04 * gi);
+        let j = g.partition_point(|&x| x as f64 <= gi + width);
         if j - i >= need {
-            let mean = g[i..j].iter().sum::<f64>() / (j - i) as f64;
+            let mean = g[i..j].iter().map(|&x| x as f64).sum::<f64>() / (j - i) as f64;
             out.push((mean, None));
             break;
         }
@@ -263,14 +296,15 @@ fn track(beats: &[Beat], anchor: usize, p0: f64, tol: f64) -> Component {
     let mut c = Component { period: p0, tol, assigned: vec![anchor], ticks: vec![0], errors: vec![0.0] };
     for (i, b) in beats.iter().enumerate().skip(anchor + 1) {
         let x = b.t as f64;
-        let m = ((x - reference) / period).round();
+        let m = round((x - reference) / period);
         if m < 1.0 {
             continue;
         }
         let e = x - (reference + m * period);
         if e.abs() <= tol {
             reference += m * period + ALPHA * e;
-            period += BETA * e / m;
+            // Usually the next tick (`m` is 1): no division on the loop's critical path.
+            period += if m == 1.0 { BETA * e } else { BETA * e / m };
             tick += m as i64;
             c.assigned.push(i);
             c.ticks.push(tick);
@@ -288,11 +322,11 @@ fn anchors(beats: &[Beat], p: f64, tol: f64) -> Vec<usize> {
         let bins = ((p / tol).floor() as usize).clamp(1, 4096);
         let mut count = vec![0u32; bins];
         let base = beats[0].t as f64;
-        // The phase as the fraction of `(t - base) / p` (t ≥ base): `%` on floats is a software
-        // `fmod`, a tenth of the detector's time on a busy cluster.
+        // The phase as the fraction of `(t - base) / p` (t ≥ base, so truncation is the floor):
+        // `%` on floats is a software `fmod`, and `floor` a library call on x86-64's baseline.
         let bin = |t: i64| {
             let q = (t as f64 - base) / p;
-            (((q - q.floor()) * bins as f64) as usize).min(bins - 1)
+            (((q - q as u64 as f64) * bins as f64) as usize).min(bins - 1)
         };
         for b in beats.iter().take(span) {
             count[bin(b.t)] += 1;
@@ -577,6 +611,24 @@ mod tests {
             .into_iter()
             .map(|p| (p.period_ms, p.phases))
             .collect()
+    }
+
+    proptest::proptest! {
+        /// The tracker's rounding is the library's, halves and the edges next to them included.
+        #[test]
+        fn round_is_the_library_round(whole in -5_000_000i64..5_000_000, frac in -1.0f64..1.0, wide in -1e17f64..1e17) {
+            for v in [whole as f64 + frac, whole as f64 + 0.5, whole as f64 - 0.5, frac, wide] {
+                for v in [v, v.next_up(), v.next_down()] {
+                    proptest::prop_assert_eq!(round(v).to_bits(), v.round().to_bits(), "{}", v);
+                }
+            }
+        }
+
+        #[test]
+        fn the_integer_median_is_the_float_median(mut v in proptest::collection::vec(0i64..1_000_000, 0..50)) {
+            let mut f: Vec<f64> = v.iter().map(|&x| x as f64).collect();
+            proptest::prop_assert_eq!(median_int(&mut v), median(&mut f));
+        }
     }
 
     #[test]
