@@ -9,6 +9,7 @@ use std::borrow::Cow;
 use std::collections::HashSet;
 
 use hashbrown::HashTable;
+use rayon::iter::{IntoParallelIterator, ParallelIterator};
 use smallvec::SmallVec;
 use std::hash::{BuildHasher, BuildHasherDefault, Hasher};
 
@@ -257,6 +258,9 @@ impl Hasher for PreHashed {
     }
 }
 
+/// Clusters with at least this many requests on both sides of a merge are merged in parallel.
+const PARALLEL_MERGE: u64 = 1024;
+
 const METHODS: [&str; 10] =
     ["GET", "POST", "HEAD", "PUT", "DELETE", "OPTIONS", "PATCH", "CONNECT", "TRACE", "-"];
 
@@ -336,8 +340,11 @@ impl ClusterStats {
         for (m, n) in other.methods {
             bump(&mut self.methods, m, n);
         }
-        for h in other.clients.iter() {
-            self.add_client(h);
+        // A full set can no longer change (see `add_client`).
+        if !self.clients_capped {
+            for h in other.clients.iter() {
+                self.add_client(h);
+            }
         }
         self.clients_capped |= other.clients_capped;
         self.bytes = match (self.bytes, other.bytes) {
@@ -708,13 +715,30 @@ impl Clusters {
             std::mem::swap(&mut self.table, &mut other.table);
         }
         self.table.reserve(other.table.len(), |s| s.hash);
+        // Clusters busy in both are taken out and merged in parallel (their client sets and
+        // timelines are most of the work, and the last merge of the ingest has the pool to
+        // itself); the rest are merged in place.
+        let mut busy = Vec::new();
         for slot in other.table {
-            match self.table.find_mut(slot.hash, |s| s.hash == slot.hash && s.key == slot.key) {
-                Some(mine) => mine.stats.merge(*slot.stats),
-                None => {
+            match self.table.find_entry(slot.hash, |s| s.hash == slot.hash && s.key == slot.key) {
+                Ok(mine) if mine.get().stats.requests.min(slot.stats.requests) >= PARALLEL_MERGE => {
+                    busy.push((mine.remove().0, slot));
+                }
+                Ok(mut mine) => mine.get_mut().stats.merge(*slot.stats),
+                Err(_) => {
                     self.table.insert_unique(slot.hash, slot, |s| s.hash);
                 }
             }
+        }
+        let merged: Vec<Slot> = busy
+            .into_par_iter()
+            .map(|(mut mine, theirs)| {
+                mine.stats.merge(*theirs.stats);
+                mine
+            })
+            .collect();
+        for slot in merged {
+            self.table.insert_unique(slot.hash, slot, |s| s.hash);
         }
     }
 
