@@ -6,12 +6,11 @@
 //! `/orders/:id`) unless `--raw-paths`. Health, login and `/` paths are never templated.
 
 use std::borrow::Cow;
-use std::collections::HashSet;
 
 use hashbrown::HashTable;
 use rayon::iter::{IntoParallelIterator, ParallelIterator};
 use smallvec::SmallVec;
-use std::hash::{BuildHasher, BuildHasherDefault, Hasher};
+use std::hash::{BuildHasher, Hasher};
 
 use super::timeline::Timeline;
 use crate::model::{Record, UnixMillis};
@@ -177,8 +176,6 @@ pub struct ClusterStats {
     pub last_seen: UnixMillis,
     /// Hashes of distinct client addresses (up to [`MAX_DISTINCT_CLIENTS`]).
     pub clients: ClientSet,
-    /// Whether more distinct clients were seen than are counted.
-    pub clients_capped: bool,
     /// Response bytes: count of responses with a size, sum, min, max.
     pub bytes: Option<(u64, u64, u64, u64)>,
     /// Responses whose `Set-Cookie` was logged non-empty.
@@ -191,70 +188,132 @@ pub struct ClusterStats {
 
 /// Distinct client hashes, up to [`MAX_DISTINCT_CLIENTS`]: the first is kept inline, so the many
 /// clusters with one client (a scanner's) allocate nothing for it.
+///
+/// The others are appended, and every [`CLIENT_BATCH`] of them sorted and merged into a sorted,
+/// distinct run: a busy cluster's hashes then go through memory in order. A hash set took a cache
+/// miss per insert once a worker's sets outgrew its cache, and with two workers each fills its
+/// own sets.
 #[derive(Clone, Debug, Default)]
 pub struct ClientSet {
     one: Option<u64>,
-    many: HashSet<u64, BuildHasherDefault<PreHashed>>,
     /// The last hash inserted: a cluster's consecutive requests often come from one client.
     last: Option<u64>,
+    /// `items[..sorted]`: distinct, ascending, without `one`; then the hashes appended since.
+    items: Vec<u64>,
+    sorted: u32,
+    /// More distinct clients were seen than are counted; the set no longer changes.
+    capped: bool,
 }
 
+/// Hashes appended to a [`ClientSet`] between two merges into its sorted run.
+const CLIENT_BATCH: usize = 1024;
+
 impl ClientSet {
-    /// Adds `h`; false when the set is full and `h` is new (not counted).
-    pub fn insert(&mut self, h: u64) -> bool {
-        if self.last == Some(h) {
-            return true;
+    /// Adds `h`.
+    #[inline]
+    pub fn insert(&mut self, h: u64) {
+        if self.capped || self.last == Some(h) {
+            return;
         }
         self.last = Some(h);
         match self.one {
-            None => {
-                self.one = Some(h);
-                true
+            None => self.one = Some(h),
+            Some(one) if one == h => {}
+            Some(_) => {
+                if self.items.len() - self.sorted as usize >= CLIENT_BATCH {
+                    self.flush();
+                    if self.capped {
+                        return;
+                    }
+                }
+                self.items.push(h);
             }
-            Some(one) if one == h => true,
-            Some(_) if self.len() < MAX_DISTINCT_CLIENTS => {
-                self.many.insert(h);
-                true
-            }
-            Some(_) => self.many.contains(&h),
         }
     }
 
-    /// Distinct clients counted.
+    /// Merges the appended hashes into the sorted run, and caps the set.
+    fn flush(&mut self) {
+        let sorted = self.sorted as usize;
+        if self.items.len() == sorted {
+            return;
+        }
+        let (run, batch) = self.items.split_at_mut(sorted);
+        batch.sort_unstable();
+        let mut merged = Vec::with_capacity(
+            (run.len() + batch.len() + CLIENT_BATCH).min(MAX_DISTINCT_CLIENTS + CLIENT_BATCH),
+        );
+        let (mut a, mut b) = (run.iter().peekable(), batch.iter().peekable());
+        loop {
+            let next = match (a.peek(), b.peek()) {
+                (Some(&&x), Some(&&y)) if x <= y => a.next(),
+                (_, Some(_)) => b.next(),
+                (Some(_), None) => a.next(),
+                (None, None) => break,
+            };
+            if let Some(&h) = next {
+                if merged.last() != Some(&h) && self.one != Some(h) {
+                    merged.push(h);
+                }
+            }
+        }
+        // `one` counts too: at most MAX_DISTINCT_CLIENTS in all.
+        let room = MAX_DISTINCT_CLIENTS - usize::from(self.one.is_some());
+        if merged.len() > room {
+            merged = Vec::new();
+            self.capped = true;
+        }
+        self.sorted = u32::try_from(merged.len()).unwrap_or(u32::MAX);
+        self.items = merged;
+    }
+
+    /// Absorbs another worker's set (a union, capped as one set would be).
+    pub fn merge(&mut self, mut other: ClientSet) {
+        if self.capped {
+            return;
+        }
+        other.flush();
+        if other.capped {
+            *self = other;
+            return;
+        }
+        if self.one.is_none() {
+            self.one = other.one.take();
+        }
+        self.flush();
+        self.items.extend(other.one);
+        self.items.extend(other.items);
+        self.flush();
+    }
+
+    /// Distinct clients counted (at most [`MAX_DISTINCT_CLIENTS`]).
     #[must_use]
     pub fn len(&self) -> usize {
-        usize::from(self.one.is_some()) + self.many.len()
+        if self.capped {
+            return MAX_DISTINCT_CLIENTS;
+        }
+        if self.items.len() > self.sorted as usize {
+            let mut flushed = self.clone();
+            flushed.flush();
+            return flushed.len();
+        }
+        usize::from(self.one.is_some()) + self.items.len()
+    }
+
+    /// True when more distinct clients were seen than [`MAX_DISTINCT_CLIENTS`].
+    #[must_use]
+    pub fn capped(&self) -> bool {
+        self.capped || (self.items.len() > self.sorted as usize && self.clone().flushed_capped())
+    }
+
+    fn flushed_capped(mut self) -> bool {
+        self.flush();
+        self.capped
     }
 
     /// True when no client was logged.
     #[must_use]
     pub fn is_empty(&self) -> bool {
-        self.one.is_none()
-    }
-
-    /// The hashes, in no particular order.
-    pub fn iter(&self) -> impl Iterator<Item = u64> + '_ {
-        self.one.into_iter().chain(self.many.iter().copied())
-    }
-}
-
-/// Hashes that are already hashes (client addresses through a seeded ahash): used as they are.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct PreHashed(u64);
-
-impl Hasher for PreHashed {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = self.0.rotate_left(8) ^ u64::from(b);
-        }
-    }
-
-    fn write_u64(&mut self, n: u64) {
-        self.0 = n;
+        self.one.is_none() && !self.capped
     }
 }
 
@@ -296,7 +355,7 @@ impl ClusterStats {
             None => self.methods.push((intern_method(method), 1)),
         }
         if let Some(h) = client_hash {
-            self.add_client(h);
+            self.clients.insert(h);
         }
         if let Some(b) = r.bytes {
             self.bytes = Some(match self.bytes {
@@ -311,16 +370,6 @@ impl ClusterStats {
             self.login_redirects += 1;
         }
         self.timeline.push(r.time, r.resolution);
-    }
-
-    fn add_client(&mut self, h: u64) {
-        // Once full, the set and the flag can no longer change: skip the lookup.
-        if self.clients_capped {
-            return;
-        }
-        if !self.clients.insert(h) {
-            self.clients_capped = true;
-        }
     }
 
     fn merge(&mut self, other: ClusterStats) {
@@ -340,13 +389,7 @@ impl ClusterStats {
         for (m, n) in other.methods {
             bump(&mut self.methods, m, n);
         }
-        // A full set can no longer change (see `add_client`).
-        if !self.clients_capped {
-            for h in other.clients.iter() {
-                self.add_client(h);
-            }
-        }
-        self.clients_capped |= other.clients_capped;
+        self.clients.merge(other.clients);
         self.bytes = match (self.bytes, other.bytes) {
             (Some((n, s, lo, hi)), Some((n2, s2, lo2, hi2))) => {
                 Some((n + n2, s.saturating_add(s2), lo.min(lo2), hi.max(hi2)))
@@ -908,12 +951,41 @@ mod tests {
             a.merge(b);
             let slots = a.into_slots();
             assert_eq!(slots.len(), 1);
-            (slots[0].stats.clients.len(), slots[0].stats.clients_capped)
+            (slots[0].stats.clients.len(), slots[0].stats.clients.capped())
         };
         for split in [1, 2, 3] {
             assert_eq!(count(MAX_DISTINCT_CLIENTS, split), (MAX_DISTINCT_CLIENTS, false), "exactly full");
             assert_eq!(count(MAX_DISTINCT_CLIENTS + 5, split), (MAX_DISTINCT_CLIENTS, true), "over");
             assert_eq!(count(7, split), (7, false));
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(48))]
+        /// Two workers' clients, with sizes on either side of a batch and of the cap, overlapping
+        /// or not, repeated: the merged set counts what a plain set of all of them counts, up to
+        /// the cap, whether or not a worker's last batch was merged into its sorted run.
+        #[test]
+        fn the_client_set_counts_like_a_hash_set(
+            sizes in proptest::collection::vec(proptest::sample::select(vec![
+                0u64, 1, 7, 1_023, 1_024, 1_025, 5_000, 9_999, 10_000, 10_001, 10_100, 10_239, 10_241, 11_000,
+            ]), 2),
+            overlap in proptest::sample::select(vec![0u64, 1, 500, 5_000, 20_000]),
+            repeats in 1usize..3,
+        ) {
+            let mix = |i: u64| i.wrapping_mul(0x9E37_79B9_7F4A_7C15).rotate_left(17);
+            let side = |from: u64, n: u64| -> Vec<u64> {
+                (0..repeats).flat_map(|_| (from..from + n).map(mix)).collect()
+            };
+            let (ha, hb) = (side(0, sizes[0]), side(sizes[0].saturating_sub(overlap), sizes[1]));
+            let (mut a, mut b) = (ClientSet::default(), ClientSet::default());
+            ha.iter().for_each(|&h| a.insert(h));
+            hb.iter().for_each(|&h| b.insert(h));
+            a.merge(b);
+            let distinct = ha.iter().chain(&hb).collect::<std::collections::HashSet<_>>().len();
+            proptest::prop_assert_eq!(a.len(), distinct.min(MAX_DISTINCT_CLIENTS));
+            proptest::prop_assert_eq!(a.capped(), distinct > MAX_DISTINCT_CLIENTS);
+            proptest::prop_assert_eq!(a.is_empty(), distinct == 0);
         }
     }
 
