@@ -205,8 +205,11 @@ pub struct ClientSet {
     capped: bool,
 }
 
-/// Hashes appended to a [`ClientSet`] between two merges into its sorted run.
+/// Hashes appended to a [`ClientSet`] between two merges into its sorted run, at least.
 const CLIENT_BATCH: usize = 1024;
+
+/// A sorted run up to this long is searched before a hash is appended.
+const SEARCHED_RUN: usize = 64;
 
 impl ClientSet {
     /// Adds `h`.
@@ -220,7 +223,15 @@ impl ClientSet {
             None => self.one = Some(h),
             Some(one) if one == h => {}
             Some(_) => {
-                if self.items.len() - self.sorted as usize >= CLIENT_BATCH {
+                let sorted = self.sorted as usize;
+                // A short run is searched first, so that the few clients of most clusters are
+                // not appended again and again.
+                if sorted <= SEARCHED_RUN && self.items[..sorted].binary_search(&h).is_ok() {
+                    return;
+                }
+                // Batches as long as the run (at least CLIENT_BATCH): merging a batch then costs
+                // a few steps per new hash, however long the run.
+                if self.items.len() - sorted >= sorted.max(CLIENT_BATCH) {
                     self.flush();
                     if self.capped {
                         return;
@@ -239,25 +250,31 @@ impl ClientSet {
         }
         let (run, batch) = self.items.split_at_mut(sorted);
         batch.sort_unstable();
-        let mut merged = Vec::with_capacity(
-            (run.len() + batch.len() + CLIENT_BATCH).min(MAX_DISTINCT_CLIENTS + CLIENT_BATCH),
-        );
-        let (mut a, mut b) = (run.iter().peekable(), batch.iter().peekable());
-        loop {
-            let next = match (a.peek(), b.peek()) {
-                (Some(&&x), Some(&&y)) if x <= y => a.next(),
-                (_, Some(_)) => b.next(),
-                (Some(_), None) => a.next(),
-                (None, None) => break,
-            };
-            if let Some(&h) = next {
-                if merged.last() != Some(&h) && self.one != Some(h) {
-                    merged.push(h);
-                }
-            }
-        }
         // `one` counts too: at most MAX_DISTINCT_CLIENTS in all.
         let room = MAX_DISTINCT_CLIENTS - usize::from(self.one.is_some());
+        let mut merged = Vec::with_capacity((run.len() + batch.len()).min(room + 1));
+        let (mut i, mut j) = (0, 0);
+        while merged.len() <= room {
+            // The smaller head; a hash in both (or repeated in the batch) is taken once.
+            let h = match (run.get(i), batch.get(j)) {
+                (Some(&a), Some(&b)) if a <= b => {
+                    i += 1;
+                    a
+                }
+                (_, Some(&b)) => {
+                    j += 1;
+                    b
+                }
+                (Some(&a), None) => {
+                    i += 1;
+                    a
+                }
+                (None, None) => break,
+            };
+            if merged.last() != Some(&h) && self.one != Some(h) {
+                merged.push(h);
+            }
+        }
         if merged.len() > room {
             merged = Vec::new();
             self.capped = true;
