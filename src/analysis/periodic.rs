@@ -297,19 +297,31 @@ fn track(beats: &[Beat], anchor: usize, p0: f64, tol: f64) -> Component {
     for (i, b) in beats.iter().enumerate().skip(anchor + 1) {
         let x = b.t as f64;
         let m = round((x - reference) / period);
-        if m < 1.0 {
-            continue;
-        }
-        let e = x - (reference + m * period);
-        if e.abs() <= tol {
-            reference += m * period + ALPHA * e;
-            // Usually the next tick (`m` is 1): no division on the loop's critical path.
-            period += if m == 1.0 { BETA * e } else { BETA * e / m };
-            tick += m as i64;
-            c.assigned.push(i);
-            c.ticks.push(tick);
-            c.errors.push(e);
-        }
+        // Usually the next tick. That case is a branch of its own, with `m` a constant in it, so
+        // the processor predicts it and goes on without waiting for the division: the loop's
+        // chain from one beat to the next is then a few additions, not a division and a rounding.
+        let (step, e) = if m == 1.0 {
+            let e = x - (reference + period);
+            if e.abs() > tol {
+                continue;
+            }
+            (period, e)
+        } else {
+            if m < 1.0 {
+                continue;
+            }
+            let e = x - (reference + m * period);
+            if e.abs() > tol {
+                continue;
+            }
+            (m * period, e)
+        };
+        reference += step + ALPHA * e;
+        period += if m == 1.0 { BETA * e } else { BETA * e / m };
+        tick += m as i64;
+        c.assigned.push(i);
+        c.ticks.push(tick);
+        c.errors.push(e);
     }
     c.period = period;
     c
