@@ -234,14 +234,21 @@ fn gap_candidates(beats: &[Beat], res: f64) -> Vec<(f64, Option<f64>)> {
 
 /// Lag peaks: differences to the next beats, histogrammed on a log scale; the smallest clear peaks.
 fn lag_candidates(beats: &[Beat], res: f64) -> Vec<(f64, Option<f64>)> {
-    let bin_of = |d: f64| -> usize {
-        if d < 100.0 * res {
-            (d / res) as usize
+    // Lags are whole milliseconds: binned and summed as integers (the sums stay far below 2^53,
+    // so they are the floating-point sums exactly), the linear bins by a constant division.
+    let unit = res as i64;
+    let bin_of = |d: i64| -> usize {
+        if (d as f64) < 100.0 * res {
+            match unit {
+                1 => d as usize,
+                1000 => (d / 1000) as usize,
+                _ => (d as f64 / res) as usize,
+            }
         } else {
-            100 + ((d / (100.0 * res)).ln() / 0.01f64.ln_1p()) as usize
+            100 + ((d as f64 / (100.0 * res)).ln() / 0.01f64.ln_1p()) as usize
         }
     };
-    let mut counts: Vec<(u32, f64)> = Vec::new();
+    let mut counts: Vec<(u32, i64)> = Vec::new();
     // At most LAG_SAMPLE beats, in four runs spread over the timeline: lags need neighbours.
     let (starts, run) = if beats.len() <= LAG_SAMPLE {
         (vec![0], beats.len())
@@ -252,13 +259,13 @@ fn lag_candidates(beats: &[Beat], res: f64) -> Vec<(f64, Option<f64>)> {
     for i in starts.iter().flat_map(|&s| s..s + run) {
         let b = &beats[i];
         for c in beats.iter().skip(i + 1).take(LAG_WINDOW) {
-            let d = (c.t - b.t) as f64;
-            if d < 2.0 * res {
+            let d = c.t - b.t;
+            if (d as f64) < 2.0 * res {
                 continue;
             }
             let k = bin_of(d);
             if k >= counts.len() {
-                counts.resize(k + 1, (0, 0.0));
+                counts.resize(k + 1, (0, 0));
             }
             counts[k].0 += 1;
             counts[k].1 += d;
@@ -279,7 +286,7 @@ fn lag_candidates(beats: &[Beat], res: f64) -> Vec<(f64, Option<f64>)> {
         let left = if k > 0 { counts[k - 1].0 } else { 0 };
         let right = counts.get(k + 1).map_or(0, |x| x.0);
         if c >= left && c >= right && f64::from(c) >= 3.0 * typical.max(1.0) {
-            out.push((counts[k].1 / f64::from(c), None));
+            out.push((counts[k].1 as f64 / f64::from(c), None));
             if out.len() == 4 {
                 break;
             }
