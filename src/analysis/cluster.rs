@@ -8,6 +8,7 @@
 use std::borrow::Cow;
 
 use hashbrown::HashTable;
+use hashbrown::hash_table::Entry;
 use rayon::iter::{IntoParallelIterator, ParallelIterator};
 use smallvec::SmallVec;
 use std::hash::{BuildHasher, Hasher};
@@ -674,6 +675,9 @@ pub struct Slot {
     pub order_hash: u64,
     /// The encoded key (read with [`ClusterKey::from_encoded`]).
     pub key: Box<[u8]>,
+    /// The cluster's requests, as in its statistics: kept here too, so that telling a scanner's
+    /// half a million one-request clusters apart does not follow a pointer for each.
+    pub requests: u64,
     /// The statistics. Boxed: the table's empty slots then cost a pointer, not a whole
     /// `ClusterStats` (a scanner makes a cluster of nearly every request).
     pub stats: Box<ClusterStats>,
@@ -683,7 +687,9 @@ pub struct Slot {
 #[derive(Clone, Debug)]
 pub struct Clusters {
     raw_paths: bool,
-    table: HashTable<Slot>,
+    /// The clusters, in [`PARTS`] tables by a few bits of their hash, so that two workers'
+    /// tables are merged a part at a time in parallel.
+    tables: [HashTable<Slot>; PARTS],
     key: Vec<u8>,
     path: String,
     client_hasher: ahash::RandomState,
@@ -721,7 +727,7 @@ impl Clusters {
     pub fn new(raw_paths: bool) -> Self {
         Clusters {
             raw_paths,
-            table: HashTable::new(),
+            tables: std::array::from_fn(|_| HashTable::new()),
             key: Vec::new(),
             path: String::new(),
             client_hasher: fixed_hasher(),
@@ -752,9 +758,10 @@ impl Clusters {
         }
         h.write(path.as_bytes());
         let hash = h.finish();
-        if let Some(slot) =
-            self.table.find_mut(hash, |s| s.hash == hash && encodes(&s.key, user_agent, host, path))
+        if let Some(slot) = self.tables[part(hash)]
+            .find_mut(hash, |s| s.hash == hash && encodes(&s.key, user_agent, host, path))
         {
+            slot.requests += 1;
             slot.stats.observe(r, client);
         } else {
             let mut stats = Box::<ClusterStats>::default();
@@ -764,60 +771,92 @@ impl Clusters {
             encode_part(&mut self.key, host);
             self.key.extend_from_slice(path.as_bytes());
             let key = self.key.as_slice();
-            let slot = Slot { hash, order_hash: order_hash(key), key: key.into(), stats };
-            self.table.insert_unique(hash, slot, |s| s.hash);
+            let slot = Slot { hash, order_hash: order_hash(key), key: key.into(), requests: 1, stats };
+            self.tables[part(hash)].insert_unique(hash, slot, |s| s.hash);
         }
     }
 
-    /// Absorbs another instance's clusters.
-    pub fn merge(&mut self, mut other: Clusters) {
-        if other.table.len() > self.table.len() {
-            std::mem::swap(&mut self.table, &mut other.table);
-        }
-        self.table.reserve(other.table.len(), |s| s.hash);
-        // Clusters busy in both are taken out and merged in parallel (their client sets and
-        // timelines are most of the work, and the last merge of the ingest has the pool to
-        // itself); the rest are merged in place.
-        let mut busy = Vec::new();
-        for slot in other.table {
-            match self.table.find_entry(slot.hash, |s| s.hash == slot.hash && s.key == slot.key) {
-                Ok(mine) if mine.get().stats.requests.min(slot.stats.requests) >= PARALLEL_MERGE => {
-                    busy.push((mine.remove().0, slot));
-                }
-                Ok(mut mine) => mine.get_mut().stats.merge(*slot.stats),
-                Err(_) => {
-                    self.table.insert_unique(slot.hash, slot, |s| s.hash);
-                }
-            }
-        }
-        let merged: Vec<Slot> = busy
-            .into_par_iter()
-            .map(|(mut mine, theirs)| {
-                mine.stats.merge(*theirs.stats);
-                mine
-            })
-            .collect();
-        for slot in merged {
-            self.table.insert_unique(slot.hash, slot, |s| s.hash);
-        }
+    /// Absorbs another instance's clusters, a part at a time in parallel.
+    pub fn merge(&mut self, other: Clusters) {
+        let parts: Vec<(&mut HashTable<Slot>, HashTable<Slot>)> =
+            self.tables.iter_mut().zip(other.tables).collect();
+        parts.into_par_iter().for_each(|(mine, theirs)| merge_table(mine, theirs));
     }
 
     /// Number of clusters.
     #[must_use]
     pub fn len(&self) -> usize {
-        self.table.len()
+        self.tables.iter().map(HashTable::len).sum()
     }
 
     /// True when no record was seen.
     #[must_use]
     pub fn is_empty(&self) -> bool {
-        self.table.is_empty()
+        self.tables.iter().all(HashTable::is_empty)
     }
 
     /// The clusters, in no particular order.
     #[must_use]
     pub fn into_slots(self) -> Vec<Slot> {
-        self.table.into_iter().collect()
+        self.tables.into_iter().flatten().collect()
+    }
+
+    /// The clusters of several requests, and those of one, each in no particular order.
+    #[must_use]
+    pub fn into_slots_by_size(self) -> (Vec<Slot>, Vec<Slot>) {
+        let (mut several, mut one) = (Vec::new(), Vec::with_capacity(self.len()));
+        for slot in self.tables.into_iter().flatten() {
+            if slot.requests > 1 { several.push(slot) } else { one.push(slot) }
+        }
+        (several, one)
+    }
+}
+
+/// Tables a cluster table is split into.
+const PARTS: usize = 4;
+
+/// The table of a key's hash: bits that neither pick a bucket (the low bits, in tables under
+/// 2^32 slots) nor tag it (the top seven).
+fn part(hash: u64) -> usize {
+    (hash >> 32) as usize & (PARTS - 1)
+}
+
+/// Absorbs `other` into `mine` (one part of two workers' clusters).
+fn merge_table(mine: &mut HashTable<Slot>, mut other: HashTable<Slot>) {
+    if other.len() > mine.len() {
+        std::mem::swap(mine, &mut other);
+    }
+    mine.reserve(other.len(), |s| s.hash);
+    // Clusters busy in both are taken out and merged in parallel (their client sets and
+    // timelines are most of the work, and the last merge of the ingest has the pool to itself);
+    // the rest are merged in place.
+    let mut busy = Vec::new();
+    for slot in other {
+        // One probe: a new key (most of a scanner's) goes where the search ended.
+        match mine.entry(slot.hash, |s| s.hash == slot.hash && s.key == slot.key, |s| s.hash) {
+            Entry::Occupied(found) if found.get().requests.min(slot.requests) >= PARALLEL_MERGE => {
+                busy.push((found.remove().0, slot));
+            }
+            Entry::Occupied(mut found) => {
+                let found = found.get_mut();
+                found.requests += slot.requests;
+                found.stats.merge(*slot.stats);
+            }
+            Entry::Vacant(place) => {
+                place.insert(slot);
+            }
+        }
+    }
+    let merged: Vec<Slot> = busy
+        .into_par_iter()
+        .map(|(mut found, theirs)| {
+            found.requests += theirs.requests;
+            found.stats.merge(*theirs.stats);
+            found
+        })
+        .collect();
+    for slot in merged {
+        mine.insert_unique(slot.hash, slot, |s| s.hash);
     }
 }
 

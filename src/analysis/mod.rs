@@ -196,25 +196,33 @@ impl Analysis {
         use rayon::prelude::*;
         let coverage = &self.coverage;
         let span = self.span.range;
-        let entries = self.clusters.into_slots();
-        let cluster_count = entries.len() as u64;
-        // Sort a permutation, then move the slots once. Comparing keys (strings scattered over
-        // the heap) dominates when a scanner made half a million clusters, so the full order is
-        // by requests, then a fixed hash of the key (kept in the slot); the biggest
-        // `KEY_ORDERED` are re-sorted by requests, then key, for people to read, further down.
+        let (several, mut single) = self.clusters.into_slots_by_size();
+        let cluster_count = (several.len() + single.len()) as u64;
+        // The order: by requests, then a fixed hash of the key (kept in the slot), then the key;
+        // the biggest `KEY_ORDERED` are re-sorted by requests, then key, for people to read,
+        // further down. Clusters of several requests are sorted as a permutation, then moved
+        // once: comparing keys or counters scattered over the heap would dominate.
         let mut order: Vec<(u64, u64, usize)> =
-            entries.par_iter().enumerate().map(|(i, s)| (s.stats.requests, s.order_hash, i)).collect();
+            several.par_iter().enumerate().map(|(i, s)| (s.requests, s.order_hash, i)).collect();
         order.par_sort_unstable_by(|a, b| {
-            (b.0, a.1).cmp(&(a.0, b.1)).then_with(|| entries[a.2].key.cmp(&entries[b.2].key))
+            (b.0, a.1).cmp(&(a.0, b.1)).then_with(|| several[a.2].key.cmp(&several[b.2].key))
         });
-        // Kept: the head (listed, or ordered by key) and every cluster of several requests; the
-        // rest are one-request clusters at the end of the order, set apart in any order.
+        let mut slots: Vec<Option<cluster::Slot>> = several.into_iter().map(Some).collect();
+        let mut entries: Vec<cluster::Slot> = order.iter().filter_map(|&(_, _, i)| slots[i].take()).collect();
+        // Kept: every cluster of several requests, and one-request clusters (all after them in
+        // the order) up to the head (listed, or ordered by key). A scanner makes half a million
+        // of those: the head is selected among them and sorted, the rest set apart in any order.
         let kept_head = options.listed_clusters.map_or(usize::MAX, |n| n.max(KEY_ORDERED));
-        let kept = order.iter().enumerate().take_while(|&(rank, o)| rank < kept_head || o.0 > 1).count();
-        let mut slots: Vec<Option<cluster::Slot>> = entries.into_iter().map(Some).collect();
-        let entries: Vec<cluster::Slot> =
-            order[..kept].iter().filter_map(|&(_, _, i)| slots[i].take()).collect();
-        let unlisted: Vec<cluster::Slot> = slots.into_iter().flatten().collect();
+        let wanted = kept_head.saturating_sub(entries.len()).min(single.len());
+        let by_hash = |a: &cluster::Slot, b: &cluster::Slot| {
+            a.order_hash.cmp(&b.order_hash).then_with(|| a.key.cmp(&b.key))
+        };
+        if wanted > 0 && wanted < single.len() {
+            single.select_nth_unstable_by(wanted - 1, by_hash);
+        }
+        let unlisted = single.split_off(wanted);
+        single.par_sort_unstable_by(by_hash);
+        entries.append(&mut single);
         let mut clusters: Vec<ClusterFinding> = entries
             .into_par_iter()
             // One task per cluster: the few big ones (sorted first) then spread over the workers.
