@@ -197,8 +197,6 @@ pub struct ClusterStats {
 #[derive(Clone, Debug, Default)]
 pub struct ClientSet {
     one: Option<u64>,
-    /// The last hash inserted: a cluster's consecutive requests often come from one client.
-    last: Option<u64>,
     /// `items[..sorted]`: distinct, ascending, without `one`; then the hashes appended since.
     items: Vec<u64>,
     sorted: u32,
@@ -216,10 +214,9 @@ impl ClientSet {
     /// Adds `h`.
     #[inline]
     pub fn insert(&mut self, h: u64) {
-        if self.capped || self.last == Some(h) {
+        if self.capped {
             return;
         }
-        self.last = Some(h);
         match self.one {
             None => self.one = Some(h),
             Some(one) if one == h => {}
