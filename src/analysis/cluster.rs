@@ -190,10 +190,11 @@ pub struct ClusterStats {
 /// Distinct client hashes, up to [`MAX_DISTINCT_CLIENTS`]: the first is kept inline, so the many
 /// clusters with one client (a scanner's) allocate nothing for it.
 ///
-/// The others are appended, and every [`CLIENT_BATCH`] of them sorted and merged into a sorted,
-/// distinct run: a busy cluster's hashes then go through memory in order. A hash set took a cache
-/// miss per insert once a worker's sets outgrew its cache, and with two workers each fills its
-/// own sets.
+/// The others are appended, and each batch (as long as the run so far, and at least 1,024) is
+/// sorted and merged into a sorted, distinct run: a busy cluster's hashes then go through memory
+/// in order. A hash set took a cache miss per insert once a worker's sets outgrew its cache, and
+/// with two workers each fills its own sets. A run of up to 64 is searched before appending, so
+/// the few clients of most clusters are not appended again and again.
 #[derive(Clone, Debug, Default)]
 pub struct ClientSet {
     one: Option<u64>,
