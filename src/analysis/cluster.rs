@@ -241,8 +241,9 @@ impl ClientSet {
         }
     }
 
-    /// Merges the appended hashes into the sorted run, and caps the set.
-    fn flush(&mut self) {
+    /// Merges the appended hashes into the sorted run, and caps the set: done once a cluster
+    /// is complete, so that [`ClientSet::len`] need not work on a copy.
+    pub(crate) fn flush(&mut self) {
         let sorted = self.sorted as usize;
         if self.items.len() == sorted {
             return;

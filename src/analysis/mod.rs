@@ -229,6 +229,7 @@ impl Analysis {
             .with_max_len(1)
             .map(|cluster::Slot { key, mut stats, .. }| {
                 let key = cluster::ClusterKey::from_encoded(key);
+                stats.clients.flush();
                 let timeline = std::mem::take(&mut stats.timeline);
                 let mut finding = ClusterFinding {
                     key,
