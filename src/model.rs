@@ -145,13 +145,10 @@ fn clean_target(t: &[u8]) -> bool {
         below_space | is_del != 0
     };
     let words = t.chunks_exact(8);
-    let tail = words.remainder();
-    for w in words {
-        if <[u8; 8]>::try_from(w).is_ok_and(|w| bad(u64::from_le_bytes(w))) {
-            return false;
-        }
-    }
-    tail.iter().all(|&b| b > 0x20 && b != 0x7f)
+    // The last few bytes as a word of their own, padded with a byte that is neither.
+    let mut tail = [b'a'; 8];
+    tail[..words.remainder().len()].copy_from_slice(words.remainder());
+    !words.chain([tail.as_slice()]).any(|w| <[u8; 8]>::try_from(w).is_ok_and(|w| bad(u64::from_le_bytes(w))))
 }
 
 /// RFC 3339 in UTC, with milliseconds only when they are not zero.

@@ -302,29 +302,28 @@ impl ClientSet {
         self.flush();
     }
 
+    /// This set with its appended hashes merged: itself once flushed (as `finish` leaves it),
+    /// else a flushed copy.
+    fn settled(&self) -> Cow<'_, ClientSet> {
+        if self.items.len() == self.sorted as usize {
+            return Cow::Borrowed(self);
+        }
+        let mut copy = self.clone();
+        copy.flush();
+        Cow::Owned(copy)
+    }
+
     /// Distinct clients counted (at most [`MAX_DISTINCT_CLIENTS`]).
     #[must_use]
     pub fn len(&self) -> usize {
-        if self.capped {
-            return MAX_DISTINCT_CLIENTS;
-        }
-        if self.items.len() > self.sorted as usize {
-            let mut flushed = self.clone();
-            flushed.flush();
-            return flushed.len();
-        }
-        usize::from(self.one.is_some()) + self.items.len()
+        let set = self.settled();
+        if set.capped { MAX_DISTINCT_CLIENTS } else { usize::from(set.one.is_some()) + set.items.len() }
     }
 
     /// True when more distinct clients were seen than [`MAX_DISTINCT_CLIENTS`].
     #[must_use]
     pub fn capped(&self) -> bool {
-        self.capped || (self.items.len() > self.sorted as usize && self.clone().flushed_capped())
-    }
-
-    fn flushed_capped(mut self) -> bool {
-        self.flush();
-        self.capped
+        self.settled().capped
     }
 
     /// True when no client was logged.
@@ -333,9 +332,6 @@ impl ClientSet {
         self.one.is_none() && !self.capped
     }
 }
-
-/// Clusters with at least this many requests on both sides of a merge are merged in parallel.
-const PARALLEL_MERGE: u64 = 1024;
 
 const METHODS: [&str; 10] =
     ["GET", "POST", "HEAD", "PUT", "DELETE", "OPTIONS", "PATCH", "CONNECT", "TRACE", "-"];
@@ -682,6 +678,14 @@ pub struct Slot {
     pub stats: Box<ClusterStats>,
 }
 
+impl Slot {
+    /// Absorbs the same cluster from another worker: its count and its statistics.
+    fn absorb(&mut self, other: Slot) {
+        self.requests += other.requests;
+        self.stats.merge(*other.stats);
+    }
+}
+
 /// All clusters of the records seen: a detector.
 #[derive(Clone, Debug)]
 pub struct Clusters {
@@ -820,6 +824,9 @@ fn part(hash: u64) -> usize {
     (hash >> 32) as usize & (PARTS - 1)
 }
 
+/// Clusters with at least this many requests on both sides of a merge are merged in parallel.
+const PARALLEL_MERGE: u64 = 1024;
+
 /// Absorbs `other` into `mine` (one part of two workers' clusters).
 fn merge_table(mine: &mut HashTable<Slot>, mut other: HashTable<Slot>) {
     if other.len() > mine.len() {
@@ -836,11 +843,7 @@ fn merge_table(mine: &mut HashTable<Slot>, mut other: HashTable<Slot>) {
             Entry::Occupied(found) if found.get().requests.min(slot.requests) >= PARALLEL_MERGE => {
                 busy.push((found.remove().0, slot));
             }
-            Entry::Occupied(mut found) => {
-                let found = found.get_mut();
-                found.requests += slot.requests;
-                found.stats.merge(*slot.stats);
-            }
+            Entry::Occupied(mut found) => found.get_mut().absorb(slot),
             Entry::Vacant(place) => {
                 place.insert(slot);
             }
@@ -849,8 +852,7 @@ fn merge_table(mine: &mut HashTable<Slot>, mut other: HashTable<Slot>) {
     let merged: Vec<Slot> = busy
         .into_par_iter()
         .map(|(mut found, theirs)| {
-            found.requests += theirs.requests;
-            found.stats.merge(*theirs.stats);
+            found.absorb(theirs);
             found
         })
         .collect();

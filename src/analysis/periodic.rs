@@ -307,12 +307,12 @@ fn track(beats: &[Beat], anchor: usize, p0: f64, tol: f64) -> Component {
         // Usually the next tick. That case is a branch of its own, with `m` a constant in it, so
         // the processor predicts it and goes on without waiting for the division: the loop's
         // chain from one beat to the next is then a few additions, not a division and a rounding.
-        let (step, e) = if m == 1.0 {
+        let (step, e, drift) = if m == 1.0 {
             let e = x - (reference + period);
             if e.abs() > tol {
                 continue;
             }
-            (period, e)
+            (period, e, BETA * e)
         } else {
             if m < 1.0 {
                 continue;
@@ -321,10 +321,10 @@ fn track(beats: &[Beat], anchor: usize, p0: f64, tol: f64) -> Component {
             if e.abs() > tol {
                 continue;
             }
-            (m * period, e)
+            (m * period, e, BETA * e / m)
         };
         reference += step + ALPHA * e;
-        period += if m == 1.0 { BETA * e } else { BETA * e / m };
+        period += drift;
         tick += m as i64;
         c.assigned.push(i);
         c.ticks.push(tick);

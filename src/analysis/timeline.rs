@@ -29,8 +29,8 @@ impl Unit {
         }
     }
 
-    /// Whole units in `ms` (`ms.div_euclid(self.ms())`), by a constant in each arm (a division by a value known only
-    /// at run time is a slow instruction, and this runs for every record).
+    /// Whole units in `ms` (`ms.div_euclid(self.ms())`), by a constant in each arm: a division
+    /// by a value known only at run time is a slow instruction, and this runs for every record.
     fn count(self, ms: i64) -> i64 {
         match self {
             Unit::Millis => ms,
@@ -92,7 +92,7 @@ impl Timeline {
         let new_base = base.div_euclid(to.ms()) * to.ms();
         for o in &mut self.offsets {
             let t = base + i64::from(*o) * unit.ms();
-            *o = i32::try_from((t - new_base).div_euclid(to.ms())).unwrap_or(i32::MAX);
+            *o = i32::try_from(to.count(t - new_base)).unwrap_or(i32::MAX);
         }
         self.origin = Some((new_base, to));
     }
