@@ -14,7 +14,7 @@ use smallvec::SmallVec;
 use std::hash::{BuildHasher, Hasher};
 
 use super::timeline::Timeline;
-use crate::model::{Record, UnixMillis};
+use crate::model::{Record, TimeResolution, UnixMillis};
 
 /// Distinct client addresses counted exactly up to this many per cluster.
 pub const MAX_DISTINCT_CLIENTS: usize = 10_000;
@@ -350,39 +350,140 @@ where
     }
 }
 
+/// What a cluster's statistics take from one request; `M` is its method (borrowed from the
+/// record, or interned when kept as a cluster's only request).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Hit<M> {
+    time: UnixMillis,
+    resolution: TimeResolution,
+    status: Option<u16>,
+    method: M,
+    client: Option<u64>,
+    bytes: Option<u64>,
+    set_cookie: bool,
+    login_redirect: bool,
+}
+
+impl<'a> Hit<&'a str> {
+    #[inline(always)]
+    fn of(r: &'a Record<'_>, client: Option<u64>) -> Self {
+        Hit {
+            time: r.time,
+            resolution: r.resolution,
+            status: r.status,
+            method: r.method.as_deref().unwrap_or("-"),
+            client,
+            bytes: r.bytes,
+            set_cookie: r.set_cookie.as_deref().is_some_and(|c| !c.trim().is_empty()),
+            login_redirect: r
+                .location
+                .as_deref()
+                .is_some_and(|l| l.split(['/', '?', '#']).any(is_login_segment)),
+        }
+    }
+
+    fn kept(&self) -> Hit<Cow<'static, str>> {
+        self.with_method(intern_method(self.method))
+    }
+}
+
+impl Hit<Cow<'static, str>> {
+    fn view(&self) -> Hit<&str> {
+        self.with_method(&self.method)
+    }
+}
+
+impl<M> Hit<M> {
+    fn with_method<N>(&self, method: N) -> Hit<N> {
+        let Hit { time, resolution, status, client, bytes, set_cookie, login_redirect, .. } = *self;
+        Hit { time, resolution, status, method, client, bytes, set_cookie, login_redirect }
+    }
+}
+
+/// A cluster's statistics in its slot: a cluster of one request keeps just that request, a
+/// fifth of the memory of the whole [`ClusterStats`] (a scanner makes half a million such
+/// clusters); the second request makes them whole.
+#[derive(Clone, Debug)]
+pub enum SlotStats {
+    /// The only request so far.
+    One(Box<Hit<Cow<'static, str>>>),
+    /// The statistics of several.
+    Many(Box<ClusterStats>),
+}
+
+impl SlotStats {
+    fn observe(&mut self, hit: &Hit<&str>) {
+        if let SlotStats::One(first) = self {
+            *self = SlotStats::Many(ClusterStats::of(first));
+        }
+        if let SlotStats::Many(stats) = self {
+            stats.observe(hit);
+        }
+    }
+
+    fn merge(&mut self, other: SlotStats) {
+        if let SlotStats::One(first) = self {
+            *self = SlotStats::Many(ClusterStats::of(first));
+        }
+        if let SlotStats::Many(stats) = self {
+            stats.merge(*other.into_stats());
+        }
+    }
+
+    /// The statistics, made whole.
+    #[must_use]
+    pub fn into_stats(self) -> Box<ClusterStats> {
+        match self {
+            SlotStats::One(hit) => ClusterStats::of(&hit),
+            SlotStats::Many(stats) => stats,
+        }
+    }
+
+    /// Requests.
+    #[must_use]
+    pub fn requests(&self) -> u64 {
+        match self {
+            SlotStats::One(_) => 1,
+            SlotStats::Many(stats) => stats.requests,
+        }
+    }
+}
+
 impl ClusterStats {
-    fn observe(&mut self, r: &Record<'_>, client_hash: Option<u64>) {
+    /// The statistics of one request.
+    fn of(hit: &Hit<Cow<'static, str>>) -> Box<Self> {
+        let mut stats = Box::<ClusterStats>::default();
+        stats.observe(&hit.view());
+        stats
+    }
+
+    fn observe(&mut self, h: &Hit<&str>) {
         if self.requests == 0 {
-            self.first_seen = r.time;
-            self.last_seen = r.time;
+            self.first_seen = h.time;
+            self.last_seen = h.time;
         }
         self.requests += 1;
-        self.first_seen = self.first_seen.min(r.time);
-        self.last_seen = self.last_seen.max(r.time);
-        if let Some(s) = r.status {
+        self.first_seen = self.first_seen.min(h.time);
+        self.last_seen = self.last_seen.max(h.time);
+        if let Some(s) = h.status {
             bump(&mut self.statuses, s, 1);
         }
-        let method = r.method.as_deref().unwrap_or("-");
-        match self.methods.iter_mut().find(|(m, _)| crate::same_bytes(m.as_bytes(), method.as_bytes())) {
+        match self.methods.iter_mut().find(|(m, _)| crate::same_bytes(m.as_bytes(), h.method.as_bytes())) {
             Some((_, c)) => *c += 1,
-            None => self.methods.push((intern_method(method), 1)),
+            None => self.methods.push((intern_method(h.method), 1)),
         }
-        if let Some(h) = client_hash {
-            self.clients.insert(h);
+        if let Some(c) = h.client {
+            self.clients.insert(c);
         }
-        if let Some(b) = r.bytes {
+        if let Some(b) = h.bytes {
             self.bytes = Some(match self.bytes {
                 None => (1, b, b, b),
                 Some((n, sum, lo, hi)) => (n + 1, sum.saturating_add(b), lo.min(b), hi.max(b)),
             });
         }
-        if r.set_cookie.as_deref().is_some_and(|c| !c.trim().is_empty()) {
-            self.set_cookie += 1;
-        }
-        if r.location.as_deref().is_some_and(|l| l.split(['/', '?', '#']).any(is_login_segment)) {
-            self.login_redirects += 1;
-        }
-        self.timeline.push(r.time, r.resolution);
+        self.set_cookie += u64::from(h.set_cookie);
+        self.login_redirects += u64::from(h.login_redirect);
+        self.timeline.push(h.time, h.resolution);
     }
 
     fn merge(&mut self, other: ClusterStats) {
@@ -419,25 +520,52 @@ impl ClusterStats {
 /// unless it has uppercase letters: this runs for every request.
 #[must_use]
 pub fn normalize_host(host: &str) -> Cow<'_, str> {
-    let mut h = host.trim_ascii();
-    for port in [":80", ":443"] {
-        if let Some(stripped) = h.strip_suffix(port) {
-            // `[::1]:80` or `name:80`, but not an IPv6 address ending in `:80`.
-            if !stripped.contains(':') || stripped.ends_with(']') {
-                h = stripped;
-                break;
+    // Each step is guarded by a test of one end byte: most hosts need none of them.
+    let mut h = host;
+    let ends = |h: &str, test: fn(&u8) -> bool| {
+        h.as_bytes().first().is_some_and(test) || h.as_bytes().last().is_some_and(test)
+    };
+    if ends(h, u8::is_ascii_whitespace) {
+        h = h.trim_ascii();
+    }
+    if h.as_bytes().last().is_some_and(u8::is_ascii_digit) {
+        for port in [":80", ":443"] {
+            if let Some(stripped) = h.strip_suffix(port) {
+                // `[::1]:80` or `name:80`, but not an IPv6 address ending in `:80`.
+                if !stripped.contains(':') || stripped.ends_with(']') {
+                    h = stripped;
+                    break;
+                }
             }
         }
     }
     if h.len() > 1 {
         h = h.strip_suffix('.').unwrap_or(h);
     }
-    // A fold without early exit: the compiler checks many bytes at a time.
-    if h.bytes().fold(false, |upper, b| upper | b.is_ascii_uppercase()) {
-        Cow::Owned(h.to_ascii_lowercase())
-    } else {
-        Cow::Borrowed(h)
+    if has_uppercase(h.as_bytes()) { Cow::Owned(h.to_ascii_lowercase()) } else { Cow::Borrowed(h) }
+}
+
+/// True when `b` has an ASCII uppercase letter: eight bytes at a time, with the "has a byte
+/// between" word trick (exact; bytes over 127 never count).
+fn has_uppercase(b: &[u8]) -> bool {
+    const ONES: u64 = u64::MAX / 255;
+    let between = |x: u64| {
+        // Bytes greater than b'A' - 1 and less than b'Z' + 1.
+        let low = x & (ONES * 127);
+        (ONES * (127 + u64::from(b'Z' + 1)) - low)
+            & !x
+            & (low + ONES * (127 - u64::from(b'A' - 1)))
+            & (ONES * 128)
+    };
+    let mut words = b.chunks_exact(8);
+    let mut found = 0;
+    for w in &mut words {
+        found |= between(u64::from_le_bytes(w.try_into().unwrap_or_default()));
     }
+    let mut tail = [0u8; 8];
+    tail[..words.remainder().len()].copy_from_slice(words.remainder());
+    found |= between(u64::from_le_bytes(tail));
+    found != 0
 }
 
 /// Words of health endpoints (`/health`, `/api/v1/healthz`, `/ping.html`).
@@ -525,14 +653,14 @@ const BY_SHAPE: [[u32; 32]; 27] = {
 };
 
 /// The bits of the [`WORDS`] that `stem` is, ignoring case (at most one bit).
-fn word_bits(stem: &str) -> u32 {
-    let b = stem.as_bytes();
+fn word_bits(stem: &[u8]) -> u32 {
+    let b = stem;
     let (Some(&first), true) = (b.first(), b.len() < 32) else { return 0 };
     let Some(row) = shape_row(first) else { return 0 };
     let mut candidates = BY_SHAPE[row][b.len()];
     while candidates != 0 {
         let i = candidates.trailing_zeros();
-        if WORDS[i as usize].eq_ignore_ascii_case(stem) {
+        if WORDS[i as usize].as_bytes().eq_ignore_ascii_case(stem) {
             return 1 << i;
         }
         candidates &= candidates - 1;
@@ -543,17 +671,16 @@ fn word_bits(stem: &str) -> u32 {
 /// `health`, `Healthz`, `ping.html`: a path segment naming a health endpoint.
 #[must_use]
 pub fn is_health_segment(seg: &str) -> bool {
-    word_bits(stem(seg)) & HEALTH_BITS != 0
+    word_bits(stem(seg).as_bytes()) & HEALTH_BITS != 0
 }
 
 /// `login`, `SignIn`, `auth.php`: a path segment of a login or auth page.
 #[must_use]
 pub fn is_login_segment(seg: &str) -> bool {
-    word_bits(stem(seg)) & !HEALTH_BITS != 0
+    word_bits(stem(seg).as_bytes()) & !HEALTH_BITS != 0
 }
 
-fn is_id_segment(seg: &str) -> bool {
-    let b = seg.as_bytes();
+fn is_id_segment(b: &[u8]) -> bool {
     // Digits, a UUID and long hex all start with a hex digit.
     if !b.first().is_some_and(u8::is_ascii_hexdigit) {
         return false;
@@ -583,66 +710,193 @@ const PATH_SPECIAL: [bool; 256] = {
 /// with id segments folded to `:id` (see the module). Borrowed from `target` unless a segment is
 /// folded; then written to `buf`.
 pub fn path_template<'a>(target: &'a str, raw_paths: bool, buf: &'a mut String) -> &'a str {
-    let mut path = target;
+    scan_target(target, raw_paths).template(target, buf)
+}
+
+/// The id segments whose place a [`TargetScan`] keeps; a path with more is folded by a second
+/// pass over its segments.
+const MAX_IDS: usize = 6;
+
+/// What one pass over a request target finds: where its path stands, and the id segments to
+/// fold (none when a health or login segment keeps the path whole).
+struct TargetScan {
+    /// The path is `target[start..end]`, or `/` for an origin alone (`http://host`).
+    origin_only: bool,
+    start: usize,
+    end: usize,
+    /// How many id segments there are (more than [`MAX_IDS`]: too many to keep in `at`).
+    ids: usize,
+    /// The first id segments, each as `target[a..b]`, in order.
+    at: [(usize, usize); MAX_IDS],
+}
+
+impl TargetScan {
+    /// The template of `target`: borrowed from it unless a segment is folded, then written to
+    /// `buf`. (Every index is at an ASCII byte or an end: character boundaries.)
+    fn template<'a>(&self, target: &'a str, buf: &'a mut String) -> &'a str {
+        if self.origin_only {
+            return "/";
+        }
+        let path = target.get(self.start..self.end).unwrap_or_default();
+        if self.ids == 0 {
+            return path;
+        }
+        buf.clear();
+        if self.ids > MAX_IDS {
+            for (i, seg) in segments(path).enumerate() {
+                if i > 0 {
+                    buf.push('/');
+                }
+                buf.push_str(if is_id_segment(seg.as_bytes()) { ":id" } else { seg });
+            }
+            return buf;
+        }
+        let mut from = self.start;
+        for &(a, b) in &self.at[..self.ids] {
+            buf.push_str(target.get(from..a).unwrap_or_default());
+            buf.push_str(":id");
+            from = b;
+        }
+        buf.push_str(target.get(from..self.end).unwrap_or_default());
+        buf
+    }
+}
+
+/// Scans a request target once: finds where its path ends (`?`, `#`) and which segments are ids
+/// (to fold) or health or login words (then nothing is folded). This runs for every request
+/// whose target is not in the [`TemplateCache`].
+fn scan_target(target: &str, raw_paths: bool) -> TargetScan {
+    let bytes = target.as_bytes();
+    let mut i = 0;
+    let mut origin_only = false;
     // Absolute form (`GET http://host/path`): keep the path.
-    if !path.starts_with('/') {
-        for scheme in ["http://", "https://"] {
-            if let Some(rest) = path.strip_prefix(scheme) {
-                path = rest.find('/').map_or("/", |i| &rest[i..]);
+    if bytes.first() != Some(&b'/') {
+        for scheme in [&b"http://"[..], b"https://"] {
+            if let Some(rest) = bytes.strip_prefix(scheme) {
+                match memchr::memchr(b'/', rest) {
+                    Some(at) => i = scheme.len() + at,
+                    None => (i, origin_only) = (bytes.len(), true),
+                }
             }
         }
     }
-    // One pass over the bytes finds where the path ends (`?`, `#`) and whether a segment is an
-    // id (to fold) or a health or login word (then nothing is folded): this runs for every
-    // request, and most paths are copied whole.
-    let bytes = path.as_bytes();
+    let mut scan = TargetScan { origin_only, start: i, end: bytes.len(), ids: 0, at: [(0, 0); MAX_IDS] };
     // `whole`: nothing is folded (raw paths, or a health or login segment was seen).
-    let (mut has_id, mut whole) = (false, raw_paths);
-    let (mut start, mut dot) = (0, None);
-    let mut end = bytes.len();
-    let mut i = 0;
+    let mut whole = raw_paths;
+    let (mut start, mut dot) = (i, None);
     loop {
         // Ordinary bytes are skipped by a table lookup each: a `match` per byte compiled to a
         // jump table that the branch predictor could not follow.
         while bytes.get(i).is_some_and(|&b| !PATH_SPECIAL[usize::from(b)]) {
             i += 1;
         }
-        match bytes.get(i) {
-            Some(b'.') => {
-                dot = dot.or(Some(i));
-                i += 1;
-                continue;
-            }
-            Some(b'/') | None => {}
-            Some(_) => end = i,
+        let at = bytes.get(i).copied();
+        if at == Some(b'.') {
+            dot = dot.or(Some(i));
+            i += 1;
+            continue;
         }
         if !whole && i > start {
-            // At ASCII bytes: character boundaries.
-            let seg = path.get(start..i).unwrap_or_default();
-            if word_bits(path.get(start..dot.unwrap_or(i)).unwrap_or_default()) != 0 {
-                (whole, has_id) = (true, false);
-            } else {
-                has_id = has_id || is_id_segment(seg);
+            let seg = bytes.get(start..i).unwrap_or_default();
+            if word_bits(bytes.get(start..dot.unwrap_or(i)).unwrap_or_default()) != 0 {
+                (whole, scan.ids) = (true, 0);
+            } else if is_id_segment(seg) {
+                if let Some(slot) = scan.at.get_mut(scan.ids) {
+                    *slot = (start, i);
+                }
+                scan.ids += 1;
             }
         }
-        if bytes.get(i) != Some(&b'/') {
+        if at != Some(b'/') {
+            if at.is_some() {
+                scan.end = i;
+            }
             break;
         }
         i += 1;
         (start, dot) = (i, None);
     }
-    let path = &path[..end];
-    if !has_id {
-        return path;
+    scan
+}
+
+/// The longest request target [`TemplateCache`] keeps.
+const CACHED_TARGET: usize = 61;
+
+/// Entries of a [`TemplateCache`].
+const CACHED_TEMPLATES: usize = 1024;
+
+/// A request target whose path template is a slice of it.
+#[derive(Clone, Copy)]
+struct CachedTemplate {
+    /// Length of the target (0: an empty entry; an empty target is never kept).
+    len: u8,
+    /// The template: `target[start..end]`.
+    start: u8,
+    end: u8,
+    target: [u8; CACHED_TARGET],
+}
+
+/// The path templates of recent request targets, so that a target seen again (most requests
+/// of a busy log repeat one) is not scanned again: a table indexed by a hash of the target,
+/// one target per entry, checked byte for byte. Only templates that are a slice of their
+/// target are kept: a target with an id to fold is mostly new each time.
+#[derive(Clone, Default)]
+struct TemplateCache {
+    entries: Vec<CachedTemplate>,
+}
+
+impl std::fmt::Debug for TemplateCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TemplateCache").field("entries", &self.entries.len()).finish_non_exhaustive()
     }
-    buf.clear();
-    for (i, seg) in segments(path).enumerate() {
-        if i > 0 {
-            buf.push('/');
+}
+
+impl TemplateCache {
+    /// The path template of `target`, as [`path_template`] gives it.
+    fn template<'a>(&mut self, target: &'a str, raw_paths: bool, buf: &'a mut String) -> &'a str {
+        let t = target.as_bytes();
+        if t.is_empty() || t.len() > CACHED_TARGET {
+            return path_template(target, raw_paths, buf);
         }
-        buf.push_str(if is_id_segment(seg) { ":id" } else { seg });
+        if self.entries.is_empty() {
+            self.entries = vec![
+                CachedTemplate { len: 0, start: 0, end: 0, target: [0; CACHED_TARGET] };
+                CACHED_TEMPLATES
+            ];
+        }
+        let i = target_slot(t);
+        let Some(entry) = self.entries.get_mut(i) else { return path_template(target, raw_paths, buf) };
+        if usize::from(entry.len) == t.len() && crate::same_bytes(&entry.target[..t.len()], t) {
+            return target.get(usize::from(entry.start)..usize::from(entry.end)).unwrap_or_default();
+        }
+        let scan = scan_target(target, raw_paths);
+        if scan.ids > 0 || scan.origin_only {
+            return scan.template(target, buf);
+        }
+        // All three fit in a byte: the target is at most `CACHED_TARGET` long.
+        let (start, end) = (scan.start, scan.end);
+        if let (Ok(len), Ok(start), Ok(end)) = (u8::try_from(t.len()), u8::try_from(start), u8::try_from(end))
+        {
+            *entry = CachedTemplate { len, start, end, target: [0; CACHED_TARGET] };
+            entry.target[..t.len()].copy_from_slice(t);
+        }
+        target.get(scan.start..scan.end).unwrap_or_default()
     }
-    buf
+}
+
+/// The entry of [`TemplateCache`] for `t` (at most [`CACHED_TARGET`] bytes): a multiplicative
+/// hash of its words.
+fn target_slot(t: &[u8]) -> usize {
+    let mut h = t.len() as u64;
+    let mut words = t.chunks_exact(8);
+    for w in &mut words {
+        let w = u64::from_le_bytes(w.try_into().unwrap_or_default());
+        h = (h.rotate_left(5) ^ w).wrapping_mul(0x517c_c1b7_2722_0a95);
+    }
+    let mut last = [0u8; 8];
+    last[..words.remainder().len()].copy_from_slice(words.remainder());
+    h = (h.rotate_left(5) ^ u64::from_le_bytes(last)).wrapping_mul(0x517c_c1b7_2722_0a95);
+    (h >> (64 - CACHED_TEMPLATES.trailing_zeros())) as usize
 }
 
 /// `path.split('/')` by plain byte positions: the char searcher was a twentieth of the run time,
@@ -675,14 +929,14 @@ pub struct Slot {
     pub requests: u64,
     /// The statistics. Boxed: the table's empty slots then cost a pointer, not a whole
     /// `ClusterStats` (a scanner makes a cluster of nearly every request).
-    pub stats: Box<ClusterStats>,
+    pub stats: SlotStats,
 }
 
 impl Slot {
     /// Absorbs the same cluster from another worker: its count and its statistics.
     fn absorb(&mut self, other: Slot) {
         self.requests += other.requests;
-        self.stats.merge(*other.stats);
+        self.stats.merge(other.stats);
     }
 }
 
@@ -695,6 +949,7 @@ pub struct Clusters {
     tables: [HashTable<Slot>; PARTS],
     key: Vec<u8>,
     path: String,
+    templates: TemplateCache,
     client_hasher: ahash::RandomState,
 }
 
@@ -733,6 +988,7 @@ impl Clusters {
             tables: std::array::from_fn(|_| HashTable::new()),
             key: Vec::new(),
             path: String::new(),
+            templates: TemplateCache::default(),
             client_hasher: fixed_hasher(),
         }
     }
@@ -740,7 +996,7 @@ impl Clusters {
     /// Takes one record into account.
     pub fn observe(&mut self, r: &Record<'_>) {
         let path = match (&r.target, &r.raw_request) {
-            (Some(t), _) => path_template(t, self.raw_paths, &mut self.path),
+            (Some(t), _) => self.templates.template(t, self.raw_paths, &mut self.path),
             (None, Some(_)) => INVALID_REQUEST,
             (None, None) => NO_REQUEST,
         };
@@ -765,10 +1021,9 @@ impl Clusters {
             .find_mut(hash, |s| s.hash == hash && encodes(&s.key, user_agent, host, path))
         {
             slot.requests += 1;
-            slot.stats.observe(r, client);
+            slot.stats.observe(&Hit::of(r, client));
         } else {
-            let mut stats = Box::<ClusterStats>::default();
-            stats.observe(r, client);
+            let stats = SlotStats::One(Box::new(Hit::of(r, client).kept()));
             self.key.clear();
             encode_part(&mut self.key, user_agent);
             encode_part(&mut self.key, host);
@@ -906,6 +1161,96 @@ mod tests {
         assert!(matches!(normalize_host("172.12.1.189:80"), Cow::Borrowed(_)), "no copy without uppercase");
     }
 
+    /// The host rules written plainly (the function's first form).
+    fn reference_host(host: &str) -> String {
+        let mut h = host.trim_ascii();
+        for port in [":80", ":443"] {
+            if let Some(stripped) = h.strip_suffix(port) {
+                if !stripped.contains(':') || stripped.ends_with(']') {
+                    h = stripped;
+                    break;
+                }
+            }
+        }
+        if h.len() > 1 {
+            h = h.strip_suffix('.').unwrap_or(h);
+        }
+        h.to_ascii_lowercase()
+    }
+
+    /// The template rules written plainly: split at `/`, fold ids unless a word forbids it.
+    fn reference_template(target: &str, raw: bool) -> String {
+        let mut path = target;
+        if !path.starts_with('/') {
+            for scheme in ["http://", "https://"] {
+                if let Some(rest) = path.strip_prefix(scheme) {
+                    path = rest.find('/').map_or("/", |i| &rest[i..]);
+                }
+            }
+        }
+        let path = &path[..path.find(['?', '#']).unwrap_or(path.len())];
+        let segs: Vec<&str> = path.split('/').collect();
+        if raw || segs.iter().any(|s| is_health_segment(s) || is_login_segment(s)) {
+            return path.to_owned();
+        }
+        segs.iter().map(|s| if is_id_segment(s.as_bytes()) { ":id" } else { s }).collect::<Vec<_>>().join("/")
+    }
+
+    fn target_strategy() -> impl proptest::strategy::Strategy<Value = String> {
+        use proptest::prelude::*;
+        let seg = proptest::sample::select(vec![
+            "",
+            "orders",
+            "123",
+            "7",
+            "health",
+            "Login.php",
+            "ping.html",
+            "3f2504e0-4f89-11d3-9a0c-0305e82c3301",
+            "deadbeefcafe0123",
+            "deadbeefcafebabe",
+            "a.b",
+            "é",
+            "app.3f9c1b.js",
+            "x?y=1",
+            "#f",
+            "AUTH",
+        ]);
+        let prefix = proptest::sample::select(vec!["/", "", "http://h", "https://h.example:8080", "http://"]);
+        (prefix, proptest::collection::vec(seg, 0..10)).prop_map(|(p, segs)| format!("{p}{}", segs.join("/")))
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(512))]
+        /// Hosts: the guarded steps and the word-at-a-time uppercase test give the plain rules.
+        #[test]
+        fn hosts_normalise_like_the_plain_rules(
+            host in proptest::collection::vec(proptest::sample::select(vec![
+                " ", "\t", "A", "a", "Z", "z", "@", "[", "`", "{", ".", ":", "8", "0", "4", "3", "]", "é", "É",
+            ]), 0..24),
+        ) {
+            let host = host.concat();
+            proptest::prop_assert_eq!(normalize_host(&host).into_owned(), reference_host(&host));
+        }
+
+        /// Templates: the one-pass scan, its fold and the cache give the plain rules, whatever
+        /// targets came before (a repeat is served by the cache).
+        #[test]
+        fn templates_follow_the_plain_rules(
+            targets in proptest::collection::vec(target_strategy(), 1..40),
+            raw in proptest::bool::ANY,
+        ) {
+            let mut cache = TemplateCache::default();
+            let mut buf = String::new();
+            for t in targets.iter().chain(&targets) {
+                let want = reference_template(t, raw);
+                let mut scratch = String::new();
+                proptest::prop_assert_eq!(path_template(t, raw, &mut scratch), want.as_str(), "{}", t);
+                proptest::prop_assert_eq!(cache.template(t, raw, &mut buf), want.as_str(), "{}", t);
+            }
+        }
+    }
+
     fn rec<'a>(
         ua: &'a str,
         host: &'a str,
@@ -945,7 +1290,8 @@ mod tests {
             let mut v: Vec<_> = all
                 .into_slots()
                 .into_iter()
-                .map(|Slot { key, stats: s, .. }| {
+                .map(|Slot { key, stats, .. }| {
+                    let s = stats.into_stats();
                     (
                         ClusterKey::from_encoded(key),
                         s.requests,
@@ -1008,7 +1354,8 @@ mod tests {
             a.merge(b);
             let slots = a.into_slots();
             assert_eq!(slots.len(), 1);
-            (slots[0].stats.clients.len(), slots[0].stats.clients.capped())
+            let stats = slots.into_iter().next().map(|s| s.stats.into_stats()).unwrap();
+            (stats.clients.len(), stats.clients.capped())
         };
         for split in [1, 2, 3] {
             assert_eq!(count(MAX_DISTINCT_CLIENTS, split), (MAX_DISTINCT_CLIENTS, false), "exactly full");

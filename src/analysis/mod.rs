@@ -227,8 +227,9 @@ impl Analysis {
             .into_par_iter()
             // One task per cluster: the few big ones (sorted first) then spread over the workers.
             .with_max_len(1)
-            .map(|cluster::Slot { key, requests, mut stats, .. }| {
-                debug_assert_eq!(requests, stats.requests, "a slot's count is its statistics'");
+            .map(|cluster::Slot { key, requests, stats, .. }| {
+                debug_assert_eq!(requests, stats.requests(), "a slot's count is its statistics'");
+                let mut stats = stats.into_stats();
                 let key = cluster::ClusterKey::from_encoded(key);
                 stats.clients.flush();
                 let timeline = std::mem::take(&mut stats.timeline);
