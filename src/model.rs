@@ -118,7 +118,10 @@ fn split_request_line(s: &str) -> Option<(&str, &str, Option<&str>)> {
     // ends in ` HTTP/x.y`, checked directly.
     let r = rest.as_bytes();
     let last = match r.len().checked_sub(9) {
-        Some(at) if r[at] == b' ' && r[at + 1..at + 6] == *b"HTTP/" && !r[at + 6..].contains(&b' ') => {
+        // (The version's three bytes are checked in a plain loop: `contains` would call memchr.)
+        Some(at)
+            if r[at] == b' ' && r[at + 1..at + 6] == *b"HTTP/" && r[at + 6..].iter().all(|&c| c != b' ') =>
+        {
             Some(at)
         }
         _ => memchr::memrchr(b' ', r),
@@ -144,11 +147,7 @@ fn clean_target(t: &[u8]) -> bool {
         let is_del = del.wrapping_sub(ONES) & !del & HIGH;
         below_space | is_del != 0
     };
-    let words = t.chunks_exact(8);
-    // The last few bytes as a word of their own, padded with a byte that is neither.
-    let mut tail = [b'a'; 8];
-    tail[..words.remainder().len()].copy_from_slice(words.remainder());
-    !words.chain([tail.as_slice()]).any(|w| <[u8; 8]>::try_from(w).is_ok_and(|w| bad(u64::from_le_bytes(w))))
+    !crate::words_cover(t, b'a').any(bad)
 }
 
 /// RFC 3339 in UTC, with milliseconds only when they are not zero.

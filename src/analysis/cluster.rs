@@ -557,15 +557,7 @@ fn has_uppercase(b: &[u8]) -> bool {
             & (low + ONES * (127 - u64::from(b'A' - 1)))
             & (ONES * 128)
     };
-    let mut words = b.chunks_exact(8);
-    let mut found = 0;
-    for w in &mut words {
-        found |= between(u64::from_le_bytes(w.try_into().unwrap_or_default()));
-    }
-    let mut tail = [0u8; 8];
-    tail[..words.remainder().len()].copy_from_slice(words.remainder());
-    found |= between(u64::from_le_bytes(tail));
-    found != 0
+    crate::words_cover(b, 0).fold(0, |found, w| found | between(w)) != 0
 }
 
 /// Words of health endpoints (`/health`, `/api/v1/healthz`, `/ping.html`).
