@@ -11,6 +11,7 @@ use hashbrown::HashTable;
 use hashbrown::hash_table::Entry;
 use rayon::iter::{IntoParallelIterator, ParallelIterator};
 use smallvec::SmallVec;
+use std::collections::BinaryHeap;
 use std::hash::{BuildHasher, Hasher};
 
 use super::timeline::Timeline;
@@ -1051,15 +1052,65 @@ impl Clusters {
         self.tables.into_iter().flatten().collect()
     }
 
-    /// The clusters of several requests, and those of one, each in no particular order.
+    /// Splits the clusters into those a report keeps, `head` of them at most (or all with
+    /// `usize::MAX`): every cluster of several requests, then one-request clusters in the order
+    /// of their `order_hash`, then key, up to `head`. A scanner makes half a million of those:
+    /// the first are found in one pass with a bounded heap and taken out of the tables, and the
+    /// rest stay where they are, with nothing copied.
     #[must_use]
-    pub fn into_slots_by_size(self) -> (Vec<Slot>, Vec<Slot>) {
-        let (mut several, mut one) = (Vec::new(), Vec::with_capacity(self.len()));
-        for slot in self.tables.into_iter().flatten() {
-            if slot.requests > 1 { several.push(slot) } else { one.push(slot) }
+    pub fn split_kept(mut self, head: usize) -> Kept {
+        let count = self.len();
+        let mut several_n = 0;
+        // The first one-request clusters in the order, as many as could be kept.
+        let limit = head.min(count);
+        let mut first: BinaryHeap<(u64, &[u8])> = BinaryHeap::new();
+        for slot in self.tables.iter().flatten() {
+            if slot.requests > 1 {
+                several_n += 1;
+            } else if head != usize::MAX {
+                let item = (slot.order_hash, &*slot.key);
+                if first.len() < limit {
+                    first.push(item);
+                } else if let Some(mut top) = first.peek_mut().filter(|top| item < **top) {
+                    *top = item;
+                }
+            }
         }
-        (several, one)
+        let wanted = head.saturating_sub(several_n).min(count - several_n);
+        while first.len() > wanted {
+            first.pop();
+        }
+        // The last one-request cluster kept (every one when `head` keeps all).
+        let last: Option<Option<(u64, Box<[u8]>)>> =
+            if head == usize::MAX { Some(None) } else { first.peek().map(|&(h, key)| Some((h, key.into()))) };
+        drop(first);
+        let (mut several, mut single) = (Vec::with_capacity(several_n), Vec::with_capacity(wanted));
+        let kept = |s: &mut Slot| {
+            s.requests > 1
+                || last.as_ref().is_some_and(|last| {
+                    last.as_ref().is_none_or(|(h, key)| (s.order_hash, &*s.key) <= (*h, &**key))
+                })
+        };
+        for table in &mut self.tables {
+            for slot in table.extract_if(kept) {
+                if slot.requests > 1 { several.push(slot) } else { single.push(slot) }
+            }
+        }
+        Kept { several, single, count: count as u64, rest: self }
     }
+}
+
+/// The clusters a report keeps (see [`Clusters::split_kept`]).
+#[derive(Debug)]
+pub struct Kept {
+    /// Every cluster of several requests, in no particular order.
+    pub several: Vec<Slot>,
+    /// The first one-request clusters, in no particular order.
+    pub single: Vec<Slot>,
+    /// How many clusters there were, kept or not.
+    pub count: u64,
+    /// The one-request clusters not kept.
+    pub rest: Clusters,
 }
 
 /// Tables a cluster table is split into.
@@ -1382,6 +1433,38 @@ mod tests {
             proptest::prop_assert_eq!(a.len(), distinct.min(MAX_DISTINCT_CLIENTS));
             proptest::prop_assert_eq!(a.capped(), distinct > MAX_DISTINCT_CLIENTS);
             proptest::prop_assert_eq!(a.is_empty(), distinct == 0);
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+        /// The kept clusters are every cluster of several requests and the first one-request
+        /// clusters in the order, as sorting all of them would pick; the rest are left behind.
+        #[test]
+        fn split_kept_keeps_what_sorting_all_would(
+            paths in proptest::collection::vec(0u32..300, 0..400),
+            head in proptest::sample::select(vec![0usize, 1, 5, 50, 150, 299, 300, 1_000, usize::MAX]),
+        ) {
+            let mut c = Clusters::new(true);
+            for p in &paths {
+                c.observe(&rec("ua", "h", &format!("/{p}"), 0, None));
+            }
+            let mut all = c.clone().into_slots();
+            let by = |s: &Slot| (s.order_hash, s.key.clone());
+            all.sort_by_key(|s| (s.requests == 1, by(s)));
+            let several = all.iter().filter(|s| s.requests > 1).count();
+            let wanted = head.saturating_sub(several).min(all.len() - several);
+            let want: Vec<_> = all[..several + wanted].iter().map(|s| s.key.clone()).collect();
+            let kept = c.split_kept(head);
+            proptest::prop_assert_eq!(kept.count as usize, all.len());
+            proptest::prop_assert!(kept.several.iter().all(|s| s.requests > 1));
+            proptest::prop_assert!(kept.single.iter().all(|s| s.requests == 1));
+            let mut got: Vec<_> = kept.several.iter().chain(&kept.single).map(|s| s.key.clone()).collect();
+            let mut want_sorted = want.clone();
+            got.sort();
+            want_sorted.sort();
+            proptest::prop_assert_eq!(got, want_sorted);
+            proptest::prop_assert_eq!(kept.rest.len(), all.len() - several - wanted);
         }
     }
 

@@ -196,8 +196,11 @@ impl Analysis {
         use rayon::prelude::*;
         let coverage = &self.coverage;
         let span = self.span.range;
-        let (several, mut single) = self.clusters.into_slots_by_size();
-        let cluster_count = (several.len() + single.len()) as u64;
+        // Kept: every cluster of several requests, and one-request clusters (all after them in
+        // the order) up to the head (listed, or ordered by key).
+        let kept_head = options.listed_clusters.map_or(usize::MAX, |n| n.max(KEY_ORDERED));
+        let cluster::Kept { several, mut single, count: cluster_count, rest: unlisted } =
+            self.clusters.split_kept(kept_head);
         // The order: by requests, then a fixed hash of the key (kept in the slot), then the key;
         // the biggest `KEY_ORDERED` are re-sorted by requests, then key, for people to read,
         // further down. Clusters of several requests are sorted as a permutation, then moved
@@ -209,18 +212,9 @@ impl Analysis {
         });
         let mut slots: Vec<Option<cluster::Slot>> = several.into_iter().map(Some).collect();
         let mut entries: Vec<cluster::Slot> = order.iter().filter_map(|&(_, _, i)| slots[i].take()).collect();
-        // Kept: every cluster of several requests, and one-request clusters (all after them in
-        // the order) up to the head (listed, or ordered by key). A scanner makes half a million
-        // of those: the head is selected among them and sorted, the rest set apart in any order.
-        let kept_head = options.listed_clusters.map_or(usize::MAX, |n| n.max(KEY_ORDERED));
-        let wanted = kept_head.saturating_sub(entries.len()).min(single.len());
         let by_hash = |a: &cluster::Slot, b: &cluster::Slot| {
             a.order_hash.cmp(&b.order_hash).then_with(|| a.key.cmp(&b.key))
         };
-        if wanted > 0 && wanted < single.len() {
-            single.select_nth_unstable_by(wanted - 1, by_hash);
-        }
-        let unlisted = single.split_off(wanted);
         single.par_sort_unstable_by(by_hash);
         entries.append(&mut single);
         let mut clusters: Vec<ClusterFinding> = entries
