@@ -28,6 +28,7 @@ pub mod cli;
 pub mod config;
 pub mod ingest;
 pub mod input;
+mod memo;
 pub mod model;
 pub mod parse;
 pub mod report;
@@ -67,32 +68,41 @@ pub(crate) fn same_bytes(a: &[u8], b: &[u8]) -> bool {
     }
 }
 
-/// Little-endian words that cover `b`, for tests of "any byte such that": the whole words, then
-/// the last eight bytes (overlapping the words before, which a test of any byte allows), or for
-/// a shorter `b` its bytes padded with `pad`. No word for an empty `b` but a padded one.
-pub(crate) fn words_cover(b: &[u8], pad: u8) -> impl Iterator<Item = u64> + '_ {
-    let word = |w: &[u8]| <[u8; 8]>::try_from(w).map_or(0, u64::from_le_bytes);
-    let short = (b.len() < 8).then(|| {
+/// Folds `f` over little-endian words that cover `b`, for tests of "any byte such that" and for
+/// hashes: the whole words, then the last eight bytes (overlapping the words before, which such
+/// uses allow), or for a `b` shorter than a word its bytes padded with `pad`. A plain loop: an
+/// iterator chain of the three cases cost more than the words.
+#[inline]
+pub(crate) fn fold_words<T>(b: &[u8], pad: u8, init: T, mut f: impl FnMut(T, u64) -> T) -> T {
+    let word =
+        |at: usize| b.get(at..at + 8).and_then(|w| <[u8; 8]>::try_from(w).ok()).map_or(0, u64::from_le_bytes);
+    let n = b.len();
+    if n < 8 {
         let mut w = [pad; 8];
         for (d, s) in w.iter_mut().zip(b) {
             *d = *s;
         }
-        u64::from_le_bytes(w)
-    });
-    let last = b.len().checked_sub(8).filter(|&at| at % 8 != 0).and_then(|at| b.get(at..)).map(word);
-    b.chunks_exact(8).map(word).chain(last).chain(short)
+        return f(init, u64::from_le_bytes(w));
+    }
+    let mut acc = init;
+    let mut at = 0;
+    while at + 8 <= n {
+        acc = f(acc, word(at));
+        at += 8;
+    }
+    if at < n { f(acc, word(n - 8)) } else { acc }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::{same_bytes, words_cover};
+    use super::{fold_words, same_bytes};
 
     proptest::proptest! {
         /// The words hold every byte of `b`, and no other byte but the padding of a short `b`.
         #[test]
-        fn words_cover_every_byte_and_no_other(b in proptest::collection::vec(0u8..6, 0..40), pad in 0u8..6) {
+        fn the_words_cover_every_byte_and_no_other(b in proptest::collection::vec(0u8..6, 0..40), pad in 0u8..6) {
             for v in 0u8..6 {
-                let seen = words_cover(&b, pad).any(|w| w.to_le_bytes().contains(&v));
+                let seen = fold_words(&b, pad, false, |seen, w| seen || w.to_le_bytes().contains(&v));
                 proptest::prop_assert_eq!(seen, b.contains(&v) || (b.len() < 8 && v == pad), "{}", v);
             }
         }

@@ -15,6 +15,7 @@ use std::collections::BinaryHeap;
 use std::hash::{BuildHasher, Hasher};
 
 use super::timeline::Timeline;
+use crate::memo::Memo;
 use crate::model::{Record, TimeResolution, UnixMillis};
 
 /// Distinct client addresses counted exactly up to this many per cluster.
@@ -558,7 +559,7 @@ fn has_uppercase(b: &[u8]) -> bool {
             & (low + ONES * (127 - u64::from(b'A' - 1)))
             & (ONES * 128)
     };
-    crate::words_cover(b, 0).fold(0, |found, w| found | between(w)) != 0
+    crate::fold_words(b, 0, 0, |found, w| found | between(w)) != 0
 }
 
 /// Words of health endpoints (`/health`, `/api/v1/healthz`, `/ping.html`).
@@ -812,84 +813,32 @@ fn scan_target(target: &str, raw_paths: bool) -> TargetScan {
     scan
 }
 
-/// The longest request target [`TemplateCache`] keeps.
-const CACHED_TARGET: usize = 61;
-
-/// Entries of a [`TemplateCache`].
-const CACHED_TEMPLATES: usize = 1024;
-
-/// A request target whose path template is a slice of it.
-#[derive(Clone, Copy)]
-struct CachedTemplate {
-    /// Length of the target (0: an empty entry; an empty target is never kept).
-    len: u8,
-    /// The template: `target[start..end]`.
-    start: u8,
-    end: u8,
-    target: [u8; CACHED_TARGET],
-}
-
-/// The path templates of recent request targets, so that a target seen again (most requests
-/// of a busy log repeat one) is not scanned again: a table indexed by a hash of the target,
-/// one target per entry, checked byte for byte. Only templates that are a slice of their
-/// target are kept: a target with an id to fold is mostly new each time.
-#[derive(Clone, Default)]
+/// The path templates of recent request targets, each as `target[start..end]`: only templates
+/// that are a slice of their target are remembered, since a target with an id to fold is mostly
+/// new each time.
+#[derive(Clone, Debug, Default)]
 struct TemplateCache {
-    entries: Vec<CachedTemplate>,
-}
-
-impl std::fmt::Debug for TemplateCache {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TemplateCache").field("entries", &self.entries.len()).finish_non_exhaustive()
-    }
+    memo: Memo<(u8, u8)>,
 }
 
 impl TemplateCache {
     /// The path template of `target`, as [`path_template`] gives it.
     fn template<'a>(&mut self, target: &'a str, raw_paths: bool, buf: &'a mut String) -> &'a str {
         let t = target.as_bytes();
-        if t.is_empty() || t.len() > CACHED_TARGET {
-            return path_template(target, raw_paths, buf);
-        }
-        if self.entries.is_empty() {
-            self.entries = vec![
-                CachedTemplate { len: 0, start: 0, end: 0, target: [0; CACHED_TARGET] };
-                CACHED_TEMPLATES
-            ];
-        }
-        let i = target_slot(t);
-        let Some(entry) = self.entries.get_mut(i) else { return path_template(target, raw_paths, buf) };
-        if usize::from(entry.len) == t.len() && crate::same_bytes(&entry.target[..t.len()], t) {
-            return target.get(usize::from(entry.start)..usize::from(entry.end)).unwrap_or_default();
+        let slot = Memo::<(u8, u8)>::slot(t);
+        if let Some((start, end)) = slot.and_then(|at| self.memo.get(at, t)) {
+            return target.get(usize::from(start)..usize::from(end)).unwrap_or_default();
         }
         let scan = scan_target(target, raw_paths);
         if scan.ids > 0 || scan.origin_only {
             return scan.template(target, buf);
         }
-        // All three fit in a byte: the target is at most `CACHED_TARGET` long.
-        let (start, end) = (scan.start, scan.end);
-        if let (Ok(len), Ok(start), Ok(end)) = (u8::try_from(t.len()), u8::try_from(start), u8::try_from(end))
-        {
-            *entry = CachedTemplate { len, start, end, target: [0; CACHED_TARGET] };
-            entry.target[..t.len()].copy_from_slice(t);
+        // Both fit in a byte when the target is short enough to be remembered.
+        if let (Some(at), Ok(start), Ok(end)) = (slot, u8::try_from(scan.start), u8::try_from(scan.end)) {
+            self.memo.put(at, t, (start, end));
         }
         target.get(scan.start..scan.end).unwrap_or_default()
     }
-}
-
-/// The entry of [`TemplateCache`] for `t` (at most [`CACHED_TARGET`] bytes): a multiplicative
-/// hash of its words.
-fn target_slot(t: &[u8]) -> usize {
-    let mut h = t.len() as u64;
-    let mut words = t.chunks_exact(8);
-    for w in &mut words {
-        let w = u64::from_le_bytes(w.try_into().unwrap_or_default());
-        h = (h.rotate_left(5) ^ w).wrapping_mul(0x517c_c1b7_2722_0a95);
-    }
-    let mut last = [0u8; 8];
-    last[..words.remainder().len()].copy_from_slice(words.remainder());
-    h = (h.rotate_left(5) ^ u64::from_le_bytes(last)).wrapping_mul(0x517c_c1b7_2722_0a95);
-    (h >> (64 - CACHED_TEMPLATES.trailing_zeros())) as usize
 }
 
 /// `path.split('/')` by plain byte positions: the char searcher was a twentieth of the run time,

@@ -9,7 +9,7 @@ use std::borrow::Cow;
 
 use super::text::{Line, scan_quoted};
 use super::{ParseError, TimeCache};
-use crate::model::Record;
+use crate::model::{Record, RequestLines};
 
 fn malformed(what: &'static str) -> ParseError {
     ParseError::Combined(what)
@@ -20,7 +20,11 @@ fn present(v: Cow<'_, str>) -> Option<Cow<'_, str>> {
 }
 
 /// Parses one `combined` (or `common`) line.
-pub(crate) fn parse<'a>(whole: Line<'a>, times: &mut TimeCache) -> Result<Record<'a>, ParseError> {
+pub(crate) fn parse<'a>(
+    whole: Line<'a>,
+    times: &mut TimeCache,
+    requests: &mut RequestLines,
+) -> Result<Record<'a>, ParseError> {
     let line = whole.bytes();
     let sp = memchr::memchr(b' ', line).ok_or(malformed("no space after the client address"))?;
     let client = &line[..sp];
@@ -46,7 +50,7 @@ pub(crate) fn parse<'a>(whole: Line<'a>, times: &mut TimeCache) -> Result<Record
     r.status = Some(status);
     r.bytes = std::str::from_utf8(bytes).ok().and_then(|b| b.parse().ok());
     if let Some(req) = present(whole.text(request, escaped)) {
-        r.set_request_line(req);
+        r.set_request_line(req, requests);
     }
     // Referer and user agent are optional (the `common` format has neither).
     let mut quoted = after.strip_prefix(b" \"").and_then(|s| scan_quoted(s, 0).map(|q| (q, s)));
@@ -65,7 +69,7 @@ mod tests {
     use super::*;
 
     fn p(line: &str) -> Result<Record<'_>, ParseError> {
-        parse(line.as_bytes().into(), &mut TimeCache::default())
+        parse(line.as_bytes().into(), &mut TimeCache::default(), &mut RequestLines::default())
     }
 
     #[test]

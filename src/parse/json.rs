@@ -11,7 +11,7 @@ use std::borrow::Cow;
 use super::fields::{FIELD_COUNT, Field, FieldMap};
 use super::text::{Line, Specials, scan_quoted};
 use super::{ParseError, TimeCache};
-use crate::model::Record;
+use crate::model::{Record, RequestLines};
 
 /// One value as it stands in the line.
 #[derive(Clone, Copy, Debug)]
@@ -247,6 +247,7 @@ pub(crate) fn parse<'a>(
     whole: Line<'a>,
     map: &FieldMap,
     times: &mut TimeCache,
+    requests: &mut RequestLines,
     shape: &mut Shape,
 ) -> Result<Record<'a>, ParseError> {
     let line = whole.bytes();
@@ -293,7 +294,7 @@ pub(crate) fn parse<'a>(
 
     let mut r = Record::at(ms, resolution);
     if let Some(req) = get(Field::Request) {
-        r.set_request_line(text(req));
+        r.set_request_line(text(req), requests);
     } else if let Some(uri) = get(Field::Uri) {
         r.method = get(Field::Method).map(text);
         // A query logged apart (`$args`) is not appended: clusters are keyed by path, so that
@@ -335,7 +336,13 @@ mod tests {
     use crate::model::TimeResolution;
 
     fn p(line: &str) -> Result<Record<'_>, ParseError> {
-        parse(line.as_bytes().into(), &FieldMap::default(), &mut TimeCache::default(), &mut Shape::default())
+        parse(
+            line.as_bytes().into(),
+            &FieldMap::default(),
+            &mut TimeCache::default(),
+            &mut RequestLines::default(),
+            &mut Shape::default(),
+        )
     }
 
     #[test]
@@ -386,8 +393,14 @@ mod tests {
     #[test]
     fn hex_escapes_and_invalid_utf8() {
         let line: &[u8] = b"{\"time\":\"1558723294\",\"request\":\"GET /caf\\xC3\\xA9?q=\\x22x\\x22 HTTP/1.1\",\"http_user_agent\":\"bad \\xFF \xfe raw\"}";
-        let r = parse(line.into(), &FieldMap::default(), &mut TimeCache::default(), &mut Shape::default())
-            .unwrap();
+        let r = parse(
+            line.into(),
+            &FieldMap::default(),
+            &mut TimeCache::default(),
+            &mut RequestLines::default(),
+            &mut Shape::default(),
+        )
+        .unwrap();
         assert_eq!(r.target.as_deref(), Some("/café?q=\"x\""));
         assert_eq!(r.user_agent.as_deref(), Some("bad \u{FFFD} \u{FFFD} raw"));
     }
@@ -460,11 +473,12 @@ mod tests {
         let mut by_layout = 0;
         for learned in LAYOUTS {
             for line in LAYOUTS {
-                let (mut times, mut shape) = (TimeCache::default(), Shape::default());
-                let _ = parse(learned.as_bytes().into(), &map, &mut times, &mut shape);
+                let (mut times, mut requests, mut shape) =
+                    (TimeCache::default(), RequestLines::default(), Shape::default());
+                let _ = parse(learned.as_bytes().into(), &map, &mut times, &mut requests, &mut shape);
                 let mut scratch = [None; FIELD_COUNT];
                 by_layout += usize::from(shape.read(line.as_bytes(), &mut scratch));
-                let fast = parse(line.as_bytes().into(), &map, &mut times, &mut shape);
+                let fast = parse(line.as_bytes().into(), &map, &mut times, &mut requests, &mut shape);
                 let general = p(line);
                 assert_eq!(fast, general, "{line}\n after learning\n{learned}");
             }

@@ -15,7 +15,7 @@ use serde::Serialize;
 pub use fields::{Field, FieldMap};
 pub use text::Line;
 
-use crate::model::{Record, TimeResolution, UnixMillis};
+use crate::model::{Record, RequestLines, TimeResolution, UnixMillis};
 
 /// A line format.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
@@ -105,6 +105,7 @@ pub struct LineParser {
     format: Format,
     fields: FieldMap,
     times: TimeCache,
+    requests: RequestLines,
     shape: json::Shape,
 }
 
@@ -112,7 +113,13 @@ impl LineParser {
     /// A parser for `format`, mapping JSON keys with `fields`.
     #[must_use]
     pub fn new(format: Format, fields: FieldMap) -> Self {
-        LineParser { format, fields, times: TimeCache::default(), shape: json::Shape::default() }
+        LineParser {
+            format,
+            fields,
+            times: TimeCache::default(),
+            requests: RequestLines::default(),
+            shape: json::Shape::default(),
+        }
     }
 
     /// The format this parser reads.
@@ -125,8 +132,10 @@ impl LineParser {
     pub fn parse<'a>(&mut self, line: impl Into<Line<'a>>) -> Result<Record<'a>, ParseError> {
         let line = line.into();
         match self.format {
-            Format::Json => json::parse(line, &self.fields, &mut self.times, &mut self.shape),
-            Format::Combined => combined::parse(line, &mut self.times),
+            Format::Json => {
+                json::parse(line, &self.fields, &mut self.times, &mut self.requests, &mut self.shape)
+            }
+            Format::Combined => combined::parse(line, &mut self.times, &mut self.requests),
         }
     }
 }
