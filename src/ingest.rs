@@ -419,10 +419,10 @@ impl<D: Detector> Partial<D> {
                     }
                     let body = unpadded.trim_ascii_start();
                     match parser.parse(text.sub_line(body)) {
-                        Ok(record) => {
+                        Ok(ref record) => {
                             counts.parsed += 1;
                             counts.millis_records += u64::from(record.resolution == TimeResolution::Millis);
-                            self.detector.observe(&record);
+                            self.detector.observe(record);
                         }
                         Err(e) => {
                             counts.malformed += 1;
