@@ -101,8 +101,8 @@ impl<'a> Record<'a> {
     }
 }
 
-/// Where a request line splits: the method ends at `method`, the target at `target`, and a
-/// protocol follows or not; `None` for a line that does not split.
+/// Where a request line splits: where the method ends, where the target ends, and whether a
+/// protocol follows; `None` for a line that does not split.
 type Split = Option<(u8, u8, bool)>;
 
 /// The request lines a parser split lately (most requests of a busy log repeat a few hundred),

@@ -402,8 +402,8 @@ impl<M> Hit<M> {
     }
 }
 
-/// A cluster's statistics in its slot: a cluster of one request keeps just that request, a
-/// fifth of the memory of the whole [`ClusterStats`] (a scanner makes half a million such
+/// A cluster's statistics in its slot: a cluster of one request keeps just that request (72
+/// bytes, where the whole [`ClusterStats`] take 256; a scanner makes half a million such
 /// clusters); the second request makes them whole.
 #[derive(Clone, Debug)]
 pub enum SlotStats {
@@ -647,14 +647,13 @@ const BY_SHAPE: [[u32; 32]; 27] = {
 };
 
 /// The bits of the [`WORDS`] that `stem` is, ignoring case (at most one bit).
-fn word_bits(stem: &[u8]) -> u32 {
-    let b = stem;
+fn word_bits(b: &[u8]) -> u32 {
     let (Some(&first), true) = (b.first(), b.len() < 32) else { return 0 };
     let Some(row) = shape_row(first) else { return 0 };
     let mut candidates = BY_SHAPE[row][b.len()];
     while candidates != 0 {
         let i = candidates.trailing_zeros();
-        if WORDS[i as usize].as_bytes().eq_ignore_ascii_case(stem) {
+        if WORDS[i as usize].as_bytes().eq_ignore_ascii_case(b) {
             return 1 << i;
         }
         candidates &= candidates - 1;
@@ -1140,6 +1139,11 @@ mod tests {
         assert_eq!(t("/Login.php/42", false), "/Login.php/42");
         assert_eq!(t("http://example.com/a/1?q", false), "/a/:id");
         assert_eq!(t("http://example.com", false), "/");
+        assert_eq!(
+            t("/1/2/3/4/5/6/7/8/x?y", false),
+            "/:id/:id/:id/:id/:id/:id/:id/:id/x",
+            "more ids than kept"
+        );
     }
 
     #[test]

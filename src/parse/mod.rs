@@ -1,8 +1,9 @@
 //! One line of an access log → one typed [`Record`], or a [`ParseError`] saying why not.
 //!
 //! Formats are detected once per input from its first lines ([`detect`]); each line is then
-//! parsed once, by a [`LineParser`] that keeps per-worker state (a cache of the last timestamp,
-//! since consecutive lines mostly share their second).
+//! parsed once, by a [`LineParser`] that keeps per-worker state (the last timestamp, since
+//! consecutive lines mostly share their second; the request lines split lately; the layout of the
+//! last JSON line).
 
 mod combined;
 pub mod fields;
