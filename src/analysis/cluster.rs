@@ -449,6 +449,12 @@ impl SlotStats {
             SlotStats::Many(stats) => stats.requests,
         }
     }
+
+    /// True for a cluster of several requests (read off the kind, with no pointer followed).
+    #[must_use]
+    pub fn several(&self) -> bool {
+        matches!(self, SlotStats::Many(_))
+    }
 }
 
 impl ClusterStats {
@@ -706,10 +712,6 @@ pub fn path_template<'a>(target: &'a str, raw_paths: bool, buf: &'a mut String) 
     scan_target(target, raw_paths).template(target, buf)
 }
 
-/// The id segments whose place a [`TargetScan`] keeps; a path with more is folded by a second
-/// pass over its segments.
-const MAX_IDS: usize = 6;
-
 /// What one pass over a request target finds: where its path stands, and the id segments to
 /// fold (none when a health or login segment keeps the path whole).
 struct TargetScan {
@@ -717,10 +719,8 @@ struct TargetScan {
     origin_only: bool,
     start: usize,
     end: usize,
-    /// How many id segments there are (more than [`MAX_IDS`]: too many to keep in `at`).
-    ids: usize,
-    /// The first id segments, each as `target[a..b]`, in order.
-    at: [(usize, usize); MAX_IDS],
+    /// The id segments, each as `target[a..b]`, in order (six inline before allocating).
+    ids: SmallVec<[(usize, usize); 6]>,
 }
 
 impl TargetScan {
@@ -730,22 +730,12 @@ impl TargetScan {
         if self.origin_only {
             return "/";
         }
-        let path = target.get(self.start..self.end).unwrap_or_default();
-        if self.ids == 0 {
-            return path;
+        if self.ids.is_empty() {
+            return target.get(self.start..self.end).unwrap_or_default();
         }
         buf.clear();
-        if self.ids > MAX_IDS {
-            for (i, seg) in segments(path).enumerate() {
-                if i > 0 {
-                    buf.push('/');
-                }
-                buf.push_str(if is_id_segment(seg.as_bytes()) { ":id" } else { seg });
-            }
-            return buf;
-        }
         let mut from = self.start;
-        for &(a, b) in &self.at[..self.ids] {
+        for &(a, b) in &self.ids {
             buf.push_str(target.get(from..a).unwrap_or_default());
             buf.push_str(":id");
             from = b;
@@ -773,7 +763,7 @@ fn scan_target(target: &str, raw_paths: bool) -> TargetScan {
             }
         }
     }
-    let mut scan = TargetScan { origin_only, start: i, end: bytes.len(), ids: 0, at: [(0, 0); MAX_IDS] };
+    let mut scan = TargetScan { origin_only, start: i, end: bytes.len(), ids: SmallVec::new() };
     // `whole`: nothing is folded (raw paths, or a health or login segment was seen).
     let mut whole = raw_paths;
     let (mut start, mut dot) = (i, None);
@@ -792,12 +782,10 @@ fn scan_target(target: &str, raw_paths: bool) -> TargetScan {
         if !whole && i > start {
             let seg = bytes.get(start..i).unwrap_or_default();
             if word_bits(bytes.get(start..dot.unwrap_or(i)).unwrap_or_default()) != 0 {
-                (whole, scan.ids) = (true, 0);
+                whole = true;
+                scan.ids.clear();
             } else if is_id_segment(seg) {
-                if let Some(slot) = scan.at.get_mut(scan.ids) {
-                    *slot = (start, i);
-                }
-                scan.ids += 1;
+                scan.ids.push((start, i));
             }
         }
         if at != Some(b'/') {
@@ -829,29 +817,15 @@ impl TemplateCache {
             return target.get(usize::from(start)..usize::from(end)).unwrap_or_default();
         }
         let scan = scan_target(target, raw_paths);
-        if scan.ids > 0 || scan.origin_only {
-            return scan.template(target, buf);
-        }
-        // Both fit in a byte when the target is short enough to be remembered.
-        if let (Some(at), Ok(start), Ok(end)) = (slot, u8::try_from(scan.start), u8::try_from(scan.end)) {
+        // A template that is a slice of its target (both ends fit in a byte when the target is
+        // short enough to be remembered).
+        if let (Some(at), false, 0, Ok(start), Ok(end)) =
+            (slot, scan.origin_only, scan.ids.len(), u8::try_from(scan.start), u8::try_from(scan.end))
+        {
             self.memo.put(at, t, (start, end));
         }
-        target.get(scan.start..scan.end).unwrap_or_default()
+        scan.template(target, buf)
     }
-}
-
-/// `path.split('/')` by plain byte positions: the char searcher was a twentieth of the run time,
-/// and on paths this short a memchr call per segment costs more than the bytes it skips. Slicing
-/// at `/` (ASCII) keeps every piece valid UTF-8.
-fn segments(path: &str) -> impl Iterator<Item = &str> {
-    let bytes = path.as_bytes();
-    let ends = bytes.iter().enumerate().filter(|(_, b)| **b == b'/').map(|(i, _)| i);
-    let mut start = 0;
-    ends.chain(std::iter::once(path.len())).map(move |end| {
-        let seg = path.get(start..end).unwrap_or_default();
-        start = end + 1;
-        seg
-    })
 }
 
 /// One cluster in the table.
@@ -865,20 +839,11 @@ pub struct Slot {
     pub order_hash: u64,
     /// The encoded key (read with [`ClusterKey::from_encoded`]).
     pub key: Box<[u8]>,
-    /// The cluster's requests, as in its statistics: kept here too, so that telling a scanner's
-    /// half a million one-request clusters apart does not follow a pointer for each.
-    pub requests: u64,
-    /// The statistics. Boxed: the table's empty slots then cost a pointer, not a whole
-    /// `ClusterStats` (a scanner makes a cluster of nearly every request).
+    /// The statistics, boxed: the table's empty slots then cost a pointer, not a whole
+    /// `ClusterStats`. Which of the two kinds they are says, in the slot itself, whether the
+    /// cluster has one request or several: telling a scanner's half a million one-request
+    /// clusters apart follows no pointer.
     pub stats: SlotStats,
-}
-
-impl Slot {
-    /// Absorbs the same cluster from another worker: its count and its statistics.
-    fn absorb(&mut self, other: Slot) {
-        self.requests += other.requests;
-        self.stats.merge(other.stats);
-    }
 }
 
 /// All clusters of the records seen: a detector.
@@ -961,7 +926,6 @@ impl Clusters {
         if let Some(slot) = self.tables[part(hash)]
             .find_mut(hash, |s| s.hash == hash && encodes(&s.key, user_agent, host, path))
         {
-            slot.requests += 1;
             slot.stats.observe(&Hit::of(r, client));
         } else {
             let stats = SlotStats::One(Box::new(Hit::of(r, client).kept()));
@@ -970,7 +934,7 @@ impl Clusters {
             encode_part(&mut self.key, host);
             self.key.extend_from_slice(path.as_bytes());
             let key = self.key.as_slice();
-            let slot = Slot { hash, order_hash: order_hash(key), key: key.into(), requests: 1, stats };
+            let slot = Slot { hash, order_hash: order_hash(key), key: key.into(), stats };
             self.tables[part(hash)].insert_unique(hash, slot, |s| s.hash);
         }
     }
@@ -1013,7 +977,7 @@ impl Clusters {
         let limit = head.min(count);
         let mut first: BinaryHeap<(u64, &[u8])> = BinaryHeap::new();
         for slot in self.tables.iter().flatten() {
-            if slot.requests > 1 {
+            if slot.stats.several() {
                 several_n += 1;
             } else if head != usize::MAX {
                 let item = (slot.order_hash, &*slot.key);
@@ -1034,14 +998,14 @@ impl Clusters {
         drop(first);
         let (mut several, mut single) = (Vec::with_capacity(several_n), Vec::with_capacity(wanted));
         let kept = |s: &mut Slot| {
-            s.requests > 1
+            s.stats.several()
                 || last.as_ref().is_some_and(|last| {
                     last.as_ref().is_none_or(|(h, key)| (s.order_hash, &*s.key) <= (*h, &**key))
                 })
         };
         for table in &mut self.tables {
             for slot in table.extract_if(kept) {
-                if slot.requests > 1 { several.push(slot) } else { single.push(slot) }
+                if slot.stats.several() { several.push(slot) } else { single.push(slot) }
             }
         }
         Kept { several, single, count: count as u64, rest: self }
@@ -1086,10 +1050,12 @@ fn merge_table(mine: &mut HashTable<Slot>, mut other: HashTable<Slot>) {
     for slot in other {
         // One probe: a new key (most of a scanner's) goes where the search ended.
         match mine.entry(slot.hash, |s| s.hash == slot.hash && s.key == slot.key, |s| s.hash) {
-            Entry::Occupied(found) if found.get().requests.min(slot.requests) >= PARALLEL_MERGE => {
+            Entry::Occupied(found)
+                if found.get().stats.requests().min(slot.stats.requests()) >= PARALLEL_MERGE =>
+            {
                 busy.push((found.remove().0, slot));
             }
-            Entry::Occupied(mut found) => found.get_mut().absorb(slot),
+            Entry::Occupied(mut found) => found.get_mut().stats.merge(slot.stats),
             Entry::Vacant(place) => {
                 place.insert(slot);
             }
@@ -1098,7 +1064,7 @@ fn merge_table(mine: &mut HashTable<Slot>, mut other: HashTable<Slot>) {
     let merged: Vec<Slot> = busy
         .into_par_iter()
         .map(|(mut found, theirs)| {
-            found.absorb(theirs);
+            found.stats.merge(theirs.stats);
             found
         })
         .collect();
@@ -1115,13 +1081,6 @@ mod tests {
 
     fn t(target: &str, raw: bool) -> String {
         path_template(target, raw, &mut String::new()).to_owned()
-    }
-
-    #[test]
-    fn segments_split_like_str_split() {
-        for p in ["/", "", "/a/b", "a//b/", "/orders/123/é/x", "//"] {
-            assert_eq!(segments(p).collect::<Vec<_>>(), p.split('/').collect::<Vec<_>>(), "{p:?}");
-        }
     }
 
     #[test]
@@ -1142,7 +1101,7 @@ mod tests {
         assert_eq!(
             t("/1/2/3/4/5/6/7/8/x?y", false),
             "/:id/:id/:id/:id/:id/:id/:id/:id/x",
-            "more ids than kept"
+            "more ids than are kept inline"
         );
     }
 
@@ -1404,19 +1363,18 @@ mod tests {
             }
             let mut all = c.clone().into_slots();
             let by = |s: &Slot| (s.order_hash, s.key.clone());
-            all.sort_by_key(|s| (s.requests == 1, by(s)));
-            let several = all.iter().filter(|s| s.requests > 1).count();
+            all.sort_by_key(|s| (s.stats.requests() == 1, by(s)));
+            let several = all.iter().filter(|s| s.stats.requests() > 1).count();
             let wanted = head.saturating_sub(several).min(all.len() - several);
-            let want: Vec<_> = all[..several + wanted].iter().map(|s| s.key.clone()).collect();
+            let mut want: Vec<_> = all[..several + wanted].iter().map(|s| s.key.clone()).collect();
             let kept = c.split_kept(head);
             proptest::prop_assert_eq!(kept.count as usize, all.len());
-            proptest::prop_assert!(kept.several.iter().all(|s| s.requests > 1));
-            proptest::prop_assert!(kept.single.iter().all(|s| s.requests == 1));
+            proptest::prop_assert!(kept.several.iter().all(|s| s.stats.requests() > 1));
+            proptest::prop_assert!(kept.single.iter().all(|s| s.stats.requests() == 1));
             let mut got: Vec<_> = kept.several.iter().chain(&kept.single).map(|s| s.key.clone()).collect();
-            let mut want_sorted = want.clone();
             got.sort();
-            want_sorted.sort();
-            proptest::prop_assert_eq!(got, want_sorted);
+            want.sort();
+            proptest::prop_assert_eq!(got, want);
             proptest::prop_assert_eq!(kept.rest.len(), all.len() - several - wanted);
         }
     }

@@ -206,7 +206,7 @@ impl Analysis {
         // further down. Clusters of several requests are sorted as a permutation, then moved
         // once: comparing keys or counters scattered over the heap would dominate.
         let mut order: Vec<(u64, u64, usize)> =
-            several.par_iter().enumerate().map(|(i, s)| (s.requests, s.order_hash, i)).collect();
+            several.par_iter().enumerate().map(|(i, s)| (s.stats.requests(), s.order_hash, i)).collect();
         order.par_sort_unstable_by(|a, b| {
             (b.0, a.1).cmp(&(a.0, b.1)).then_with(|| several[a.2].key.cmp(&several[b.2].key))
         });
@@ -221,8 +221,7 @@ impl Analysis {
             .into_par_iter()
             // One task per cluster: the few big ones (sorted first) then spread over the workers.
             .with_max_len(1)
-            .map(|cluster::Slot { key, requests, stats, .. }| {
-                debug_assert_eq!(requests, stats.requests(), "a slot's count is its statistics'");
+            .map(|cluster::Slot { key, stats, .. }| {
                 let mut stats = stats.into_stats();
                 let key = cluster::ClusterKey::from_encoded(key);
                 stats.clients.flush();

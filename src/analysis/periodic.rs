@@ -200,11 +200,12 @@ fn gap_candidates(beats: &[Beat], res: f64) -> Vec<(f64, Option<f64>)> {
         // a copy and a selection. Most orders of most clusters fail here.
         let within = d.iter().filter(|&&x| (x as f64 - med).abs() <= R_MAX * med).count();
         if within > d.len() / 2 {
-            let d: Vec<f64> = d.iter().map(|&x| x as f64).collect();
-            let spread = mad(&d, med);
+            // The MAD and the mean of the gaps near the median, read off the integers.
+            let mut deviations: Vec<f64> = d.iter().map(|&x| (x as f64 - med).abs()).collect();
+            let spread = median(&mut deviations);
             let band = res.max(0.1 * med);
-            let close: Vec<f64> = d.iter().copied().filter(|x| (x - med).abs() <= band).collect();
-            let mean = close.iter().sum::<f64>() / close.len().max(1) as f64;
+            let close = || d.iter().map(|&x| x as f64).filter(|x| (x - med).abs() <= band);
+            let mean = close().sum::<f64>() / close().count().max(1) as f64;
             out.push((mean, Some(1.4826 * spread / std::f64::consts::SQRT_2)));
         }
     }
