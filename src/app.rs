@@ -62,7 +62,7 @@ pub fn run(config: &Config, messages: &mut dyn Write) -> anyhow::Result<Exit> {
     let ingested = ingested?;
     let findings = ingested.detector.finish(&config.analysis);
     let probes = config.probes.find(&findings);
-    let report = Report::new(&ingested.stats, &findings, &probes, &config.report);
+    let report = Report::new(&ingested.stats, &findings, &probes);
     report_problems(&ingested.stats, config.quiet, messages);
 
     match &config.output {
@@ -83,7 +83,7 @@ pub fn run(config: &Config, messages: &mut dyn Write) -> anyhow::Result<Exit> {
             writeln!(messages, "nginx-forensics: {} malformed line(s) (--strict)", report.summary.malformed);
     }
     let alarming = config.fail_on_probes.is_some_and(|least| probes.iter().any(|p| p.severity <= least));
-    crate::drop_later((findings, report, probes, ingested.stats));
+    crate::analysis::drop_later((findings, report, probes, ingested.stats));
     Ok(if lost || strict_fail {
         Exit::Error
     } else if alarming {

@@ -14,7 +14,7 @@ use crate::config::Config;
 use crate::ingest::IngestOptions;
 use crate::model::UnixMillis;
 use crate::parse::{Field, FieldMap};
-use crate::report::{DEFAULT_MAX_CLUSTERS, OutputFormat, RenderOptions, ReportOptions};
+use crate::report::{DEFAULT_MAX_CLUSTERS, OutputFormat, RenderOptions};
 
 /// Find the callers that quietly hurt a service: reads Nginx access logs (JSON in any common key
 /// set, or the default `combined` format; plain or gzip) and accounts for every line.
@@ -314,15 +314,6 @@ impl Cli {
             probes,
             paths: self.paths,
             render: RenderOptions { format, top: self.top, color },
-            report: ReportOptions {
-                since,
-                until,
-                max_clusters: if self.max_clusters == 0 {
-                    usize::MAX
-                } else {
-                    self.max_clusters.max(self.top)
-                },
-            },
             output: self.output,
             fail_on_probes: self.fail_on_probes.then_some(match self.min_severity {
                 SeverityArg::High => Severity::High,

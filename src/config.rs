@@ -6,7 +6,7 @@ use crate::analysis::AnalysisOptions;
 use crate::analysis::probe::ProbeRules;
 use crate::analysis::probe::Severity;
 use crate::ingest::IngestOptions;
-use crate::report::{RenderOptions, ReportOptions};
+use crate::report::RenderOptions;
 
 /// Everything a run needs.
 #[derive(Clone, Debug)]
@@ -15,15 +15,13 @@ pub struct Config {
     pub paths: Vec<PathBuf>,
     /// Report format, clusters shown, colour.
     pub render: RenderOptions,
-    /// What the report holds (window, clusters listed).
-    pub report: ReportOptions,
     /// Write the report here (atomically) instead of stdout.
     pub output: Option<PathBuf>,
     /// Malformed lines make the exit code 1.
     pub strict: bool,
     /// How to read the inputs.
     pub ingest: IngestOptions,
-    /// How to analyse the records.
+    /// How to analyse the records: also what the report lists (the window, the clusters).
     pub analysis: AnalysisOptions,
     /// `--fail-on-probes`: exit 3 when a probe of this severity or worse is found.
     pub fail_on_probes: Option<Severity>,

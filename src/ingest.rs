@@ -12,7 +12,7 @@ use rayon::iter::{ParallelBridge, ParallelIterator};
 use crate::analysis::Detector;
 use crate::input::{Chunker, Compression, Lines, Opened, Piece, ReadBytes, Source, open};
 use crate::model::TimeResolution;
-use crate::parse::{DETECT_LINES, Detection, FieldMap, Format, Line, LineParser, detect};
+use crate::parse::{DETECT_LINES, Detection, FieldMap, Format, Line, LineParser, detect, trim_leading_nul};
 
 /// How to ingest.
 #[derive(Clone, Debug)]
@@ -124,8 +124,22 @@ pub struct LineIssue {
     pub line: u64,
     /// Why the line is not a record.
     pub reason: String,
-    /// True for a skipped line (over the length limit), false for a malformed one.
-    pub skipped: bool,
+    /// Malformed, or skipped (over the length limit).
+    pub kind: SampleKind,
+}
+
+/// Why a line kept as an example is not a record.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum SampleKind {
+    /// Not a record of the input's format.
+    Malformed,
+    /// Over the length limit: not read.
+    Skipped,
+}
+
+/// The reason given for a line over the length limit.
+fn overlong(len: impl std::fmt::Display, max: usize) -> String {
+    format!("line of {len} bytes is over the {max}-byte limit; skipped")
 }
 
 /// Accounting of everything read.
@@ -174,11 +188,23 @@ struct Feed<'s> {
     opts: &'s IngestOptions,
     inputs: &'s Mutex<Vec<InputStats>>,
     next_input: usize,
-    current: Option<(u32, Chunker, Format, u32)>,
+    current: Option<OpenInput>,
     /// A piece read during detection, handed out right after the first.
     held: Option<Work>,
     /// Buffers the workers are done with, to read into again.
     spares: &'s Mutex<Vec<Lines>>,
+}
+
+/// The input a [`Feed`] is reading.
+struct OpenInput {
+    /// Its index.
+    input: u32,
+    /// What reads its pieces.
+    chunker: Chunker,
+    /// Its format.
+    format: Format,
+    /// The number of the next piece.
+    next_chunk: u32,
 }
 
 impl Feed<'_> {
@@ -248,7 +274,7 @@ impl Feed<'_> {
                 let input = u32::try_from(index).unwrap_or(u32::MAX);
                 self.held = held.map(|piece| Work { input, chunk: 1, format, piece });
                 let next_chunk = if self.held.is_some() { 2 } else { 1 };
-                self.current = Some((input, chunker, format, next_chunk));
+                self.current = Some(OpenInput { input, chunker, format, next_chunk });
                 Some(Work { input, chunk: 0, format, piece: Piece::Lines(first.into()) })
             }
         }
@@ -271,15 +297,15 @@ impl Iterator for Feed<'_> {
             return Some(work);
         }
         loop {
-            if let Some((input, chunker, format, chunk)) = &mut self.current {
-                let (input, format) = (*input, *format);
+            if let Some(open) = &mut self.current {
+                let (input, format) = (open.input, open.format);
                 if let Some(buf) = self.spares.lock().ok().and_then(|mut s| s.pop()) {
-                    chunker.recycle(buf);
+                    open.chunker.recycle(buf);
                 }
-                match chunker.next_piece() {
+                match open.chunker.next_piece() {
                     Ok(Some(piece)) => {
-                        let work = Work { input, chunk: *chunk, format, piece };
-                        *chunk += 1;
+                        let work = Work { input, chunk: open.next_chunk, format, piece };
+                        open.next_chunk += 1;
                         return Some(work);
                     }
                     Ok(None) => self.current = None,
@@ -307,14 +333,22 @@ struct Sample {
     chunk: u32,
     line_in_chunk: u64,
     reason: String,
-    skipped: bool,
+    kind: SampleKind,
+}
+
+/// How many lines one piece of an input held, for numbering lines across pieces.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+struct ChunkLines {
+    input: u32,
+    chunk: u32,
+    lines: u64,
 }
 
 /// One worker's share.
 struct Partial<D> {
     detector: D,
     counts: Vec<LineCounts>,
-    chunk_lines: Vec<(u32, u32, u64)>,
+    chunk_lines: Vec<ChunkLines>,
     samples: Vec<Vec<Sample>>,
     parsers: Vec<LineParser>,
 }
@@ -346,7 +380,7 @@ impl<D: Detector> Partial<D> {
         chunk: u32,
         line_in_chunk: u64,
         reason: impl FnOnce() -> String,
-        skipped: bool,
+        kind: SampleKind,
     ) {
         let list = &mut self.samples[input];
         if list.len() >= keep
@@ -354,7 +388,7 @@ impl<D: Detector> Partial<D> {
         {
             return;
         }
-        let s = Sample { chunk, line_in_chunk, reason: reason(), skipped };
+        let s = Sample { chunk, line_in_chunk, reason: reason(), kind };
         let at = list.partition_point(|l| l < &s);
         list.insert(at, s);
         list.truncate(keep);
@@ -368,15 +402,8 @@ impl<D: Detector> Partial<D> {
                 self.counts[input].lines += 1;
                 self.counts[input].too_long += 1;
                 let max = opts.max_line_bytes;
-                self.sample(
-                    input,
-                    keep,
-                    work.chunk,
-                    0,
-                    || format!("line of {len} bytes is over the {max}-byte limit; skipped"),
-                    true,
-                );
-                self.chunk_lines.push((work.input, work.chunk, 1));
+                self.sample(input, keep, work.chunk, 0, || overlong(len, max), SampleKind::Skipped);
+                self.chunk_lines.push(ChunkLines { input: work.input, chunk: work.chunk, lines: 1 });
             }
             Piece::Lines(buf) => {
                 let p = self.parser(work.format, &opts.fields);
@@ -402,8 +429,8 @@ impl<D: Detector> Partial<D> {
                             keep,
                             work.chunk,
                             n - 1,
-                            || format!("line of {len} bytes is over the {max}-byte limit; skipped"),
-                            true,
+                            || overlong(len, max),
+                            SampleKind::Skipped,
                         );
                         continue;
                     }
@@ -426,13 +453,20 @@ impl<D: Detector> Partial<D> {
                         }
                         Err(e) => {
                             counts.malformed += 1;
-                            self.sample(input, keep, work.chunk, n - 1, || e.to_string(), false);
+                            self.sample(
+                                input,
+                                keep,
+                                work.chunk,
+                                n - 1,
+                                || e.to_string(),
+                                SampleKind::Malformed,
+                            );
                         }
                     }
                 }
                 self.counts[input] = counts;
                 self.parsers[p] = parser;
-                self.chunk_lines.push((work.input, work.chunk, n));
+                self.chunk_lines.push(ChunkLines { input: work.input, chunk: work.chunk, lines: n });
                 if let Ok(mut spares) = spares.lock() {
                     spares.push(buf);
                 }
@@ -453,11 +487,6 @@ impl<D: Detector> Partial<D> {
         }
         self
     }
-}
-
-fn trim_leading_nul(s: &[u8]) -> &[u8] {
-    let n = s.iter().take_while(|&&b| b == 0).count();
-    &s[n..]
 }
 
 /// The lines of a chunk, without their `\n`; a last line without one counts too.
@@ -524,7 +553,7 @@ where
     let mut starts = std::collections::HashMap::with_capacity(chunk_lines.len());
     let mut prev = None;
     let mut before = 0u64;
-    for (input, chunk, lines) in chunk_lines {
+    for ChunkLines { input, chunk, lines } in chunk_lines {
         if prev != Some(input) {
             before = 0;
             prev = Some(input);
@@ -541,7 +570,7 @@ where
             list.into_iter().map(move |s| {
                 let key = (u32::try_from(input).unwrap_or(u32::MAX), s.chunk);
                 let line = starts.get(&key).copied().unwrap_or(0) + s.line_in_chunk + 1;
-                LineIssue { input, line, reason: s.reason, skipped: s.skipped }
+                LineIssue { input, line, reason: s.reason, kind: s.kind }
             })
         })
         .collect();
@@ -576,8 +605,13 @@ mod tests {
                 assert_eq!((c.lines, c.parsed, c.malformed), (10, 4, 2), "chunk {chunk}");
                 assert_eq!((c.empty, c.nul_padding, c.too_long), (2, 1, 1));
                 assert_eq!(c.lines, c.parsed + c.malformed + c.skipped());
-                let got: Vec<_> = out.stats.samples.iter().map(|s| (s.line, s.skipped)).collect();
-                assert_eq!(got, vec![(5, false), (7, true), (8, false)], "chunk {chunk} threads {threads}");
+                let got: Vec<_> = out.stats.samples.iter().map(|s| (s.line, s.kind)).collect();
+                let (malformed, skipped) = (SampleKind::Malformed, SampleKind::Skipped);
+                assert_eq!(
+                    got,
+                    vec![(5, malformed), (7, skipped), (8, malformed)],
+                    "chunk {chunk} threads {threads}"
+                );
                 assert_eq!(out.detector.range, Some((1_558_723_294_000, 1_558_723_294_000)));
             }
         }

@@ -41,7 +41,7 @@ impl<V: Copy + Default> Memo<V> {
             return None;
         }
         // A multiplicative hash of the words (the last one overlapping the one before).
-        let h = crate::fold_words(key, 0, key.len() as u64, |h, w| {
+        let h = crate::bytes::fold_words(key, 0, key.len() as u64, |h, w| {
             (h.rotate_left(5) ^ w).wrapping_mul(0x517c_c1b7_2722_0a95)
         });
         Some((h >> (64 - ENTRIES.trailing_zeros())) as usize)
@@ -51,7 +51,7 @@ impl<V: Copy + Default> Memo<V> {
     #[inline]
     pub(crate) fn get(&self, slot: usize, key: &[u8]) -> Option<V> {
         let e = self.entries.get(slot)?;
-        (usize::from(e.len) == key.len() && crate::same_bytes(e.key.get(..key.len())?, key))
+        (usize::from(e.len) == key.len() && crate::bytes::same_bytes(e.key.get(..key.len())?, key))
             .then_some(e.value)
     }
 

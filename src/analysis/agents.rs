@@ -5,14 +5,12 @@
 use regex_automata::nfa::thompson::WhichCaptures;
 use regex_automata::util::syntax;
 use regex_automata::{Input, MatchKind, PatternSet, meta};
-use serde::Serialize;
 
 /// The table, as shipped.
 const TABLE: &str = include_str!("../../data/user-agents.tsv");
 
 /// Kinds of caller.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum CallerKind {
     /// Load-balancer and orchestrator health checks (ELB, kube-probe, Consul …).
     HealthChecker,

@@ -9,15 +9,17 @@
 //! session unless a `Set-Cookie` says otherwise. Browsers are never probes: they send their
 //! session cookie back, so their polling makes no new session. A follow-up request (`/` → 302 →
 //! `/login` by the same caller within two seconds) is folded into the probe it follows.
+//!
+//! The rules decide and measure; what a probe finding says in words is the report's
+//! (`report::probe`).
 
 use std::collections::HashMap;
 
 use regex::RegexSet;
-use serde::Serialize;
 
 use super::agents::{CallerKind, UserAgents};
-use super::cluster::{is_health_segment, is_login_segment};
-use super::{Activity, ClusterFinding, Findings};
+use super::normalize::{is_health_segment, is_login_segment};
+use super::{ClusterFinding, Findings};
 use crate::model::UnixMillis;
 
 /// How long sessions live.
@@ -25,7 +27,7 @@ use crate::model::UnixMillis;
 pub enum SessionTtl {
     /// Seconds.
     Seconds(f64),
-    /// Never expire (Spring's `Integer.MAX_VALUE`, as in the incident's second app).
+    /// Never expire (Spring Session with `Integer.MAX_VALUE` as its timeout, for one).
     Never,
 }
 
@@ -51,8 +53,7 @@ pub struct ProbeRules {
 pub const DEFAULT_SESSION_BYTES: u64 = 1024;
 
 /// How strong a probe's cost is.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Severity {
     /// Certain or strong evidence, and at least 1,000 sessions a day (or 100 that never expire).
     High,
@@ -74,13 +75,75 @@ impl Severity {
     }
 }
 
-/// A probe that creates sessions; serialised as the JSON report's `probes[]` (times in RFC 3339,
-/// the period in seconds).
-#[derive(Clone, Debug, Serialize)]
+/// One piece of evidence that a probe creates sessions, with the numbers it rests on. Listed
+/// strongest first: certain, strong, given, likely.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Evidence {
+    /// Certain: the log has a `Set-Cookie` field, and it was set on this many responses.
+    CookiesLogged {
+        /// Responses that set a cookie.
+        set_cookie: u64,
+        /// Requests of the cluster.
+        requests: u64,
+    },
+    /// Strong: mostly redirected, and the same caller followed to a login page within 2 s.
+    FollowedToLogin {
+        /// The cluster's most frequent status.
+        status: Option<u16>,
+        /// The login page it followed to.
+        login: String,
+    },
+    /// Strong: mostly redirected, with a logged `Location` to a login page.
+    LoginLocation {
+        /// The cluster's most frequent status.
+        status: Option<u16>,
+    },
+    /// Strong: the probed path is itself a login page, mostly answered 2xx.
+    LoginPage {
+        /// The cluster's most frequent status.
+        status: Option<u16>,
+    },
+    /// Given: the path matches `--session-path`.
+    SessionPath,
+    /// Likely: `/` or an application page, mostly answered 2xx or 3xx, where most web
+    /// frameworks give a visitor without a cookie a new session.
+    ApplicationPage {
+        /// The cluster's most frequent status.
+        status: Option<u16>,
+    },
+}
+
+/// Where a probe should point instead.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Fix {
+    /// A health endpoint that a known health checker already polls on this host.
+    LearnedHealth {
+        /// The health path.
+        health: String,
+        /// Who polls it (its user agent, or its name).
+        who: String,
+    },
+    /// A built-in health endpoint that answers on this host.
+    HealthOnHost {
+        /// The health path.
+        health: String,
+        /// Its most frequent status.
+        status: Option<u16>,
+    },
+    /// No health endpoint seen on this host.
+    AnyHealthEndpoint,
+}
+
+/// A periodic caller that creates sessions: what was found, by what evidence, at what cost.
+#[derive(Clone, Debug, PartialEq)]
 pub struct Probe {
-    /// User agent; `null` when not logged.
+    /// Where it was found: an index into [`Findings::clusters`].
+    pub cluster: usize,
+    /// Which of that cluster's fixed-interval callers it is: an index into its `periodic`.
+    pub caller: usize,
+    /// User agent; `None` when not logged.
     pub user_agent: Option<String>,
-    /// Host (normalised); `null` when not logged.
+    /// Host (normalised); `None` when not logged.
     pub host: Option<String>,
     /// The probed path.
     pub path: String,
@@ -89,41 +152,48 @@ pub struct Probe {
     pub follow_ups: Vec<String>,
     /// Requests to the probed path explained by its schedule.
     pub requests: u64,
-    /// Period (ms); `period_seconds` in the report.
-    #[serde(rename = "period_seconds", serialize_with = "crate::model::ser::ms_as_seconds")]
+    /// Period (ms).
     pub period_ms: f64,
+    /// Callers sharing the key at different phases.
+    pub phases: usize,
+    /// The periodic detector's confidence, in [0, 1].
+    pub confidence: f64,
     /// First probe.
-    #[serde(serialize_with = "crate::model::ser::rfc3339")]
     pub first_seen: UnixMillis,
     /// Last probe.
-    #[serde(serialize_with = "crate::model::ser::rfc3339")]
     pub last_seen: UnixMillis,
-    /// Who is calling.
+    /// Who is calling, by its user agent.
     pub caller_kind: CallerKind,
     /// What the caller is, by its user agent.
     pub caller_name: String,
-    /// Severity.
+    /// Where such a caller's probe path is configured, from the user-agent table; empty when
+    /// unknown.
+    pub caller_fix: String,
+    /// Severity, from the evidence and the cost.
     pub severity: Severity,
-    /// The evidence, strongest first (`certain:`, `strong:`, `given:`, `likely:`), then the caller.
-    pub reasons: Vec<String>,
+    /// The evidence, strongest first.
+    pub evidence: Vec<Evidence>,
     /// Session-creating requests per day while the probe was active (all phases).
     pub sessions_per_day: f64,
     /// With a TTL: sessions alive at once (sessions per day × TTL in days). With `never`: the
     /// sessions made since the probe's first hit in the log (they all stay).
     pub estimated_live_sessions: f64,
-    /// The session TTL assumed (`--session-ttl`); `null` for `never`.
+    /// The session TTL assumed (`--session-ttl`); `None` for sessions that never expire.
     pub session_ttl_seconds: Option<f64>,
     /// Bytes those sessions hold (`estimated_live_sessions × --session-bytes`).
     pub estimated_session_bytes: f64,
-    /// What to change, in plain words.
-    pub suggestion: String,
-    /// When the probe was active, for pictures.
-    #[serde(skip)]
-    pub activity: Option<Activity>,
+    /// Where the probe should point instead.
+    pub fix: Fix,
 }
 
+/// Health paths learned per host (`None`: no host logged): each path that a known health checker
+/// polls there, with who polls it, sorted.
+type LearnedHealth<'a> = HashMap<Option<&'a str>, Vec<(&'a str, String)>>;
+
+/// Health endpoints whose last segment is not a health word.
 const HEALTH_PATHS: [&str; 6] =
     ["/-/healthy", "/-/ready", "/server-status", "/nginx_status", "/stub_status", "/hc"];
+/// Extensions of static files, which no framework gives a session.
 const STATIC_EXTENSIONS: [&str; 22] = [
     "css", "js", "mjs", "map", "png", "jpg", "jpeg", "gif", "svg", "ico", "webp", "avif", "woff", "woff2",
     "ttf", "eot", "otf", "pdf", "zip", "gz", "mp4", "webm",
@@ -140,6 +210,7 @@ pub fn is_builtin_health_path(path: &str) -> bool {
     is_health_segment(path.trim_end_matches('/').rsplit('/').next().unwrap_or(""))
 }
 
+/// The extension of a path's last segment (`/a/app.js` → `js`).
 fn extension(path: &str) -> Option<&str> {
     let last = path.rsplit('/').next()?;
     last.rsplit_once('.').map(|(_, e)| e)
@@ -161,6 +232,7 @@ pub fn is_sessionless_by_default(path: &str) -> bool {
         || lower.starts_with("/assets/")
 }
 
+/// True when a segment of `path` is a login or auth word (`/login`, `/oauth2/authorize`).
 fn is_login_path(path: &str) -> bool {
     path.split('/').any(is_login_segment)
 }
@@ -179,7 +251,7 @@ struct Caller {
 }
 
 impl ProbeRules {
-    fn is_health(&self, c: &ClusterFinding, learned: &HashMap<Option<&str>, Vec<(&str, String)>>) -> bool {
+    fn is_health(&self, c: &ClusterFinding, learned: &LearnedHealth<'_>) -> bool {
         let path = c.key.path();
         is_builtin_health_path(path)
             || self.health_paths.iter().any(|h| h == path)
@@ -196,7 +268,7 @@ impl ProbeRules {
             .flat_map(|(ci, c)| (0..c.periodic.len()).map(move |pi| Caller { cluster: ci, periodic: pi }))
             .collect();
         // Health endpoints learned per host: what known health checkers poll there.
-        let mut learned: HashMap<Option<&str>, Vec<(&str, String)>> = HashMap::new();
+        let mut learned: LearnedHealth<'_> = HashMap::new();
         for caller in &callers {
             let c = &clusters[caller.cluster];
             let agent = self.agents.classify(c.key.user_agent());
@@ -259,7 +331,7 @@ impl ProbeRules {
         callers: &[Caller],
         i: usize,
         follow_ups: Option<&Vec<usize>>,
-        learned: &HashMap<Option<&str>, Vec<(&str, String)>>,
+        learned: &LearnedHealth<'_>,
     ) -> Option<Probe> {
         let c = &clusters[callers[i].cluster];
         let p = &c.periodic[callers[i].periodic];
@@ -276,58 +348,36 @@ impl ProbeRules {
             .unwrap_or_default();
         let redirects = share(c, 300..=399);
         let answered = share(c, 200..=399);
-        let mut reasons = Vec::new();
-        let mut strong = false;
+        let status = main_status(c);
+        let mut evidence = Vec::new();
         if c.stats.set_cookie > 0 {
-            reasons.push(format!(
-                "certain: {} of {} responses set a cookie (Set-Cookie is logged)",
-                c.stats.set_cookie, c.stats.requests
-            ));
-            strong = true;
+            evidence
+                .push(Evidence::CookiesLogged { set_cookie: c.stats.set_cookie, requests: c.stats.requests });
         }
         if redirects >= 0.5 {
             if let Some(login) = follow_paths.iter().find(|f| is_login_path(f)) {
-                reasons.push(format!(
-                    "strong: answered {} and the same caller followed to {login} within 2 s: a login redirect",
-                    main_status(c)
-                ));
-                strong = true;
+                evidence.push(Evidence::FollowedToLogin { status, login: login.clone() });
             } else if c.stats.login_redirects > 0 {
-                reasons.push(format!("strong: answered {} with a Location to a login page", main_status(c)));
-                strong = true;
+                evidence.push(Evidence::LoginLocation { status });
             }
         }
         if is_login_path(path) && share(c, 200..=299) >= 0.5 {
-            reasons.push(format!("strong: {path} is a login page, answered {}", main_status(c)));
-            strong = true;
+            evidence.push(Evidence::LoginPage { status });
         }
         if self.session_paths.is_match(path) {
-            reasons.push("given: the path matches --session-path".to_owned());
-            strong = true;
+            evidence.push(Evidence::SessionPath);
         }
+        let strong = !evidence.is_empty();
         let sessionless = is_sessionless_by_default(path);
         if !strong && sessionless {
             return None;
         }
         if !sessionless && answered >= 0.5 {
-            let what = if path == "/" { "the site's root" } else { "an application page" };
-            reasons.push(format!(
-                "likely: {path} is {what}, answered {}; most web frameworks (Spring, PHP, Rails, Django) give every \
-                 visitor without a cookie a new session there",
-                main_status(c)
-            ));
+            evidence.push(Evidence::ApplicationPage { status });
         }
-        if reasons.is_empty() {
+        if evidence.is_empty() {
             return None;
         }
-        reasons.push(format!(
-            "caller: {} ({}), every {} with {} phase(s), confidence {:.2}",
-            agent.name,
-            agent.kind.as_str(),
-            crate::model::human_seconds(p.period_ms / 1000.0),
-            p.phases,
-            p.confidence
-        ));
         let sessions_per_day = (p.requests as f64 / (p.active_ms / 86_400_000.0)).round();
         let (live, ttl) = match self.session_ttl {
             SessionTtl::Seconds(s) => ((sessions_per_day * s / 86_400.0).round(), Some(s)),
@@ -342,64 +392,52 @@ impl ProbeRules {
                 Severity::Low
             };
         Some(Probe {
+            cluster: callers[i].cluster,
+            caller: callers[i].periodic,
             user_agent: c.key.user_agent().map(str::to_owned),
             host: c.key.host().map(str::to_owned),
             path: path.to_owned(),
             follow_ups: follow_paths,
             requests: p.requests,
             period_ms: p.period_ms,
+            phases: p.phases,
+            confidence: p.confidence,
             first_seen: p.first_seen,
             last_seen: p.last_seen,
             caller_kind: agent.kind,
             caller_name: agent.name.clone(),
+            caller_fix: agent.fix.clone(),
             severity,
-            reasons,
+            evidence,
             sessions_per_day,
             estimated_live_sessions: live,
             session_ttl_seconds: ttl,
             estimated_session_bytes: live * self.session_bytes as f64,
-            suggestion: self.suggest(clusters, c, learned, &agent.fix),
-            activity: c.activity.get(callers[i].periodic).cloned(),
+            fix: fix(clusters, c, learned),
         })
     }
+}
 
-    fn suggest(
-        &self,
-        clusters: &[ClusterFinding],
-        c: &ClusterFinding,
-        learned: &HashMap<Option<&str>, Vec<(&str, String)>>,
-        fix: &str,
-    ) -> String {
-        let path = c.key.path();
-        let host = c.key.host();
-        let mut s = if let Some((health, who)) = learned.get(&host).and_then(|l| l.first()) {
-            format!("Probe {health} instead of {path}: {who} already uses {health} on this host.")
-        } else if let Some(h) = clusters.iter().find(|o| {
+/// Where a probe of `c` should point instead: a health path a known checker polls on the same
+/// host, else a built-in health endpoint that answers there, else any.
+fn fix(clusters: &[ClusterFinding], c: &ClusterFinding, learned: &LearnedHealth<'_>) -> Fix {
+    let host = c.key.host();
+    if let Some((health, who)) = learned.get(&host).and_then(|l| l.first()) {
+        return Fix::LearnedHealth { health: (*health).to_owned(), who: who.clone() };
+    }
+    clusters
+        .iter()
+        .find(|o| {
             // Seen more than once: a cluster of one request may not be kept (see `Findings`).
             o.stats.requests > 1
                 && o.key.host() == host
                 && is_builtin_health_path(o.key.path())
                 && share(o, 200..=299) >= 0.5
-        }) {
-            format!("Probe {} instead of {path}: it answers {} on this host.", h.key.path(), main_status(h))
-        } else {
-            format!(
-                "Probe a health endpoint that creates no session instead of {path} (for example Spring Boot \
-                 Actuator's /actuator/health), or exempt the probe's path from session creation."
-            )
-        };
-        if !fix.is_empty() {
-            s.push_str(" Where: ");
-            s.push_str(fix);
-            s.push('.');
-        }
-        if self.session_ttl == SessionTtl::Never {
-            s.push_str(
-                " Sessions never expire here: the ones already made stay until deleted; give sessions a TTL.",
-            );
-        }
-        s
-    }
+        })
+        .map_or(Fix::AnyHealthEndpoint, |h| Fix::HealthOnHost {
+            health: h.key.path().to_owned(),
+            status: main_status(h),
+        })
 }
 
 /// True when beats at `b` come 0–2 s after beats at `a` of the same `period` (ms): the first
@@ -410,12 +448,10 @@ fn follows(a: UnixMillis, b: UnixMillis, period_ms: f64) -> bool {
     lag <= 2000 && lag < period / 2
 }
 
-fn main_status(c: &ClusterFinding) -> String {
-    c.stats
-        .statuses
-        .iter()
-        .max_by_key(|(s, n)| (*n, std::cmp::Reverse(*s)))
-        .map_or_else(|| "-".to_owned(), |(s, _)| s.to_string())
+/// The status a cluster was answered most often (the lowest among equals); `None` when no
+/// status was logged.
+fn main_status(c: &ClusterFinding) -> Option<u16> {
+    c.stats.statuses.iter().max_by_key(|(s, n)| (*n, std::cmp::Reverse(*s))).map(|(s, _)| *s)
 }
 
 #[cfg(test)]

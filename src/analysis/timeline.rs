@@ -140,15 +140,17 @@ impl Timeline {
         }
     }
 
-    /// The times in ascending order (ms) and their resolution (ms per tick: 1 or 1000).
+    /// The times in ascending order, with their resolution.
     #[must_use]
-    pub fn sorted(mut self) -> (Vec<UnixMillis>, i64, bool) {
+    pub fn sorted(mut self) -> SortedTimes {
         self.keep_earliest();
-        let Some((base, unit)) = self.origin else { return (Vec::new(), 1000, false) };
+        let Some((base, unit)) = self.origin else {
+            return SortedTimes { times: Vec::new(), res_ms: 1000, truncated: false };
+        };
         // A stable sort finds the sorted runs (each worker's chunks arrive in time order) and merges them.
         self.offsets.sort();
         let times = self.offsets.iter().map(|&o| base + i64::from(o) * unit.ms()).collect();
-        (times, unit.ms(), self.truncated)
+        SortedTimes { times, res_ms: unit.ms(), truncated: self.truncated }
     }
 
     /// The resolution of the stored times (ms per tick: 1 or 1000; 1000 when empty).
@@ -170,6 +172,17 @@ impl Timeline {
     }
 }
 
+/// A cluster's request times, sorted (see [`Timeline::sorted`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SortedTimes {
+    /// The times (ms), ascending.
+    pub times: Vec<UnixMillis>,
+    /// Their resolution: ms per tick, 1 or 1000.
+    pub res_ms: i64,
+    /// True when more than [`MAX_HITS`] times were seen: these are the earliest.
+    pub truncated: bool,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -186,10 +199,10 @@ mod tests {
         let mut ab = a.clone();
         ab.merge(b.clone());
         b.merge(a);
-        let (x, res, _) = ab.sorted();
-        assert_eq!(res, 1);
-        assert_eq!(x, vec![ts[1], ts[0], ts[2]]);
-        assert_eq!(b.sorted().0, x);
+        let s = ab.sorted();
+        assert_eq!(s.res_ms, 1);
+        assert_eq!(s.times, vec![ts[1], ts[0], ts[2]]);
+        assert_eq!(b.sorted().times, s.times);
     }
 
     #[test]
@@ -197,8 +210,8 @@ mod tests {
         let mut a = Timeline::default();
         a.push(10_250, Millis);
         a.push(12_000, Seconds);
-        let (x, res, _) = a.sorted();
-        assert_eq!((x, res), (vec![10_000, 12_000], 1000));
+        let s = a.sorted();
+        assert_eq!((s.times, s.res_ms), (vec![10_000, 12_000], 1000));
     }
 
     #[test]
@@ -206,8 +219,8 @@ mod tests {
         let mut a = Timeline::default();
         a.push(0, Millis);
         a.push(40 * 86_400_000 + 123, Millis);
-        let (x, res, _) = a.sorted();
-        assert_eq!((x, res), (vec![0, 40 * 86_400_000], 1000));
+        let s = a.sorted();
+        assert_eq!((s.times, s.res_ms), (vec![0, 40 * 86_400_000], 1000));
     }
 
     proptest::proptest! {

@@ -7,9 +7,10 @@
 
 use std::borrow::Cow;
 
+use super::request::RequestLines;
 use super::text::{Line, scan_quoted};
 use super::{ParseError, TimeCache};
-use crate::model::{Record, RequestLines};
+use crate::model::Record;
 
 fn malformed(what: &'static str) -> ParseError {
     ParseError::Combined(what)

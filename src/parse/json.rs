@@ -9,9 +9,10 @@
 use std::borrow::Cow;
 
 use super::fields::{FIELD_COUNT, Field, FieldMap};
+use super::request::RequestLines;
 use super::text::{Line, Specials, scan_quoted};
 use super::{ParseError, TimeCache};
-use crate::model::{Record, RequestLines};
+use crate::model::Record;
 
 /// One value as it stands in the line.
 #[derive(Clone, Copy, Debug)]
@@ -192,7 +193,7 @@ impl Shape {
         for (&end, &(quoted, hit)) in self.ends.iter().zip(&self.values) {
             if !line
                 .get(i..i + (end - from))
-                .is_some_and(|at| crate::same_bytes(at, &self.literals[from..end]))
+                .is_some_and(|at| crate::bytes::same_bytes(at, &self.literals[from..end]))
             {
                 return false;
             }
@@ -216,7 +217,7 @@ impl Shape {
                 fill(slots, hit, value);
             }
         }
-        line.get(i..).is_some_and(|rest| crate::same_bytes(rest, &self.literals[from..last]))
+        line.get(i..).is_some_and(|rest| crate::bytes::same_bytes(rest, &self.literals[from..last]))
     }
 
     /// Remembers the layout of `line`, given each value's span, kind and field (in order).

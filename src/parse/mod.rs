@@ -8,6 +8,7 @@
 mod combined;
 pub mod fields;
 mod json;
+mod request;
 mod text;
 mod time;
 
@@ -16,7 +17,8 @@ use serde::Serialize;
 pub use fields::{Field, FieldMap};
 pub use text::Line;
 
-use crate::model::{Record, RequestLines, TimeResolution, UnixMillis};
+use crate::model::{Record, TimeResolution, UnixMillis};
+use request::RequestLines;
 
 /// A line format.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
@@ -87,7 +89,7 @@ pub(crate) struct TimeCache {
 
 impl TimeCache {
     fn parse(&mut self, raw: &[u8]) -> Option<(UnixMillis, TimeResolution)> {
-        if self.value.is_some() && crate::same_bytes(&self.raw, raw) {
+        if self.value.is_some() && crate::bytes::same_bytes(&self.raw, raw) {
             return self.value;
         }
         let v = time::parse_time(raw);
@@ -159,7 +161,7 @@ pub const DETECT_LINES: usize = 10;
 pub fn detect(sample: &[u8], fields: &FieldMap) -> Detection {
     let lines = sample
         .split(|&b| b == b'\n')
-        .map(|l| l.trim_ascii().trim_ascii_start_matches(0))
+        .map(|l| trim_leading_nul(l.trim_ascii()))
         .filter(|l| !l.is_empty())
         .take(DETECT_LINES);
     let mut json = LineParser::new(Format::Json, fields.clone());
@@ -187,15 +189,12 @@ pub fn parse_line(line: &[u8], format: Format) -> Result<Record<'_>, ParseError>
     LineParser::new(format, FieldMap::default()).parse(line)
 }
 
-trait TrimNul {
-    fn trim_ascii_start_matches(&self, b: u8) -> &Self;
-}
-
-impl TrimNul for [u8] {
-    fn trim_ascii_start_matches(&self, b: u8) -> &[u8] {
-        let n = self.iter().take_while(|&&x| x == b).count();
-        &self[n..]
-    }
+/// `s` without the NUL bytes it starts with: `copytruncate` can leave a run of them in front
+/// of the first record written after the truncation.
+#[must_use]
+pub fn trim_leading_nul(s: &[u8]) -> &[u8] {
+    let n = s.iter().take_while(|&&b| b == 0).count();
+    &s[n..]
 }
 
 #[cfg(test)]

@@ -92,6 +92,31 @@ impl Cursor<'_> {
             Some(_) => None,
         }
     }
+
+    /// The rest of a time after its date: `HH:MM:SS`, an optional fraction, an optional space
+    /// before the offset when `space_before_offset` (as `$time_local` writes it), the offset,
+    /// and nothing after.
+    fn clock(
+        mut self,
+        date: (u32, u32, u32),
+        space_before_offset: bool,
+    ) -> Option<(UnixMillis, TimeResolution)> {
+        let h = self.digits(2)?;
+        self.eat(b':')?;
+        let mi = self.digits(2)?;
+        self.eat(b':')?;
+        let sec = self.digits(2)?;
+        let frac = self.fraction_ms()?;
+        if space_before_offset {
+            let _ = self.eat(b' ');
+        }
+        let offset = self.offset()?;
+        if !self.done() {
+            return None;
+        }
+        let res = if frac.is_some() { TimeResolution::Millis } else { TimeResolution::Seconds };
+        Some((civil_to_millis(date, (h, mi, sec), frac.unwrap_or(0), offset)?, res))
+    }
 }
 
 fn civil_to_millis(
@@ -117,18 +142,7 @@ fn iso8601(s: &[u8]) -> Option<(UnixMillis, TimeResolution)> {
         return None;
     }
     c.at += 1;
-    let h = c.digits(2)?;
-    c.eat(b':')?;
-    let mi = c.digits(2)?;
-    c.eat(b':')?;
-    let sec = c.digits(2)?;
-    let frac = c.fraction_ms()?;
-    let offset = c.offset()?;
-    if !c.done() {
-        return None;
-    }
-    let res = if frac.is_some() { TimeResolution::Millis } else { TimeResolution::Seconds };
-    Some((civil_to_millis((y, mo, d), (h, mi, sec), frac.unwrap_or(0), offset)?, res))
+    c.clock((y, mo, d), false)
 }
 
 fn month(name: &[u8]) -> Option<u32> {
@@ -148,19 +162,7 @@ fn time_local(s: &[u8]) -> Option<(UnixMillis, TimeResolution)> {
     c.eat(b'/')?;
     let y = c.digits(4)?;
     c.eat(b':')?;
-    let h = c.digits(2)?;
-    c.eat(b':')?;
-    let mi = c.digits(2)?;
-    c.eat(b':')?;
-    let sec = c.digits(2)?;
-    let frac = c.fraction_ms()?;
-    let _ = c.eat(b' ');
-    let offset = c.offset()?;
-    if !c.done() {
-        return None;
-    }
-    let res = if frac.is_some() { TimeResolution::Millis } else { TimeResolution::Seconds };
-    Some((civil_to_millis((y, mo, d), (h, mi, sec), frac.unwrap_or(0), offset)?, res))
+    c.clock((y, mo, d), true)
 }
 
 fn epoch(s: &[u8]) -> Option<(UnixMillis, TimeResolution)> {

@@ -10,12 +10,12 @@
 use std::fmt::Write as _;
 use std::io::{self, Write};
 
+use super::activity::{ACTIVITY_BINS, Activity, ZOOM_PERIODS};
 use super::escape::html;
+use super::units::{human_seconds, rfc3339};
 use super::view::{self, Grid, Section};
 use super::{RenderOptions, Report};
-use crate::analysis::{ACTIVITY_BINS, Activity, ZOOM_PERIODS};
-use crate::model::rfc3339;
-use crate::model::{UnixMillis, human_seconds};
+use crate::model::UnixMillis;
 
 const CSS: &str = "\
 body{font:14px/1.45 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2rem auto;max-width:78rem;padding:0 1rem;color:#1d232a;background:#fff}

@@ -3,11 +3,14 @@
 //! Renderers only render: they take a finished [`Report`] and write bytes. Everything that came
 //! from a log or a file name is neutralised for the medium it is written to ([`escape`]).
 
+pub mod activity;
 pub mod escape;
 mod html;
 mod json;
 mod markdown;
+pub mod probe;
 mod table;
+pub mod units;
 mod view;
 
 use std::collections::BTreeMap;
@@ -16,11 +19,14 @@ use std::io::{self, Write};
 use serde::Serialize;
 
 use crate::analysis::probe::Probe;
-use crate::analysis::{Activity, ClusterFinding, Findings};
-use crate::ingest::{IngestStats, InputStatus};
+use crate::analysis::{ClusterFinding, Findings};
+use crate::ingest::{IngestStats, InputStatus, SampleKind};
 use crate::input::Compression;
-use crate::model::{UnixMillis, rfc3339, round3};
+use crate::model::UnixMillis;
 use crate::parse::Format;
+use activity::Activity;
+use probe::ProbeReport;
+use units::{rfc3339, round3};
 
 /// Version of the JSON report's schema; bumped only on incompatible changes.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -36,23 +42,6 @@ pub enum OutputFormat {
     Markdown,
     /// One self-contained HTML page.
     Html,
-}
-
-/// What the report holds.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct ReportOptions {
-    /// The `--since` the analysis was limited to.
-    pub since: Option<UnixMillis>,
-    /// The `--until` the analysis was limited to.
-    pub until: Option<UnixMillis>,
-    /// Clusters listed, the most requests first (`--max-clusters`; `usize::MAX` for all).
-    pub max_clusters: usize,
-}
-
-impl Default for ReportOptions {
-    fn default() -> Self {
-        ReportOptions { since: None, until: None, max_clusters: DEFAULT_MAX_CLUSTERS }
-    }
 }
 
 /// Clusters listed by default: enough for any reading, bounded when a scanner makes a cluster
@@ -78,7 +67,7 @@ pub struct Report {
     /// What was read.
     pub summary: Summary,
     /// Periodic probes that create sessions, most costly first.
-    pub probes: Vec<Probe>,
+    pub probes: Vec<ProbeReport>,
     /// Every cluster of (user agent, host, path), most requests first.
     pub clusters: Vec<ClusterReport>,
     /// Fixed-interval callers, most requests per day first.
@@ -185,6 +174,7 @@ pub struct PeriodicReport {
     pub activity: Option<Activity>,
 }
 
+/// The one-line verdict: how many probes, and the sessions they create a day.
 fn verdict(probes: &[Probe], findings: &Findings) -> String {
     let periodic: usize = findings.clusters.iter().map(|c| c.periodic.len()).sum();
     if probes.is_empty() {
@@ -198,10 +188,12 @@ fn verdict(probes: &[Probe], findings: &Findings) -> String {
     format!("{n} probe{s} {verb} ~{} sessions/day", view::thousands(per_day.round() as u64))
 }
 
+/// A timestamp resolution as the report spells it.
 fn resolution(res_ms: i64) -> &'static str {
     if res_ms == 1 { "ms" } else { "s" }
 }
 
+/// Distinct clients of a cluster; `None` when no client address was logged.
 fn distinct_clients(c: &ClusterFinding) -> Option<u64> {
     (!c.stats.clients.is_empty()).then_some(c.stats.clients.len() as u64)
 }
@@ -231,40 +223,39 @@ impl ClusterReport {
     }
 }
 
+/// The fixed-interval callers of every cluster, most requests per day first.
 fn periodic_reports(findings: &Findings) -> Vec<PeriodicReport> {
     let mut out: Vec<PeriodicReport> = findings
         .clusters
         .iter()
         .flat_map(|c| {
-            c.periodic.iter().zip(c.activity.iter().map(Some).chain(std::iter::repeat(None))).map(
-                move |(p, a)| {
-                    let active_days = p.active_ms / 86_400_000.0;
-                    PeriodicReport {
-                        user_agent: c.key.user_agent().map(str::to_owned),
-                        host: c.key.host().map(str::to_owned),
-                        path: c.key.path().to_owned(),
-                        period_seconds: round3(p.period_ms / 1000.0),
-                        phases: p.phases,
-                        restarts: p.restarts,
-                        jitter_seconds: round3(p.jitter_ms / 1000.0),
-                        coverage: round3(p.coverage),
-                        periodic_fraction: round3(p.periodic_fraction),
-                        confidence: round3(p.confidence),
-                        confidence_components: ConfidenceComponents {
-                            significance: round3(p.significance),
-                            tightness: round3(p.tightness),
-                            coverage: round3(p.coverage_factor),
-                        },
-                        requests: p.requests,
-                        requests_per_day: (p.requests as f64 / active_days).round(),
-                        first_seen: rfc3339(p.first_seen),
-                        last_seen: rfc3339(p.last_seen),
-                        distinct_clients: distinct_clients(c),
-                        timestamp_resolution: resolution(c.res_ms),
-                        activity: a.cloned(),
-                    }
-                },
-            )
+            c.periodic.iter().map(move |p| {
+                let active_days = p.active_ms / 86_400_000.0;
+                PeriodicReport {
+                    user_agent: c.key.user_agent().map(str::to_owned),
+                    host: c.key.host().map(str::to_owned),
+                    path: c.key.path().to_owned(),
+                    period_seconds: round3(p.period_ms / 1000.0),
+                    phases: p.phases,
+                    restarts: p.restarts,
+                    jitter_seconds: round3(p.jitter_ms / 1000.0),
+                    coverage: round3(p.coverage),
+                    periodic_fraction: round3(p.periodic_fraction),
+                    confidence: round3(p.confidence),
+                    confidence_components: ConfidenceComponents {
+                        significance: round3(p.significance),
+                        tightness: round3(p.tightness),
+                        coverage: round3(p.coverage_factor),
+                    },
+                    requests: p.requests,
+                    requests_per_day: (p.requests as f64 / active_days).round(),
+                    first_seen: rfc3339(p.first_seen),
+                    last_seen: rfc3339(p.last_seen),
+                    distinct_clients: distinct_clients(c),
+                    timestamp_resolution: resolution(c.res_ms),
+                    activity: findings.span.map(|span| Activity::new(&c.times, span, p)),
+                }
+            })
         })
         .collect();
     out.sort_by(|a, b| {
@@ -364,8 +355,9 @@ pub struct ErrorSample {
 impl Report {
     /// Builds the report from ingest accounting and the analysis.
     #[must_use]
-    pub fn new(stats: &IngestStats, findings: &Findings, probes: &[Probe], options: &ReportOptions) -> Self {
-        let window = (options.since, options.until);
+    pub fn new(stats: &IngestStats, findings: &Findings, probes: &[Probe]) -> Self {
+        let window = (findings.since, findings.until);
+        let listed = findings.listed_clusters;
         let span = findings.span;
         let totals = stats.totals();
         let inputs = stats
@@ -409,7 +401,10 @@ impl Report {
                 source: stats.inputs[s.input].source.to_string(),
                 line: s.line,
                 reason: s.reason.clone(),
-                kind: if s.skipped { "skipped" } else { "malformed" },
+                kind: match s.kind {
+                    SampleKind::Skipped => "skipped",
+                    SampleKind::Malformed => "malformed",
+                },
             })
             .collect();
         Report {
@@ -429,14 +424,14 @@ impl Report {
                 inputs,
                 verdict: verdict(probes, findings),
                 clusters: findings.cluster_count,
-                clusters_listed: findings.clusters.len().min(options.max_clusters) as u64,
+                clusters_listed: findings.clusters.len().min(listed) as u64,
                 periodic_explained_by_log_gaps: findings.clusters.iter().map(|c| c.suppressed as u64).sum(),
                 since: window.0.map(rfc3339),
                 until: window.1.map(rfc3339),
                 outside_window: findings.outside_window,
             },
-            probes: probes.to_vec(),
-            clusters: findings.clusters.iter().take(options.max_clusters).map(ClusterReport::new).collect(),
+            probes: probes.iter().map(|p| ProbeReport::new(p, findings)).collect(),
+            clusters: findings.clusters.iter().take(listed).map(ClusterReport::new).collect(),
             periodic: periodic_reports(findings),
             errors,
             span_ms: findings.span,

@@ -3,7 +3,7 @@
 //! neutralises it for its medium ([`super::escape`]) and may shorten it.
 
 use super::Report;
-use crate::model::human_seconds;
+use super::units::human_seconds;
 
 /// One table cell: raw text, and how many characters a narrow medium (a terminal) may show.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -66,7 +66,7 @@ pub(super) enum Section {
     Note(String),
 }
 
-/// The report's sections in the order the issue fixes: verdict, probes, periodic callers, top
+/// The report's sections, in order: verdict, probes, periodic callers, top
 /// clusters (`top` of them), summary, inputs, and the first bad lines.
 pub(super) fn sections(report: &Report, top: usize) -> Vec<Section> {
     let mut out =
@@ -146,7 +146,7 @@ fn probes(report: &Report) -> Grid {
                 Cell::logged(p.user_agent.as_deref(), 32),
                 Cell::logged(p.host.as_deref(), 24),
                 Cell { max_chars: Some(48), ..Cell::plain(probe_path(&p.path, &p.follow_ups)) },
-                Cell::plain(human_seconds(p.period_ms / 1000.0)),
+                Cell::plain(human_seconds(p.period_seconds)),
                 Cell::number(thousands(p.sessions_per_day as u64)),
                 Cell::number(thousands(p.estimated_live_sessions as u64)),
                 Cell { max_chars: Some(30), ..Cell::plain(p.caller_name.clone()) },

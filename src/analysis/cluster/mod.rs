@@ -1,0 +1,504 @@
+//! Clustering requests by (user agent, host, path): the table of clusters and its merge.
+//!
+//! With `remote_addr` empty, this key is what separates callers. Its parts are normalised
+//! ([`super::normalize`]): the host lowercased and without its default port, the path as a
+//! template. The table is a detector: each worker fills its own, and tables merge a part at a
+//! time in parallel. What a cluster keeps is in [`stats`]; its key's encoding in [`key`]; its
+//! count of distinct clients in [`clients`].
+
+mod clients;
+mod key;
+mod stats;
+
+use std::collections::BinaryHeap;
+use std::hash::{BuildHasher, Hasher};
+
+use hashbrown::HashTable;
+use hashbrown::hash_table::Entry;
+use rayon::iter::{IndexedParallelIterator, IntoParallelIterator, IntoParallelRefIterator, ParallelIterator};
+use rayon::slice::ParallelSliceMut;
+
+pub use clients::{ClientSet, MAX_DISTINCT_CLIENTS};
+pub use key::ClusterKey;
+pub use stats::ClusterStats;
+
+use super::normalize::{TemplateCache, normalize_host};
+use crate::model::Record;
+use key::{encode_part, encodes, order_hash};
+use stats::{Hit, SlotStats};
+
+/// What a cluster's path is when the request line had none.
+pub const INVALID_REQUEST: &str = "(invalid request line)";
+/// What a cluster's path is when no request was logged (`"-"`).
+pub const NO_REQUEST: &str = "(no request)";
+
+/// One cluster in the table.
+#[derive(Clone, Debug)]
+struct Slot {
+    /// The table's hash of the key (random seeds: keys are hostile), kept so that the table never
+    /// hashes a key again when it grows or merges.
+    hash: u64,
+    /// A fixed, portable hash of the key (FNV-style), for ordering ties the same way in every
+    /// run without reading the key again.
+    order_hash: u64,
+    /// The encoded key (read with [`ClusterKey::from_encoded`]).
+    key: Box<[u8]>,
+    /// The statistics, boxed: the table's empty slots then cost a pointer, not a whole
+    /// `ClusterStats`. Which of the two kinds they are says, in the slot itself, whether the
+    /// cluster has one request or more: sorting out the one-request clusters (most of a
+    /// scanner's log) follows no pointer.
+    stats: SlotStats,
+}
+
+/// All clusters of the records seen: a detector.
+#[derive(Clone, Debug)]
+pub struct Clusters {
+    raw_paths: bool,
+    /// The clusters, in [`PARTS`] tables by a few bits of their hash, so that two workers'
+    /// tables are merged a part at a time in parallel.
+    tables: [HashTable<Slot>; PARTS],
+    key: Vec<u8>,
+    path: String,
+    templates: TemplateCache,
+    client_hasher: ahash::RandomState,
+}
+
+/// Fixed seeds: distinct-client counts must not vary between runs through hash collisions.
+fn fixed_hasher() -> ahash::RandomState {
+    ahash::RandomState::with_seeds(0x006e_6769_6e78, 0x666f_7265_6e73, 0x6963_7321, 0x0c1a_57e5)
+}
+
+/// The cluster table's hasher: random seeds, drawn once per process so that every worker's
+/// table hashes alike and merging needs no re-hashing.
+fn table_hasher() -> &'static ahash::RandomState {
+    static HASHER: std::sync::OnceLock<ahash::RandomState> = std::sync::OnceLock::new();
+    HASHER.get_or_init(ahash::RandomState::new)
+}
+
+impl Clusters {
+    /// Empty clusters; `raw_paths` keeps numeric and id segments as they are.
+    #[must_use]
+    pub fn new(raw_paths: bool) -> Self {
+        Clusters {
+            raw_paths,
+            tables: std::array::from_fn(|_| HashTable::new()),
+            key: Vec::new(),
+            path: String::new(),
+            templates: TemplateCache::default(),
+            client_hasher: fixed_hasher(),
+        }
+    }
+
+    /// Takes one record into account.
+    pub fn observe(&mut self, r: &Record<'_>) {
+        let path = match (&r.target, &r.raw_request) {
+            (Some(t), _) => self.templates.template(t, self.raw_paths, &mut self.path),
+            (None, Some(_)) => INVALID_REQUEST,
+            (None, None) => NO_REQUEST,
+        };
+        let user_agent = r.user_agent.as_deref();
+        let host = r.host.as_deref().map(normalize_host);
+        let host = host.as_deref();
+        let client = r.client.as_deref().map(|c| {
+            let mut h = self.client_hasher.build_hasher();
+            h.write(c.as_bytes());
+            h.finish()
+        });
+        // The key is hashed and compared part by part: it is only encoded (copied) for a new
+        // cluster.
+        let mut h = table_hasher().build_hasher();
+        for part in [user_agent, host] {
+            h.write_usize(part.map_or(usize::MAX, str::len));
+            h.write(part.unwrap_or_default().as_bytes());
+        }
+        h.write(path.as_bytes());
+        let hash = h.finish();
+        if let Some(slot) = self.tables[part(hash)]
+            .find_mut(hash, |s| s.hash == hash && encodes(&s.key, user_agent, host, path))
+        {
+            slot.stats.observe(&Hit::of(r, client));
+        } else {
+            let stats = SlotStats::One(Box::new(Hit::of(r, client).kept()));
+            self.key.clear();
+            encode_part(&mut self.key, user_agent);
+            encode_part(&mut self.key, host);
+            self.key.extend_from_slice(path.as_bytes());
+            let key = self.key.as_slice();
+            let slot = Slot { hash, order_hash: order_hash(key), key: key.into(), stats };
+            self.tables[part(hash)].insert_unique(hash, slot, |s| s.hash);
+        }
+    }
+
+    /// Absorbs another instance's clusters, a part at a time in parallel.
+    pub fn merge(&mut self, other: Clusters) {
+        let parts: Vec<(&mut HashTable<Slot>, HashTable<Slot>)> =
+            self.tables.iter_mut().zip(other.tables).collect();
+        parts.into_par_iter().for_each(|(mine, theirs)| merge_table(mine, theirs));
+    }
+
+    /// Number of clusters.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.tables.iter().map(HashTable::len).sum()
+    }
+
+    /// True when no record was seen.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.tables.iter().all(HashTable::is_empty)
+    }
+
+    /// The clusters, in no particular order.
+    #[cfg(test)]
+    fn into_slots(self) -> Vec<Slot> {
+        self.tables.into_iter().flatten().collect()
+    }
+
+    /// Splits the clusters into those a report keeps, `head` of them at most (or all with
+    /// `usize::MAX`): every repeated cluster (more than one request), then one-request clusters
+    /// in the order of their `order_hash`, then key, up to `head`. One-request clusters can be
+    /// most of a log (a scanner's): the first are found in one pass with a bounded heap and taken
+    /// out of the tables, and the rest stay where they are, with nothing copied.
+    fn split_kept(mut self, head: usize) -> Kept {
+        let count = self.len();
+        let mut repeated_n = 0;
+        // The first one-request clusters in the order, as many as could be kept.
+        let limit = head.min(count);
+        let mut first: BinaryHeap<(u64, &[u8])> = BinaryHeap::new();
+        for slot in self.tables.iter().flatten() {
+            if slot.stats.is_repeated() {
+                repeated_n += 1;
+            } else if head != usize::MAX {
+                let item = (slot.order_hash, &*slot.key);
+                if first.len() < limit {
+                    first.push(item);
+                } else if let Some(mut top) = first.peek_mut().filter(|top| item < **top) {
+                    *top = item;
+                }
+            }
+        }
+        let wanted = head.saturating_sub(repeated_n).min(count - repeated_n);
+        while first.len() > wanted {
+            first.pop();
+        }
+        // The last one-request cluster kept: `Bound::All` when `head` keeps every one.
+        let last = if head == usize::MAX {
+            Bound::All
+        } else {
+            first.peek().map_or(Bound::None, |&(h, key)| Bound::UpTo(h, key.into()))
+        };
+        drop(first);
+        let (mut repeated, mut single) = (Vec::with_capacity(repeated_n), Vec::with_capacity(wanted));
+        let kept = |s: &mut Slot| {
+            s.stats.is_repeated()
+                || match &last {
+                    Bound::All => true,
+                    Bound::None => false,
+                    Bound::UpTo(h, key) => (s.order_hash, &*s.key) <= (*h, &**key),
+                }
+        };
+        for table in &mut self.tables {
+            for slot in table.extract_if(kept) {
+                if slot.stats.is_repeated() { repeated.push(slot) } else { single.push(slot) }
+            }
+        }
+        Kept { repeated, single, count: count as u64, rest: self }
+    }
+
+    /// The clusters in the order a report lists them, `head` of them at most (or all with
+    /// `usize::MAX`; a one-request cluster beyond the head is counted, not kept): by requests,
+    /// most first; ties by key among the [`KEY_ORDERED`] biggest, and by a fixed hash of the key
+    /// beyond, so that the order never depends on the thread count or on the table's layout.
+    #[must_use]
+    pub fn into_ordered(self, head: usize) -> Ordered {
+        let Kept { repeated, mut single, count, rest } = self.split_kept(head);
+        // Repeated clusters are sorted as a permutation, then moved once: comparing keys or
+        // counters scattered over the heap would dominate.
+        let mut order: Vec<(u64, u64, usize)> =
+            repeated.par_iter().enumerate().map(|(i, s)| (s.stats.requests(), s.order_hash, i)).collect();
+        order.par_sort_unstable_by(|a, b| {
+            (b.0, a.1).cmp(&(a.0, b.1)).then_with(|| repeated[a.2].key.cmp(&repeated[b.2].key))
+        });
+        let mut slots: Vec<Option<Slot>> = repeated.into_iter().map(Some).collect();
+        let mut entries: Vec<Slot> = order.iter().filter_map(|&(_, _, i)| slots[i].take()).collect();
+        single.par_sort_unstable_by(|a, b| a.order_hash.cmp(&b.order_hash).then_with(|| a.key.cmp(&b.key)));
+        entries.append(&mut single);
+        // The biggest, for people to read: ties by key.
+        let head = entries.len().min(KEY_ORDERED);
+        entries[..head].par_sort_unstable_by(|a, b| {
+            b.stats
+                .requests()
+                .cmp(&a.stats.requests())
+                .then_with(|| key::parts(&a.key).cmp(&key::parts(&b.key)))
+        });
+        Ordered { clusters: entries.into_iter().map(OrderedCluster).collect(), count, rest }
+    }
+}
+
+/// The last one-request cluster that [`Clusters::split_kept`] keeps.
+enum Bound {
+    /// Every one is kept.
+    All,
+    /// None is kept.
+    None,
+    /// Those up to this `(order_hash, key)` are kept.
+    UpTo(u64, Box<[u8]>),
+}
+
+/// The clusters a report keeps (see [`Clusters::split_kept`]).
+#[derive(Debug)]
+struct Kept {
+    /// Every repeated cluster, in no particular order.
+    repeated: Vec<Slot>,
+    /// The first one-request clusters, in no particular order.
+    single: Vec<Slot>,
+    /// How many clusters there were, kept or not.
+    count: u64,
+    /// The one-request clusters not kept.
+    rest: Clusters,
+}
+
+/// The biggest clusters, by requests, are ordered by key within equal request counts; beyond
+/// them, ties are ordered by a fixed hash of the key (see [`Clusters::into_ordered`]).
+pub const KEY_ORDERED: usize = 10_000;
+
+/// The clusters a report keeps, in its order (see [`Clusters::into_ordered`]).
+#[derive(Debug)]
+pub struct Ordered {
+    /// The kept clusters, most requests first.
+    pub clusters: Vec<OrderedCluster>,
+    /// How many clusters there were, kept or not.
+    pub count: u64,
+    /// The one-request clusters not kept: only to be freed.
+    pub rest: Clusters,
+}
+
+/// One kept cluster, still as the table stored it: [`OrderedCluster::into_parts`] decodes its
+/// key and makes its statistics whole, work that is worth spreading over the workers.
+#[derive(Debug)]
+pub struct OrderedCluster(Slot);
+
+impl OrderedCluster {
+    /// Requests in the cluster.
+    #[must_use]
+    pub fn requests(&self) -> u64 {
+        self.0.stats.requests()
+    }
+
+    /// The key and the whole statistics, distinct clients counted.
+    #[must_use]
+    pub fn into_parts(self) -> (ClusterKey, Box<ClusterStats>) {
+        let Slot { key, stats, .. } = self.0;
+        let mut stats = stats.into_stats();
+        stats.clients.flush();
+        (ClusterKey::from_encoded(key), stats)
+    }
+}
+
+/// Tables a cluster table is split into.
+const PARTS: usize = 4;
+
+/// The table of a key's hash: bits that neither pick a bucket (the low bits, in tables under
+/// 2^32 slots) nor tag it (the top seven).
+fn part(hash: u64) -> usize {
+    (hash >> 32) as usize & (PARTS - 1)
+}
+
+/// Clusters with at least this many requests on both sides of a merge are merged in parallel.
+const PARALLEL_MERGE: u64 = 1024;
+
+/// Absorbs `other` into `mine` (one part of two workers' clusters).
+fn merge_table(mine: &mut HashTable<Slot>, mut other: HashTable<Slot>) {
+    if other.len() > mine.len() {
+        std::mem::swap(mine, &mut other);
+    }
+    mine.reserve(other.len(), |s| s.hash);
+    // Clusters busy in both are taken out and merged in parallel (their client sets and
+    // timelines are most of the work, and the last merge of the ingest has the pool to itself);
+    // the rest are merged in place.
+    let mut busy = Vec::new();
+    for slot in other {
+        // One probe: a new key (most of a scanner's) goes where the search ended.
+        match mine.entry(slot.hash, |s| s.hash == slot.hash && s.key == slot.key, |s| s.hash) {
+            Entry::Occupied(found)
+                if found.get().stats.requests().min(slot.stats.requests()) >= PARALLEL_MERGE =>
+            {
+                busy.push((found.remove().0, slot));
+            }
+            Entry::Occupied(mut found) => found.get_mut().stats.merge(slot.stats),
+            Entry::Vacant(place) => {
+                place.insert(slot);
+            }
+        }
+    }
+    let merged: Vec<Slot> = busy
+        .into_par_iter()
+        .map(|(mut found, theirs)| {
+            found.stats.merge(theirs.stats);
+            found
+        })
+        .collect();
+    for slot in merged {
+        mine.insert_unique(slot.hash, slot, |s| s.hash);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::TimeResolution;
+    use std::borrow::Cow;
+
+    fn rec<'a>(
+        ua: &'a str,
+        host: &'a str,
+        target: &'a str,
+        time: i64,
+        client: Option<&'a str>,
+    ) -> Record<'a> {
+        let mut r = Record::at(time, TimeResolution::Seconds);
+        r.user_agent = Some(Cow::Borrowed(ua));
+        r.host = Some(Cow::Borrowed(host));
+        r.target = Some(Cow::Borrowed(target));
+        r.method = Some(Cow::Borrowed("GET"));
+        r.status = Some(302);
+        r.client = client.map(Cow::Borrowed);
+        r
+    }
+    #[test]
+    fn incident_hosts_are_one_cluster_and_merging_is_order_free() {
+        let records = [
+            rec("Go-http-client/1.1", "172.12.1.189:80", "/", 0, None),
+            rec("Go-http-client/1.1", "172.12.1.189", "/", 10_000, Some("10.0.0.1")),
+            rec("Go-http-client/1.1", "172.12.1.189", "/login", 10_000, Some("10.0.0.1")),
+            rec("ELB-HealthChecker/2.0", "172.12.1.189", "/health", 3_000, Some("10.0.0.2")),
+        ];
+        let build = |order: &[usize]| {
+            let mut parts: Vec<Clusters> = Vec::new();
+            for &i in order {
+                let mut c = Clusters::new(false);
+                c.observe(&records[i]);
+                parts.push(c);
+            }
+            let mut all = Clusters::new(false);
+            for p in parts {
+                all.merge(p);
+            }
+            let mut v: Vec<_> = all
+                .into_slots()
+                .into_iter()
+                .map(|Slot { key, stats, .. }| {
+                    let s = stats.into_stats();
+                    (
+                        ClusterKey::from_encoded(key),
+                        s.requests,
+                        s.first_seen,
+                        s.last_seen,
+                        s.clients.len(),
+                        s.timeline.sorted().times,
+                    )
+                })
+                .collect();
+            v.sort();
+            v
+        };
+        let a = build(&[0, 1, 2, 3]);
+        assert_eq!(a, build(&[3, 2, 1, 0]));
+        assert_eq!(a.len(), 3);
+        let root =
+            a.iter().find(|c| c.0.path() == "/" && c.0.user_agent() == Some("Go-http-client/1.1")).unwrap();
+        assert_eq!(root.0.host(), Some("172.12.1.189"));
+        assert_eq!((root.1, root.2, root.3, root.4), (2, 0, 10_000, 1));
+        assert_eq!(root.5, vec![0, 10_000]);
+    }
+    #[test]
+    fn distinct_clients_are_counted_up_to_the_cap_in_any_split() {
+        let addrs: Vec<String> = (0..MAX_DISTINCT_CLIENTS + 5)
+            .map(|i| format!("10.{}.{}.{}", i >> 16, (i >> 8) & 255, i & 255))
+            .collect();
+        let count = |n: usize, split: usize| {
+            let (mut a, mut b) = (Clusters::new(false), Clusters::new(false));
+            for (i, addr) in addrs[..n].iter().chain(addrs[..n].iter().rev()).enumerate() {
+                let part = if i % split == 0 { &mut a } else { &mut b };
+                part.observe(&rec("ua", "h", "/", 0, Some(addr)));
+            }
+            a.merge(b);
+            let slots = a.into_slots();
+            assert_eq!(slots.len(), 1);
+            let stats = slots.into_iter().next().map(|s| s.stats.into_stats()).unwrap();
+            (stats.clients.len(), stats.clients.capped())
+        };
+        for split in [1, 2, 3] {
+            assert_eq!(count(MAX_DISTINCT_CLIENTS, split), (MAX_DISTINCT_CLIENTS, false), "exactly full");
+            assert_eq!(count(MAX_DISTINCT_CLIENTS + 5, split), (MAX_DISTINCT_CLIENTS, true), "over");
+            assert_eq!(count(7, split), (7, false));
+        }
+    }
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+        /// The kept clusters are every cluster of several requests and the first one-request
+        /// clusters in the order, as sorting all of them would pick; the rest are left behind.
+        #[test]
+        fn split_kept_keeps_what_sorting_all_would(
+            paths in proptest::collection::vec(0u32..300, 0..400),
+            head in proptest::sample::select(vec![0usize, 1, 5, 50, 150, 299, 300, 1_000, usize::MAX]),
+        ) {
+            let mut c = Clusters::new(true);
+            for p in &paths {
+                c.observe(&rec("ua", "h", &format!("/{p}"), 0, None));
+            }
+            let mut all = c.clone().into_slots();
+            let by = |s: &Slot| (s.order_hash, s.key.clone());
+            all.sort_by_key(|s| (s.stats.requests() == 1, by(s)));
+            let repeated = all.iter().filter(|s| s.stats.requests() > 1).count();
+            let wanted = head.saturating_sub(repeated).min(all.len() - repeated);
+            let mut want: Vec<_> = all[..repeated + wanted].iter().map(|s| s.key.clone()).collect();
+            let kept = c.split_kept(head);
+            proptest::prop_assert_eq!(kept.count as usize, all.len());
+            proptest::prop_assert!(kept.repeated.iter().all(|s| s.stats.requests() > 1));
+            proptest::prop_assert!(kept.single.iter().all(|s| s.stats.requests() == 1));
+            let mut got: Vec<_> = kept.repeated.iter().chain(&kept.single).map(|s| s.key.clone()).collect();
+            got.sort();
+            want.sort();
+            proptest::prop_assert_eq!(got, want);
+            proptest::prop_assert_eq!(kept.rest.len(), all.len() - repeated - wanted);
+        }
+    }
+    #[test]
+    fn hostile_keys_do_not_collide() {
+        let mut c = Clusters::new(false);
+        c.observe(&rec("a", "b\u{0}c", "/x", 0, None));
+        c.observe(&rec("a\u{0}b", "c", "/x", 0, None));
+        assert_eq!(c.len(), 2);
+    }
+    /// The report order: by requests, ties by key among the biggest, whatever the split.
+    #[test]
+    fn ordered_by_requests_then_key() {
+        let mut a = Clusters::new(false);
+        let mut b = Clusters::new(false);
+        for (i, (ua, n)) in [("b", 2), ("a", 2), ("c", 3), ("d", 1), ("e", 1)].into_iter().enumerate() {
+            for j in 0..n {
+                let part = if (i + j) % 2 == 0 { &mut a } else { &mut b };
+                part.observe(&rec(ua, "h", "/", j as i64, None));
+            }
+        }
+        a.merge(b);
+        let ordered = a.into_ordered(usize::MAX);
+        assert_eq!(ordered.count, 5);
+        let got: Vec<(String, u64)> = ordered
+            .clusters
+            .into_iter()
+            .map(|c| {
+                let n = c.requests();
+                let (key, stats) = c.into_parts();
+                assert_eq!(stats.requests, n);
+                (key.user_agent().unwrap_or_default().to_owned(), n)
+            })
+            .collect();
+        let want: Vec<(String, u64)> = [("c", 3), ("a", 2), ("b", 2), ("d", 1), ("e", 1)]
+            .iter()
+            .map(|(u, n)| ((*u).to_owned(), *n))
+            .collect();
+        assert_eq!(got, want);
+    }
+}

@@ -1,0 +1,168 @@
+//! A probe finding in words: the JSON report's `probes[]` entry, with its evidence as sentences
+//! and its fix as advice.
+
+use serde::{Serialize, Serializer};
+
+use super::activity::Activity;
+use super::units::{human_seconds, rfc3339, round3};
+use crate::analysis::Findings;
+use crate::analysis::agents::CallerKind;
+use crate::analysis::probe::{Evidence, Fix, Probe, Severity};
+
+/// A probe that creates sessions: the JSON report's `probes[]` (times in RFC 3339, the period in
+/// seconds).
+#[derive(Clone, Debug, Serialize)]
+pub struct ProbeReport {
+    /// User agent; `null` when not logged.
+    pub user_agent: Option<String>,
+    /// Host (normalised); `null` when not logged.
+    pub host: Option<String>,
+    /// The probed path.
+    pub path: String,
+    /// Paths the same caller follows up to within two seconds (the redirect chain); their
+    /// requests are not counted again.
+    pub follow_ups: Vec<String>,
+    /// Requests to the probed path explained by its schedule.
+    pub requests: u64,
+    /// Period in seconds (ms precision).
+    pub period_seconds: f64,
+    /// First probe.
+    pub first_seen: String,
+    /// Last probe.
+    pub last_seen: String,
+    /// Who is calling, by its user agent (`health_checker`, `http_client` …).
+    pub caller_kind: CallerKind,
+    /// What the caller is, by its user agent.
+    pub caller_name: String,
+    /// `high`, `medium` or `low`.
+    pub severity: Severity,
+    /// The evidence, strongest first (`certain:`, `strong:`, `given:`, `likely:`), then the caller.
+    pub reasons: Vec<String>,
+    /// Session-creating requests per day while the probe was active (all phases).
+    pub sessions_per_day: f64,
+    /// With a TTL: sessions alive at once (sessions per day × TTL in days). With `never`: the
+    /// sessions made since the probe's first hit in the log (they all stay).
+    pub estimated_live_sessions: f64,
+    /// The session TTL assumed (`--session-ttl`); `null` for `never`.
+    pub session_ttl_seconds: Option<f64>,
+    /// Bytes those sessions hold (`estimated_live_sessions × --session-bytes`).
+    pub estimated_session_bytes: f64,
+    /// What to change, in plain words.
+    pub suggestion: String,
+    /// When the probe was active, for pictures.
+    #[serde(skip)]
+    pub activity: Option<Activity>,
+}
+
+impl ProbeReport {
+    /// The report of `p`, found in `findings`.
+    #[must_use]
+    pub fn new(p: &Probe, findings: &Findings) -> Self {
+        let mut reasons: Vec<String> = p.evidence.iter().map(|e| reason(e, &p.path)).collect();
+        reasons.push(format!(
+            "caller: {} ({}), every {} with {} phase(s), confidence {:.2}",
+            p.caller_name,
+            p.caller_kind.as_str(),
+            human_seconds(p.period_ms / 1000.0),
+            p.phases,
+            p.confidence
+        ));
+        let activity = findings.clusters.get(p.cluster).and_then(|c| {
+            let caller = c.periodic.get(p.caller)?;
+            findings.span.map(|span| Activity::new(&c.times, span, caller))
+        });
+        ProbeReport {
+            user_agent: p.user_agent.clone(),
+            host: p.host.clone(),
+            path: p.path.clone(),
+            follow_ups: p.follow_ups.clone(),
+            requests: p.requests,
+            period_seconds: round3(p.period_ms / 1000.0),
+            first_seen: rfc3339(p.first_seen),
+            last_seen: rfc3339(p.last_seen),
+            caller_kind: p.caller_kind,
+            caller_name: p.caller_name.clone(),
+            severity: p.severity,
+            reasons,
+            sessions_per_day: p.sessions_per_day,
+            estimated_live_sessions: p.estimated_live_sessions,
+            session_ttl_seconds: p.session_ttl_seconds,
+            estimated_session_bytes: p.estimated_session_bytes,
+            suggestion: suggestion(p),
+            activity,
+        }
+    }
+}
+
+/// A status as the report shows it: `302`, or `-` when none was logged.
+fn status(s: Option<u16>) -> String {
+    s.map_or_else(|| "-".to_owned(), |s| s.to_string())
+}
+
+/// One piece of evidence about a probe of `path`, as a sentence that starts with its strength.
+fn reason(e: &Evidence, path: &str) -> String {
+    match e {
+        Evidence::CookiesLogged { set_cookie, requests } => {
+            format!("certain: {set_cookie} of {requests} responses set a cookie (Set-Cookie is logged)")
+        }
+        Evidence::FollowedToLogin { status: s, login } => format!(
+            "strong: answered {} and the same caller followed to {login} within 2 s: a login redirect",
+            status(*s)
+        ),
+        Evidence::LoginLocation { status: s } => {
+            format!("strong: answered {} with a Location to a login page", status(*s))
+        }
+        Evidence::LoginPage { status: s } => {
+            format!("strong: {path} is a login page, answered {}", status(*s))
+        }
+        Evidence::SessionPath => "given: the path matches --session-path".to_owned(),
+        Evidence::ApplicationPage { status: s } => {
+            let what = if path == "/" { "the site's root" } else { "an application page" };
+            format!(
+                "likely: {path} is {what}, answered {}; most web frameworks (Spring, PHP, Rails, Django) give every \
+                 visitor without a cookie a new session there",
+                status(*s)
+            )
+        }
+    }
+}
+
+/// What to change about probe `p`, in plain words.
+fn suggestion(p: &Probe) -> String {
+    let path = &p.path;
+    let mut s = match &p.fix {
+        Fix::LearnedHealth { health, who } => {
+            format!("Probe {health} instead of {path}: {who} already uses {health} on this host.")
+        }
+        Fix::HealthOnHost { health, status: st } => {
+            format!("Probe {health} instead of {path}: it answers {} on this host.", status(*st))
+        }
+        Fix::AnyHealthEndpoint => format!(
+            "Probe a health endpoint that creates no session instead of {path} (for example Spring Boot \
+             Actuator's /actuator/health), or exempt the probe's path from session creation."
+        ),
+    };
+    if !p.caller_fix.is_empty() {
+        s.push_str(" Where: ");
+        s.push_str(&p.caller_fix);
+        s.push('.');
+    }
+    if p.session_ttl_seconds.is_none() {
+        s.push_str(
+            " Sessions never expire here: the ones already made stay until deleted; give sessions a TTL.",
+        );
+    }
+    s
+}
+
+impl Serialize for Severity {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl Serialize for CallerKind {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
