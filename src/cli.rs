@@ -144,9 +144,9 @@ pub enum FormatArg {
 pub enum ColorArg {
     /// When stdout is a terminal and NO_COLOR is not set.
     Auto,
-    /// Always.
+    /// Even when stdout is a file or a pipe.
     Always,
-    /// Never.
+    /// Plain text, whatever stdout is.
     Never,
 }
 
@@ -239,17 +239,17 @@ pub enum UsageError {
     /// A `--session-path` or `--no-session-path` that is not a regular expression.
     #[error("{flag}: {source}")]
     BadRegex {
-        /// The flag.
+        /// Which of the two flags.
         flag: &'static str,
-        /// Why.
+        /// The regular expression's error.
         source: regex::Error,
     },
     /// A --since/--until that is not a time.
     #[error("{flag}: {reason}")]
     BadTime {
-        /// The flag.
+        /// Which of the two flags.
         flag: &'static str,
-        /// Why.
+        /// What forms a time may take, and what was given.
         reason: String,
     },
     /// --since is not before --until.

@@ -1,6 +1,8 @@
 //! Generators of synthetic access logs with known contents, for benchmarks and tests.
 //!
-//! Nothing here reads real data; everything is deterministic for a given seed.
+//! Nothing here reads real data; everything is deterministic for a given seed. Not part of the
+//! tool: compiled for the crate's own tests, and with the `synth` feature, which the tests,
+//! benches and examples turn on.
 
 use std::io::{self, Write};
 
@@ -50,7 +52,7 @@ const BROWSERS: [&str; 4] = [
     "Mozilla/5.0 (iPhone; CPU iPhone OS 12_2 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Mobile/15E148",
 ];
 
-/// One line in the incident's `log_format` (`@timestamp` with 1-s resolution, empty
+/// One line in the `log_format` of `sample-logs/incident.jsonl` (`@timestamp` with 1-s resolution, empty
 /// `remote_addr`, `"status": "…"` with its odd space).
 #[allow(clippy::too_many_arguments)]
 fn incident_line(
@@ -73,7 +75,7 @@ fn incident_line(
     );
 }
 
-/// Writes `lines` lines of the incident's log: a `Go-http-client/1.1` probe of `/` every 10 s
+/// Writes `lines` lines like `sample-logs/incident.jsonl`: a `Go-http-client/1.1` probe of `/` every 10 s
 /// (302, then `/login`), two ELB nodes on `/health` every 30 s each, Consul on `/health` every
 /// 10 s, and browsers at about `human_rate` requests per second. Starts at
 /// 2019-05-24T00:00:00Z. Returns the bytes written.
@@ -209,7 +211,7 @@ pub fn incident_log(lines: u64, human_rate: f64, seed: u64, out: &mut dyn Write)
     Ok(bytes)
 }
 
-/// Writes `lines` lines: the incident's log (half of them) with a scanner's request after each
+/// Writes `lines` lines: the log of [`incident_log`] (half of them) with a scanner's request after each
 /// line, at the same time, every one to a different path (`/wp-content/plugins/<random>/readme.txt`
 /// as `zgrab`): a cluster per scanner request, the worst case for clustering. Returns the bytes
 /// written.
@@ -377,7 +379,7 @@ pub mod scenarios {
         }
     }
 
-    /// Every positive scenario of the issue, seeded by `seed`.
+    /// Every positive scenario, seeded by `seed`.
     #[must_use]
     pub fn positives(seed: u64) -> Vec<Scenario> {
         let mut rng = SplitMix64::new(seed);

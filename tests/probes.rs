@@ -1,6 +1,7 @@
 //! Probe forensics end to end: generated logs with known callers (ground truth in each test),
 //! and the sample logs.
 
+use nginx_forensics::synth::SplitMix64;
 use serde_json::{Value, json};
 
 use crate::common::{run_json, sample};
@@ -34,27 +35,14 @@ fn every(period: i64, from: i64, to: i64, gap: Option<(i64, i64)>) -> impl Itera
         .filter(move |&t| gap.is_none_or(|(a, b)| t < a || t >= b))
 }
 
-/// Deterministic pseudo-random numbers (SplitMix64) for background traffic.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-}
-
 /// People browsing at random over `[from, to)`: background that must never matter.
 fn people(seed: u64, n: usize, from: i64, to: i64) -> Vec<Req> {
     const PAGES: [&str; 4] = ["/", "/products/17", "/cart", "/login"];
-    let mut rng = Rng(seed);
+    let mut rng = SplitMix64::new(seed);
     (0..n)
         .map(|_| {
-            let t = from + (rng.next() % (to - from) as u64) as i64;
-            let page = PAGES[(rng.next() % 4) as usize];
+            let t = from + (rng.next_u64() % (to - from) as u64) as i64;
+            let page = PAGES[(rng.next_u64() % 4) as usize];
             req(
                 t,
                 "Mozilla/5.0 (Windows NT 10.0; Win64; x64) Chrome/120.0 Safari/537.36",

@@ -114,9 +114,9 @@ impl UserAgents {
             patterns.push(pattern.to_owned());
             agents.push(Agent { kind, name: name.to_owned(), fix: fix.to_owned() });
         }
-        // Built at every start, and used on a few clusters at the end: `regex::RegexSet` spent
-        // 3.5-4.5 ms (serial, before the ingest) extracting case-insensitive literals for a
-        // prefilter; without a prefilter or capture groups the build takes about 1 ms.
+        // Built at every start, before the ingest, and used on a few clusters at the end: no
+        // literal prefilter and no capture groups, whose extraction from case-insensitive
+        // patterns costs more at start than it saves on a few matches (see docs/performance.md).
         let set = meta::Regex::builder()
             .syntax(syntax::Config::new().case_insensitive(true))
             .configure(

@@ -5,7 +5,7 @@
 //! lose their origin, query and fragment, and numeric, UUID and long-hex segments become `:id`
 //! (`/orders/123` is `/orders/:id`) unless `--raw-paths`. Health and login paths are never
 //! templated: `/health/2` stays what it is. All of this runs for every request, so the word
-//! tests are table lookups and a template of a recent target is remembered ([`TemplateCache`]).
+//! tests are table lookups and a template of a recent target is remembered.
 
 use std::borrow::Cow;
 
@@ -157,6 +157,7 @@ pub fn is_login_segment(seg: &str) -> bool {
     word_bits(stem(seg).as_bytes()) & !HEALTH_BITS != 0
 }
 
+/// An id segment, folded to `:id`: all digits, a UUID, or hex of 16 or more with a digit.
 fn is_id_segment(b: &[u8]) -> bool {
     // Digits, a UUID and long hex all start with a hex digit.
     if !b.first().is_some_and(u8::is_ascii_hexdigit) {
@@ -348,20 +349,15 @@ mod tests {
         assert!(matches!(normalize_host("172.12.1.189:80"), Cow::Borrowed(_)), "no copy without uppercase");
     }
 
-    /// The host rules written plainly (the function's first form).
+    /// The host rules written plainly, independently of the guarded steps: trim, drop a default
+    /// port unless it ends an IPv6 address, drop a trailing dot, lowercase.
     fn reference_host(host: &str) -> String {
-        let mut h = host.trim_ascii();
-        for port in [":80", ":443"] {
-            if let Some(stripped) = h.strip_suffix(port) {
-                if !stripped.contains(':') || stripped.ends_with(']') {
-                    h = stripped;
-                    break;
-                }
-            }
-        }
-        if h.len() > 1 {
-            h = h.strip_suffix('.').unwrap_or(h);
-        }
+        let h = host.trim_ascii();
+        let h = match h.rsplit_once(':') {
+            Some((name, "80" | "443")) if !name.contains(':') || name.ends_with(']') => name,
+            _ => h,
+        };
+        let h = if h.len() > 1 { h.strip_suffix('.').unwrap_or(h) } else { h };
         h.to_ascii_lowercase()
     }
 

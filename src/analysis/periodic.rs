@@ -1,6 +1,7 @@
 //! Fixed-interval callers: does a cluster's traffic (or a share of it) arrive like clockwork?
 //!
-//! The design follows `shared/docs/periodicity.md`, section 5:
+//! The method, its parameters and why they are what they are: `docs/design.md`, "The periodic
+//! detector". In short:
 //!
 //! 1. **Beats.** Requests in the same tick (the same second at 1-s resolution, within 50 ms at
 //!    millisecond resolution) are one beat, so retries and bursts do not fake short periods.
@@ -54,20 +55,28 @@ impl Default for PeriodicParams {
     }
 }
 
+/// Highest order of gaps (`t[i+k] − t[i]`) proposed as periods: up to eight callers sharing a
+/// key at different phases.
 const KMAX: usize = 8;
+/// Largest spread of k-th gaps around their median, relative to it, for a gap order to propose
+/// its median.
 const R_MAX: f64 = 0.15;
+/// Beats after each beat whose lags are histogrammed.
 const LAG_WINDOW: usize = 16;
+/// Components peeled off one cluster at most.
 const MAX_COMPONENTS: usize = 4;
+/// The tracker's phase gain: how far a beat's error moves the next prediction.
 const ALPHA: f64 = 0.5;
+/// The tracker's period gain: how far a beat's error moves the period.
 const BETA: f64 = 0.02;
+/// The number of (period, phase) hypotheses a search tests, charged against significance.
 const LOOK_ELSEWHERE: f64 = 1e5;
 /// Missed beats in a row beyond which a silence is an outage, not a run of misses.
 const OUTAGE_TICKS: i64 = 32;
 /// Beats (or gaps) sampled to propose candidate periods.
 const SAMPLE: usize = 8192;
-/// Beats whose lags are histogrammed. Lags of a fourth of `SAMPLE` find the same periods in the
-/// evaluation (a thirty-second of it still does) at a fourth of the cost: on a busy cluster, the
-/// lags were half of the detector's time.
+/// Beats whose lags are histogrammed: a fourth of `SAMPLE` finds the same periods in the
+/// evaluation at a fourth of the cost (see docs/performance.md).
 const LAG_SAMPLE: usize = 2048;
 
 /// A fixed-interval caller found in one cluster.
@@ -123,6 +132,7 @@ struct Component {
     errors: Vec<f64>,
 }
 
+/// The median of `v` (the element at rank `len / 2`; 0 for none), reordering `v`.
 fn median(v: &mut [f64]) -> f64 {
     if v.is_empty() {
         return 0.0;
@@ -162,11 +172,16 @@ fn round(v: f64) -> f64 {
     }
 }
 
+/// The median absolute deviation of `v` from `center`: a spread that a few outliers do not
+/// move (× 1.4826, a normal distribution's standard deviation).
 fn mad(v: &[f64], center: f64) -> f64 {
     let mut d: Vec<f64> = v.iter().map(|x| (x - center).abs()).collect();
     median(&mut d)
 }
 
+/// Sorted request times as beats: requests in the same tick (the same second at 1-s
+/// resolution, within 50 ms at millisecond resolution) are one beat, so that retries and
+/// bursts do not fake short periods.
 fn coalesce(times: &[i64], res_ms: i64) -> Vec<Beat> {
     let gap = if res_ms >= 1000 { 0 } else { 50 };
     let mut beats: Vec<Beat> = Vec::with_capacity(times.len());
@@ -186,7 +201,7 @@ fn gap_candidates(beats: &[Beat], res: f64) -> Vec<(f64, Option<f64>)> {
     // Medians and gap shares are estimated from at most SAMPLE windows, evenly spread.
     let step = (n / SAMPLE).max(1);
     // The k-th gaps are whole milliseconds: selected (and sorted, below) as integers, which
-    // compare faster than floats by `total_cmp`, in the same order.
+    // compare in fewer instructions than floats by `total_cmp`, in the same order.
     let mut d: Vec<i64> = Vec::with_capacity(n.min(SAMPLE + 1));
     for k in 1..=KMAX.min(n.saturating_sub(1)) {
         d.clear();
@@ -361,6 +376,8 @@ fn anchors(beats: &[Beat], p: f64, tol: f64) -> Vec<usize> {
     out
 }
 
+/// How far from its predicted time a beat of period `p` may land and still be on the schedule:
+/// three times the measured spread `sigma`, bounded by the resolution and by 2–20 % of `p`.
 fn tolerance(p: f64, sigma: Option<f64>, res: f64) -> f64 {
     let floor = res.max(0.02 * p);
     match sigma {
@@ -379,11 +396,15 @@ struct Scores {
     jitter: f64,
 }
 
+/// The Kullback–Leibler divergence (in nats) of a coin with heads rate `f` from one with rate
+/// `q`: the evidence per trial that beats land on the schedule at rate `f` rather than at the
+/// rate `q` that random arrivals would.
 fn ln_kl(f: f64, q: f64) -> f64 {
     let term = |a: f64, b: f64| if a <= 0.0 { 0.0 } else { a * (a / b).ln() };
     term(f, q) + term(1.0 - f, 1.0 - q)
 }
 
+/// Scores a component: significance against random arrivals, tightness, coverage.
 fn score(c: &Component, beats: &[Beat], res: f64) -> Scores {
     let n = beats.len() as f64;
     let a = c.assigned.len() as f64;
@@ -453,6 +474,7 @@ struct Found {
 /// Beats a candidate is first tried on: a random cluster fails here, cheaply.
 const SCREEN_BEATS: usize = 2048;
 
+/// The best-scoring component among the candidates, tried on the first beats and then on all.
 fn best_component(beats: &[Beat], cands: &[(f64, Option<f64>)], res: f64) -> Option<(Component, Scores)> {
     let mut best: Option<(Component, Scores)> = None;
     for &(p, sigma) in cands {

@@ -25,7 +25,7 @@ use crate::model::UnixMillis;
 /// How long sessions live.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum SessionTtl {
-    /// Seconds.
+    /// Sessions expire this many seconds after their last use.
     Seconds(f64),
     /// Never expire (Spring Session with `Integer.MAX_VALUE` as its timeout, for one).
     Never,

@@ -15,7 +15,7 @@ use super::Source;
 pub struct InputProblem {
     /// The path, as given or found.
     pub source: String,
-    /// Why.
+    /// What went wrong, for the user (`permission denied`, `symlink loop`).
     pub reason: String,
     /// True when input was lost (exit 1); false for a note such as a symlink loop.
     pub lost_input: bool,

@@ -11,7 +11,7 @@ pub enum Field {
     Time,
     /// User agent.
     UserAgent,
-    /// Host.
+    /// Host the request was for (`$host`, `$http_host`, `$server_name`).
     Host,
     /// Full request line (`GET /p HTTP/1.1`).
     Request,

@@ -51,7 +51,7 @@ pub const DEFAULT_MAX_CLUSTERS: usize = 1000;
 /// How to render.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct RenderOptions {
-    /// The format.
+    /// Which renderer writes the report.
     pub format: OutputFormat,
     /// Clusters shown in the human-readable formats.
     pub top: usize,
@@ -99,7 +99,7 @@ pub struct ClusterReport {
     pub host: Option<String>,
     /// Path template (no query; ids as `:id` unless `--raw-paths`).
     pub path: String,
-    /// Requests.
+    /// Requests in the cluster.
     pub requests: u64,
     /// Requests per status code.
     pub statuses: BTreeMap<String, u64>,
@@ -346,7 +346,7 @@ pub struct ErrorSample {
     pub source: String,
     /// 1-based line number.
     pub line: u64,
-    /// Why.
+    /// Why the line is not a record (the parser's or the length limit's words).
     pub reason: String,
     /// `malformed`, or `skipped` (a line over the length limit).
     pub kind: &'static str,

@@ -10,8 +10,8 @@ pub const MAX_DISTINCT_CLIENTS: usize = 10_000;
 ///
 /// The others are appended, and each batch (as long as the run so far, and at least 1,024) is
 /// sorted and merged into a sorted, distinct run: a busy cluster's hashes then go through memory
-/// in order. A hash set took a cache miss per insert once a worker's sets outgrew its cache, and
-/// with two workers each fills its own sets. A run of up to 64 is searched before appending, so
+/// in order. A hash set would take a cache miss per insert once a worker's sets outgrow its
+/// cache, and each worker fills its own sets. A run of up to 64 is searched before appending, so
 /// the few clients of most clusters are not appended again and again.
 #[derive(Clone, Debug, Default)]
 pub struct ClientSet {

@@ -3,8 +3,8 @@
 //! With `remote_addr` empty, this key is what separates callers. Its parts are normalised
 //! ([`super::normalize`]): the host lowercased and without its default port, the path as a
 //! template. The table is a detector: each worker fills its own, and tables merge a part at a
-//! time in parallel. What a cluster keeps is in [`stats`]; its key's encoding in [`key`]; its
-//! count of distinct clients in [`clients`].
+//! time in parallel. What a cluster keeps is [`ClusterStats`]; its key, [`ClusterKey`]; its
+//! count of distinct clients, [`ClientSet`].
 
 mod clients;
 mod key;
