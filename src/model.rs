@@ -48,6 +48,9 @@ pub struct Record<'a> {
     pub bytes: Option<u64>,
     /// A `Set-Cookie` response header or upstream cookie, when the log carries one.
     pub set_cookie: Option<Cow<'a, str>>,
+    /// True when the line has a Set-Cookie field, empty or not: an empty one says that the
+    /// response set no cookie, where a missing one says nothing.
+    pub set_cookie_logged: bool,
     /// A `Location` response header, when the log carries one.
     pub location: Option<Cow<'a, str>>,
 }
@@ -69,6 +72,7 @@ impl<'a> Record<'a> {
             client: None,
             bytes: None,
             set_cookie: None,
+            set_cookie_logged: false,
             location: None,
         }
     }

@@ -155,12 +155,14 @@ type Span = ((usize, usize), bool, Option<(Field, u8)>);
 
 /// Keeps `value` for its field unless it is absent or a better-ranked key already gave one.
 #[inline]
+/// Keeps `value` for `field` when it is the best seen on the line: a present value before an
+/// absent one (`-`, `""`, `null`), then the lower rank. Absent values are kept too, so that a
+/// field the log has but left empty (an empty `Set-Cookie`) is told from one it does not have.
 fn fill<'a>(slots: &mut Slots<'a>, (field, rank): (Field, u8), value: RawValue<'a>) {
-    if !value.is_absent() {
-        let slot = &mut slots[field as usize];
-        if slot.is_none_or(|(r, _)| rank < r) {
-            *slot = Some((rank, value));
-        }
+    let slot = &mut slots[field as usize];
+    let better = (value.is_absent(), rank);
+    if slot.is_none_or(|(r, v)| better < (v.is_absent(), r)) {
+        *slot = Some((rank, value));
     }
 }
 
@@ -285,7 +287,7 @@ pub(crate) fn parse<'a>(
         scanned?;
         known
     };
-    let get = |f: Field| slots[f as usize].map(|(_, v)| v);
+    let get = |f: Field| slots[f as usize].map(|(_, v)| v).filter(|v| !v.is_absent());
     let Some(time) = get(Field::Time) else {
         return Err(if known { ParseError::MissingTime } else { ParseError::NotARecord });
     };
@@ -305,6 +307,7 @@ pub(crate) fn parse<'a>(
     r.user_agent = get(Field::UserAgent).map(text);
     r.host = get(Field::Host).map(text);
     r.set_cookie = get(Field::SetCookie).map(text);
+    r.set_cookie_logged = slots[Field::SetCookie as usize].is_some();
     r.location = get(Field::Location).map(text);
     r.client = match get(Field::Client) {
         Some(c) => Some(text(c)),

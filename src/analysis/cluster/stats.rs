@@ -29,10 +29,40 @@ pub struct ClusterStats {
     pub bytes: Option<(u64, u64, u64, u64)>,
     /// Responses whose `Set-Cookie` was logged non-empty.
     pub set_cookie: u64,
+    /// Responses whose line has a Set-Cookie field, empty or not.
+    pub set_cookie_logged: u64,
+    /// The paths that logged `Location`s point to, with how many responses point to each: the
+    /// [`MAX_LOCATIONS`] first in byte order (the same whatever the order of the merges).
+    pub locations: SmallVec<[(Box<str>, u64); 1]>,
     /// Responses whose logged `Location` points to a login or auth page.
     pub login_redirects: u64,
     /// Request times, for the periodic detector.
     pub timeline: Timeline,
+}
+
+/// Distinct `Location` paths a cluster keeps.
+pub const MAX_LOCATIONS: usize = 4;
+
+/// The path a `Location` points to: without its origin, query and fragment.
+fn location_path(location: &str) -> &str {
+    let l = location.trim();
+    let path = match l.find("://") {
+        Some(at) => l[at + 3..].find('/').map_or("/", |p| &l[at + 3 + p..]),
+        None => l,
+    };
+    &path[..path.find(['?', '#']).unwrap_or(path.len())]
+}
+
+/// Adds `n` responses pointing to `path`, keeping the [`MAX_LOCATIONS`] first paths in byte order.
+fn add_location(list: &mut SmallVec<[(Box<str>, u64); 1]>, path: &str, n: u64) {
+    match list.binary_search_by(|(p, _)| (**p).cmp(path)) {
+        Ok(at) => list[at].1 += n,
+        Err(at) if at < MAX_LOCATIONS => {
+            list.insert(at, (path.into(), n));
+            list.truncate(MAX_LOCATIONS);
+        }
+        Err(_) => {}
+    }
 }
 
 /// Methods kept as static strings: a cluster of one of them allocates nothing for its method.
@@ -55,8 +85,8 @@ where
     }
 }
 
-/// What a cluster's statistics take from one request; `M` is its method (borrowed from the
-/// record, or interned when kept as a cluster's only request).
+/// What a cluster's statistics take from one request; `M` is its method and logged `Location`
+/// (borrowed from the record, or owned when kept as a cluster's only request).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub(super) struct Hit<M> {
     time: UnixMillis,
@@ -66,7 +96,9 @@ pub(super) struct Hit<M> {
     client: Option<u64>,
     bytes: Option<u64>,
     set_cookie: bool,
+    set_cookie_logged: bool,
     login_redirect: bool,
+    location: Option<M>,
 }
 
 impl<'a> Hit<&'a str> {
@@ -80,28 +112,51 @@ impl<'a> Hit<&'a str> {
             client,
             bytes: r.bytes,
             set_cookie: r.set_cookie.as_deref().is_some_and(|c| !c.trim().is_empty()),
+            set_cookie_logged: r.set_cookie_logged,
             login_redirect: r
                 .location
                 .as_deref()
                 .is_some_and(|l| l.split(['/', '?', '#']).any(is_login_segment)),
+            location: r.location.as_deref().map(location_path),
         }
     }
 
     pub(super) fn kept(&self) -> Hit<Cow<'static, str>> {
-        self.with_method(intern_method(self.method))
+        self.with(intern_method(self.method), self.location.map(|l| Cow::Owned(l.to_owned())))
     }
 }
 
 impl Hit<Cow<'static, str>> {
     fn view(&self) -> Hit<&str> {
-        self.with_method(&self.method)
+        self.with(&*self.method, self.location.as_deref())
     }
 }
 
 impl<M> Hit<M> {
-    fn with_method<N>(&self, method: N) -> Hit<N> {
-        let Hit { time, resolution, status, client, bytes, set_cookie, login_redirect, .. } = *self;
-        Hit { time, resolution, status, method, client, bytes, set_cookie, login_redirect }
+    fn with<N>(&self, method: N, location: Option<N>) -> Hit<N> {
+        let Hit {
+            time,
+            resolution,
+            status,
+            client,
+            bytes,
+            set_cookie,
+            set_cookie_logged,
+            login_redirect,
+            ..
+        } = *self;
+        Hit {
+            time,
+            resolution,
+            status,
+            method,
+            client,
+            bytes,
+            set_cookie,
+            set_cookie_logged,
+            login_redirect,
+            location,
+        }
     }
 }
 
@@ -198,7 +253,11 @@ impl ClusterStats {
             });
         }
         self.set_cookie += u64::from(h.set_cookie);
+        self.set_cookie_logged += u64::from(h.set_cookie_logged);
         self.login_redirects += u64::from(h.login_redirect);
+        if let Some(l) = h.location {
+            add_location(&mut self.locations, l, 1);
+        }
         self.timeline.push(h.time, h.resolution);
     }
 
@@ -227,7 +286,56 @@ impl ClusterStats {
             (x, None) | (None, x) => x,
         };
         self.set_cookie += other.set_cookie;
+        self.set_cookie_logged += other.set_cookie_logged;
         self.login_redirects += other.login_redirects;
+        for (path, n) in &other.locations {
+            add_location(&mut self.locations, path, *n);
+        }
         self.timeline.merge(other.timeline);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn location_paths() {
+        assert_eq!(location_path("http://admin.example.com/login?next=%2F"), "/login");
+        assert_eq!(location_path("https://h"), "/");
+        assert_eq!(location_path("/shop/login#x"), "/shop/login");
+        assert_eq!(location_path(" /a "), "/a");
+    }
+
+    proptest::proptest! {
+        /// The kept locations are the first in byte order with exact counts, however the
+        /// responses are split between workers.
+        #[test]
+        fn locations_merge_in_any_split(paths in proptest::collection::vec(0u8..9, 0..40), split in 0usize..40) {
+            let mut all = SmallVec::new();
+            let (mut a, mut b) = (SmallVec::new(), SmallVec::new());
+            for (i, p) in paths.iter().enumerate() {
+                let path = format!("/p{p}");
+                add_location(&mut all, &path, 1);
+                add_location(if i < split { &mut a } else { &mut b }, &path, 1);
+            }
+            for (path, n) in &b {
+                add_location(&mut a, path, *n);
+            }
+            let mut want: Vec<(String, u64)> = Vec::new();
+            for p in &paths {
+                let path = format!("/p{p}");
+                match want.iter_mut().find(|(w, _)| *w == path) {
+                    Some((_, n)) => *n += 1,
+                    None => want.push((path, 1)),
+                }
+            }
+            want.sort();
+            want.truncate(MAX_LOCATIONS);
+            let got: Vec<(String, u64)> = a.iter().map(|(p, n)| (p.to_string(), *n)).collect();
+            proptest::prop_assert_eq!(&got, &want);
+            let whole: Vec<(String, u64)> = all.iter().map(|(p, n)| (p.to_string(), *n)).collect();
+            proptest::prop_assert_eq!(got, whole);
+        }
     }
 }

@@ -303,6 +303,8 @@ mod tests {
     }
 }
 
+pub mod probes;
+
 /// Labelled request-time scenarios for the periodic-caller detector: every case the detector
 /// must get right, with ground truth, generated from fixed seeds.
 pub mod scenarios {
