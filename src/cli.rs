@@ -9,6 +9,7 @@ use regex::RegexSet;
 
 use crate::analysis::AnalysisOptions;
 use crate::analysis::agents::UserAgents;
+use crate::analysis::endpoints::Endpoints;
 use crate::analysis::probe::{DEFAULT_SESSION_BYTES, ProbeRules, SessionTtl, Severity};
 use crate::config::Config;
 use crate::ingest::IngestOptions;
@@ -303,7 +304,7 @@ impl Cli {
                 ColorArg::Auto => self.output.is_none() && env.stdout_is_terminal && !env.no_color,
             };
         let probes = ProbeRules {
-            health_paths: self.health_paths,
+            endpoints: Endpoints::builtin(self.health_paths)?,
             session_paths,
             no_session_paths,
             session_ttl: self.session_ttl,

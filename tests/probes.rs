@@ -319,13 +319,18 @@ fn health_path_adds_a_health_endpoint_and_learned_ones_are_named_in_the_fix() {
         ),
         "{suggestion}"
     );
-    // A Go client that probes /up is a probe until the user says /up is a health endpoint.
-    let up: Vec<Req> =
-        every(10_000, from, to, None).map(|t| req(t, GO, "other.example.com", "/up", 200)).collect();
-    assert_eq!(probes(&analyse(&[], up.clone())).len(), 1);
-    assert_eq!(probes(&analyse(&["--health-path", "/up"], up)).len(), 0);
-    // And `/` itself, when the user says so: the probe and its follow-up are both quiet.
-    assert_eq!(probes(&analyse(&["--health-path", "/"], reqs)).len(), 0);
+    // A Go client that probes /warm is a probe until the user says /warm is a health endpoint.
+    let warm: Vec<Req> =
+        every(10_000, from, to, None).map(|t| req(t, GO, "other.example.com", "/warm", 200)).collect();
+    assert_eq!(probes(&analyse(&[], warm.clone())).len(), 1);
+    assert_eq!(probes(&analyse(&["--health-path", "/warm"], warm)).len(), 0);
+    // A health name is a prior, not a verdict: `/` named a health endpoint is still a probe
+    // when the same caller follows its redirect to the login page; the user silences it with
+    // --no-session-path.
+    let named = analyse(&["--health-path", "/"], reqs.clone());
+    assert_eq!(probes(&named).len(), 1);
+    assert!(reasons(&probes(&named)[0]).contains("against (outweighed): / is a health endpoint by its name"));
+    assert_eq!(probes(&analyse(&["--no-session-path", "^/$"], reqs)).len(), 0);
 }
 
 #[test]

@@ -11,3 +11,4 @@ mod common;
 mod probes;
 mod properties;
 mod reports;
+mod verdicts;

@@ -8,6 +8,8 @@ use regex_automata::{Input, MatchKind, PatternSet, meta};
 
 /// The table, as shipped.
 const TABLE: &str = include_str!("../../data/user-agents.tsv");
+/// Its file, for messages.
+const FILE: &str = "data/user-agents.tsv";
 
 /// Kinds of caller.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -18,6 +20,9 @@ pub enum CallerKind {
     UptimeMonitor,
     /// Monitoring systems (blackbox exporter, check_http, Zabbix …).
     Monitoring,
+    /// Headless and scripted browsers (HeadlessChrome, Puppeteer, Playwright, PhantomJS):
+    /// machines on a schedule, with no person keeping a cookie jar.
+    HeadlessBrowser,
     /// Generic HTTP clients (`Go-http-client`, `curl`, `python-requests` …): scripts and services.
     HttpClient,
     /// Feed readers.
@@ -36,6 +41,7 @@ impl CallerKind {
             "health_checker" => CallerKind::HealthChecker,
             "uptime_monitor" => CallerKind::UptimeMonitor,
             "monitoring" => CallerKind::Monitoring,
+            "headless_browser" => CallerKind::HeadlessBrowser,
             "http_client" => CallerKind::HttpClient,
             "feed_reader" => CallerKind::FeedReader,
             "crawler" => CallerKind::Crawler,
@@ -51,6 +57,7 @@ impl CallerKind {
             CallerKind::HealthChecker => "health_checker",
             CallerKind::UptimeMonitor => "uptime_monitor",
             CallerKind::Monitoring => "monitoring",
+            CallerKind::HeadlessBrowser => "headless_browser",
             CallerKind::HttpClient => "http_client",
             CallerKind::FeedReader => "feed_reader",
             CallerKind::Crawler => "crawler",
@@ -83,10 +90,14 @@ pub struct UserAgents {
 
 /// A line of the table that does not parse.
 #[derive(Debug, thiserror::Error)]
-#[error("data/user-agents.tsv line {line}: {reason}")]
+#[error("{file} line {line}: {reason}")]
 pub struct TableError {
-    line: usize,
-    reason: String,
+    /// The table's file, as shipped.
+    pub file: &'static str,
+    /// The line, 1-based (0: the table as a whole).
+    pub line: usize,
+    /// What is wrong with it.
+    pub reason: String,
 }
 
 impl UserAgents {
@@ -106,7 +117,7 @@ impl UserAgents {
                 continue;
             }
             let mut cols = line.split('\t');
-            let err = |reason: &str| TableError { line: i + 1, reason: reason.to_owned() };
+            let err = |reason: &str| TableError { file: FILE, line: i + 1, reason: reason.to_owned() };
             let kind = cols.next().and_then(CallerKind::parse).ok_or_else(|| err("unknown kind"))?;
             let pattern = cols.next().filter(|p| !p.is_empty()).ok_or_else(|| err("no pattern"))?;
             let name = cols.next().filter(|n| !n.is_empty()).ok_or_else(|| err("no name"))?;
@@ -126,7 +137,7 @@ impl UserAgents {
                     .which_captures(WhichCaptures::None),
             )
             .build_many(&patterns)
-            .map_err(|e| TableError { line: 0, reason: e.to_string() })?;
+            .map_err(|e| TableError { file: FILE, line: 0, reason: e.to_string() })?;
         let unknown =
             Agent { kind: CallerKind::Unknown, name: "unidentified client".to_owned(), fix: String::new() };
         Ok(UserAgents { set, agents, unknown })

@@ -10,6 +10,7 @@
 pub mod agents;
 pub mod cluster;
 pub mod coverage;
+pub mod endpoints;
 pub mod normalize;
 pub mod periodic;
 pub mod probe;

@@ -416,7 +416,9 @@ fn score(c: &Component, beats: &[Beat], res: f64) -> Scores {
     let coverage = (a / expected as f64).min(1.0);
     let q = (2.0 * c.tol / c.period).min(1.0);
     let f = a / n;
-    let significance = if f <= q || q >= 0.5 {
+    // Windows may cover half the circle (a caller every two ticks, whose window is the tick
+    // it lands on), not more: the test is then against random arrivals that hit every tick.
+    let significance = if f <= q || q > 0.5 {
         0.0
     } else {
         let log_evidence = n * ln_kl(f, q) - (LOOK_ELSEWHERE * c.period / (2.0 * c.tol)).ln();
@@ -459,6 +461,9 @@ fn fitted_period(c: &Component, beats: &[Beat]) -> f64 {
 /// A component accepted by the peeling loop, with its scores.
 struct Found {
     period: f64,
+    /// Phases of `period` this component stands for: 1, or m when it was found at a period m
+    /// times shorter (see [`fold_harmonics`]).
+    phases: usize,
     beats: usize,
     expected: f64,
     requests: u64,
@@ -481,7 +486,10 @@ fn best_component(beats: &[Beat], cands: &[(f64, Option<f64>)], res: f64) -> Opt
         if !(p.is_finite() && p >= 2.0 * res) {
             continue;
         }
-        let base = tolerance(p, sigma, res);
+        // A period of two or three ticks cannot have a window of a whole tick on either side
+        // (it would cover the circle): a quarter of the period, where a caller that keeps its
+        // schedule lands on its tick every time.
+        let base = tolerance(p, sigma, res).min(0.25 * p);
         // Quantised timestamps can make the spread estimate zero: then also try a wider window,
         // and let the selection score (which charges for the wider window) decide.
         let floor = res.max(0.02 * p);
@@ -554,6 +562,7 @@ pub fn detect(
         let period = fitted_period(&c, &beats);
         let requests = c.assigned.iter().map(|&i| u64::from(beats[i].hits)).sum();
         found.push(Found {
+            phases: 1,
             period,
             beats: c.assigned.len(),
             expected: c.assigned.len() as f64 / s.coverage.max(f64::MIN_POSITIVE),
@@ -579,9 +588,34 @@ pub fn detect(
     group(found, res, total_requests)
 }
 
+/// Re-expresses a component that runs concurrently with one of a whole multiple of its period
+/// (m = 2 to 4) as m phases of the longer period: one monitor probing from three locations every
+/// 60 s, two of them 30 s apart, is found as a 30 s and a 60 s component, and is one caller at
+/// 60 s with three phases.
+fn fold_harmonics(found: &mut [Found], res: f64) {
+    for i in 0..found.len() {
+        let short = found[i].period;
+        let longer = (0..found.len()).find_map(|j| {
+            let (long, other) = (found[j].period, &found[j]);
+            let m = (long / short).round();
+            let overlap = other.last.min(found[i].last) - other.first.max(found[i].first);
+            let shorter_span = (other.last - other.first).min(found[i].last - found[i].first);
+            ((2.0..=4.0).contains(&m)
+                && (long - m * short).abs() <= res.max(0.01 * long)
+                && overlap as f64 >= 0.5 * shorter_span as f64)
+                .then_some((long, m as usize))
+        });
+        if let Some((long, m)) = longer {
+            found[i].period = long;
+            found[i].phases *= m;
+        }
+    }
+}
+
 /// Components with the same period are one finding: concurrent ones are phases, sequential
 /// ones a restart.
 fn group(mut found: Vec<Found>, res: f64, total_requests: u64) -> Vec<Periodicity> {
+    fold_harmonics(&mut found, res);
     found.sort_by(|a, b| a.period.total_cmp(&b.period));
     let mut out = Vec::new();
     let mut i = 0;
@@ -595,7 +629,9 @@ fn group(mut found: Vec<Found>, res: f64, total_requests: u64) -> Vec<Periodicit
         let beats: usize = g.iter().map(|c| c.beats).sum();
         let w = |f: fn(&Found) -> f64| g.iter().map(|c| f(c) * c.beats as f64).sum::<f64>() / beats as f64;
         // Phases: the most components active at one time.
-        let mut edges: Vec<(i64, i32)> = g.iter().flat_map(|c| [(c.first, 1), (c.last, -1)]).collect();
+        let weight = |c: &Found| i32::try_from(c.phases).unwrap_or(1);
+        let mut edges: Vec<(i64, i32)> =
+            g.iter().flat_map(|c| [(c.first, weight(c)), (c.last, -weight(c))]).collect();
         edges.sort_by_key(|&(t, d)| (t, -d));
         let (mut now, mut phases) = (0i32, 0i32);
         for (_, d) in edges {
@@ -619,7 +655,7 @@ fn group(mut found: Vec<Found>, res: f64, total_requests: u64) -> Vec<Periodicit
         out.push(Periodicity {
             period_ms: w(|c| c.period),
             phases,
-            restarts: g.len() - phases,
+            restarts: g.iter().map(|c| c.phases).sum::<usize>().saturating_sub(phases),
             jitter_ms: w(|c| c.jitter),
             coverage: (beats as f64 / expected).min(1.0),
             requests,

@@ -24,8 +24,18 @@ pub struct ProbeReport {
     pub follow_ups: Vec<String>,
     /// Requests to the probed path explained by its schedule.
     pub requests: u64,
-    /// Period in seconds (ms precision).
+    /// Period in seconds (ms precision); for a period not settled, the mean gap.
     pub period_seconds: f64,
+    /// False when the period is not settled (a known monitor with a new cookie on every
+    /// response, found by that alone).
+    pub period_settled: bool,
+    /// Callers sharing the key at different phases (locations, replicas).
+    pub phases: usize,
+    /// Distinct client addresses of the probed cluster; `null` when none was logged.
+    pub distinct_clients: Option<u64>,
+    /// Share of the responses with a `Set-Cookie` field that set a cookie; `null` when the log
+    /// has no such field for this caller.
+    pub cookie_share: Option<f64>,
     /// First probe.
     pub first_seen: String,
     /// Last probe.
@@ -36,7 +46,8 @@ pub struct ProbeReport {
     pub caller_name: String,
     /// `high`, `medium` or `low`.
     pub severity: Severity,
-    /// The evidence, strongest first (`certain:`, `strong:`, `given:`, `likely:`), then the caller.
+    /// The evidence for, strongest first (`certain:`, `strong:`, `given:`, `likely:`), then
+    /// against (`against:`, outweighed), notes (`note:`), and the caller.
     pub reasons: Vec<String>,
     /// Session-creating requests per day while the probe was active (all phases).
     pub sessions_per_day: f64,
@@ -59,17 +70,35 @@ impl ProbeReport {
     #[must_use]
     pub fn new(p: &Probe, findings: &Findings) -> Self {
         let mut reasons: Vec<String> = p.evidence.iter().map(|e| reason(e, &p.path)).collect();
-        reasons.push(format!(
-            "caller: {} ({}), every {} with {} phase(s), confidence {:.2}",
-            p.caller_name,
-            p.caller_kind.as_str(),
-            human_seconds(p.period_ms / 1000.0),
-            p.phases,
-            p.confidence
-        ));
+        let clients =
+            p.distinct_clients.map_or_else(String::new, |n| format!(", from {n} client address(es)"));
+        reasons.push(match p.caller {
+            Some(_) => format!(
+                "caller: {} ({}), every {} with {} phase(s), confidence {:.2}{clients}",
+                p.caller_name,
+                p.caller_kind.as_str(),
+                human_seconds(p.period_ms / 1000.0),
+                p.phases,
+                p.confidence
+            ),
+            None => format!(
+                "caller: {} ({}), about every {} (period not settled){clients}",
+                p.caller_name,
+                p.caller_kind.as_str(),
+                human_seconds(p.period_ms / 1000.0)
+            ),
+        });
         let activity = findings.clusters.get(p.cluster).and_then(|c| {
-            let caller = c.periodic.get(p.caller)?;
+            let caller = c.periodic.get(p.caller?)?;
             findings.span.map(|span| Activity::new(&c.times, span, caller))
+        });
+        let cookie_share = p.evidence.iter().find_map(|e| match e {
+            Evidence::CookiesSet { set, logged } => Some(round3(*set as f64 / (*logged).max(1) as f64)),
+            _ => None,
+        });
+        let cookie_share = cookie_share.or_else(|| {
+            let c = findings.clusters.get(p.cluster)?;
+            (c.stats.set_cookie_logged > 0).then_some(0.0)
         });
         ProbeReport {
             user_agent: p.user_agent.clone(),
@@ -78,6 +107,10 @@ impl ProbeReport {
             follow_ups: p.follow_ups.clone(),
             requests: p.requests,
             period_seconds: round3(p.period_ms / 1000.0),
+            period_settled: p.caller.is_some(),
+            phases: p.phases,
+            distinct_clients: p.distinct_clients,
+            cookie_share,
             first_seen: rfc3339(p.first_seen),
             last_seen: rfc3339(p.last_seen),
             caller_kind: p.caller_kind,
@@ -94,6 +127,11 @@ impl ProbeReport {
     }
 }
 
+/// A share as a whole percentage: `25%`.
+fn percent(x: f64) -> String {
+    format!("{:.0}%", 100.0 * x)
+}
+
 /// A status as the report shows it: `302`, or `-` when none was logged.
 fn status(s: Option<u16>) -> String {
     s.map_or_else(|| "-".to_owned(), |s| s.to_string())
@@ -102,16 +140,23 @@ fn status(s: Option<u16>) -> String {
 /// One piece of evidence about a probe of `path`, as a sentence that starts with its strength.
 fn reason(e: &Evidence, path: &str) -> String {
     match e {
-        Evidence::CookiesLogged { set_cookie, requests } => {
-            format!("certain: {set_cookie} of {requests} responses set a cookie (Set-Cookie is logged)")
+        Evidence::CookiesSet { set, logged } if 2 * set >= *logged => {
+            format!("certain: {set} of {logged} responses set a cookie (Set-Cookie is logged)")
         }
+        Evidence::CookiesSet { set, logged } => format!(
+            "certain: {set} of {logged} responses set a cookie ({}): the caller keeps its cookies, so only \
+             those responses make sessions",
+            percent(*set as f64 / (*logged).max(1) as f64)
+        ),
         Evidence::FollowedToLogin { status: s, login } => format!(
             "strong: answered {} and the same caller followed to {login} within 2 s: a login redirect",
             status(*s)
         ),
-        Evidence::LoginLocation { status: s } => {
-            format!("strong: answered {} with a Location to a login page", status(*s))
-        }
+        Evidence::LoginLocation { status: s, location } => format!(
+            "strong: answered {} with a Location to a login page ({location}): a login filter saves the request \
+             in a new session before it redirects",
+            status(*s)
+        ),
         Evidence::LoginPage { status: s } => {
             format!("strong: {path} is a login page, answered {}", status(*s))
         }
@@ -123,6 +168,31 @@ fn reason(e: &Evidence, path: &str) -> String {
                  visitor without a cookie a new session there",
                 status(*s)
             )
+        }
+        Evidence::HealthName { scrape: false } => {
+            format!("against (outweighed): {path} is a health endpoint by its name")
+        }
+        Evidence::HealthName { scrape: true } => {
+            format!("against (outweighed): {path} is a metrics endpoint by its name")
+        }
+        Evidence::SessionlessName => {
+            format!(
+                "against (outweighed): {path} is a static file or an API by its name, which usually make no session"
+            )
+        }
+        Evidence::BrowserAgent => {
+            "against (outweighed): a browser's user agent, though it keeps no cookie".to_owned()
+        }
+        Evidence::PartialBeats { coverage } => format!(
+            "note: this log holds {} of the expected beats (about 1 in {}: a load balancer spreading the probe \
+             over backends, or gaps); sessions are counted from the beats logged here",
+            percent(*coverage),
+            (1.0 / coverage.max(0.01)).round()
+        ),
+        Evidence::PeriodUnsettled => {
+            "note: the period is not settled at this log's resolution; a known monitor with \
+                                      a new cookie on every response is a finding anyway"
+                .to_owned()
         }
     }
 }

@@ -446,6 +446,18 @@ pub mod scenarios {
         v.push(finish("5 min uptime monitor with an outage", std::mem::take(&mut t), 1000, truth(300.0, 1)));
         fixed_rate(r, 10_000.0, 0.0, DAY / 4.0, 0.0, 0.0, None, &mut t);
         v.push(finish("10 s at ms resolution", std::mem::take(&mut t), 1, truth(10.0, 1)));
+        fixed_rate(r, 2_000.0, 400.0, DAY / 8.0, 0.0, 0.0, None, &mut t);
+        v.push(finish("2 s at 1-s resolution", std::mem::take(&mut t), 1000, truth(2.0, 1)));
+        fixed_rate(r, 3_000.0, 500.0, DAY / 8.0, 0.0, 0.0, None, &mut t);
+        v.push(finish("3 s at 1-s resolution", std::mem::take(&mut t), 1000, truth(3.0, 1)));
+        // A load balancer sends each beat to one of three backends: this log holds a third.
+        fixed_rate(r, 15_000.0, 0.0, DAY, 0.0, 2.0 / 3.0, None, &mut t);
+        v.push(finish("15 s, one backend of three", std::mem::take(&mut t), 1000, truth(15.0, 1)));
+        // One monitor from three locations, two of them half a period apart.
+        for off in [0.0, 30_000.0, 41_000.0] {
+            fixed_rate(r, 60_000.0, off, DAY, 0.0, 0.0, None, &mut t);
+        }
+        v.push(finish("60 s from 3 locations, two 30 s apart", std::mem::take(&mut t), 1000, truth(60.0, 3)));
         v
     }
 

@@ -62,7 +62,8 @@ pub struct Caller {
     pub then: Option<(&'static str, u16, i64, Cookie)>,
     /// Share of the beats this log holds (a probe spread over backends holds 1/N).
     pub share: f64,
-    /// Client addresses of its phases (`""`: not logged).
+    /// Client addresses of its phases (`""`: not logged); with more addresses than phases, the
+    /// beats come from all of them in turn.
     pub clients: Vec<&'static str>,
 }
 
@@ -215,9 +216,14 @@ fn build(seed: u64, stamp: Stamp, cookie_logged: bool, callers: &[Caller]) -> (V
         let (mut made, mut follow_made) = (0u64, 0u64);
         let mut answered = 0u64;
         for (phase, &offset) in caller.offsets.iter().enumerate() {
-            let client = caller.clients.get(phase).copied().unwrap_or("");
             let mut t = T0 + offset;
             while t < T0 + SPAN {
+                // More clients than phases: the beats come from all of them in turn.
+                let client = if caller.clients.len() > caller.offsets.len() {
+                    caller.clients[answered as usize % caller.clients.len()]
+                } else {
+                    caller.clients.get(phase).copied().unwrap_or("")
+                };
                 if caller.share >= 1.0 || rng.next_f64() < caller.share {
                     let set = cookie_at(caller.cookie, answered);
                     made += u64::from(set.unwrap_or(caller.cookie == Cookie::NotLogged));
@@ -270,6 +276,29 @@ const HEADLESS: &str = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTM
 const DATADOG: &str = "Datadog/Synthetics";
 const UPTIME: &str = "Mozilla/5.0+(compatible; UptimeRobot/2.0; http://www.uptimerobot.com/)";
 const APP: &str = "admin.example.com";
+/// Twenty client addresses: a phone app's users, not one monitor.
+const CLIENTS_20: [&str; 20] = [
+    "192.0.2.1",
+    "192.0.2.2",
+    "192.0.2.3",
+    "192.0.2.4",
+    "192.0.2.5",
+    "192.0.2.6",
+    "192.0.2.7",
+    "192.0.2.8",
+    "192.0.2.9",
+    "192.0.2.10",
+    "192.0.2.11",
+    "192.0.2.12",
+    "192.0.2.13",
+    "192.0.2.14",
+    "192.0.2.15",
+    "192.0.2.16",
+    "192.0.2.17",
+    "192.0.2.18",
+    "192.0.2.19",
+    "192.0.2.20",
+];
 
 /// A situation whose callers are all probes (sessions counted by `build`) or all clean.
 fn situation(
@@ -415,10 +444,12 @@ pub fn situations(seed: u64) -> Vec<Situation> {
             s(7),
             Stamp::Millis,
             vec![(
-                Caller::new(BLACKBOX, APP, "/", 302, 15_000)
-                    .cookie(Cookie::Every)
-                    .location(login)
-                    .then("/status-page", 200, 1_000, Cookie::Every),
+                Caller::new(BLACKBOX, APP, "/", 302, 15_000).cookie(Cookie::Every).location(login).then(
+                    "/status-page",
+                    200,
+                    1_000,
+                    Cookie::Every,
+                ),
                 true,
             )],
         ),
@@ -480,6 +511,19 @@ pub fn situations(seed: u64) -> Vec<Situation> {
                 ),
                 (Caller::new("Tiny Tiny RSS/22.08 (https://tt-rss.org/)", APP, "/news", 200, 900_000), false),
             ],
+        ),
+        situation(
+            "many-clients",
+            "9: a key with many distinct clients is people, not a monitor",
+            s(16),
+            Stamp::Seconds,
+            vec![(
+                Caller::new("okhttp/4.9.0", APP, "/", 200, 60_000).phases(
+                    &[0, 3_000, 7_000, 12_000, 18_000, 25_000, 31_000, 38_000, 44_000, 51_000],
+                    &CLIENTS_20,
+                ),
+                false,
+            )],
         ),
         situation(
             "health-endpoints",

@@ -32,7 +32,7 @@ pub struct ClusterStats {
     /// Responses whose line has a Set-Cookie field, empty or not.
     pub set_cookie_logged: u64,
     /// The paths that logged `Location`s point to, with how many responses point to each: the
-    /// [`MAX_LOCATIONS`] first in byte order (the same whatever the order of the merges).
+    /// four first in byte order (the same whatever the order of the merges).
     pub locations: SmallVec<[(Box<str>, u64); 1]>,
     /// Responses whose logged `Location` points to a login or auth page.
     pub login_redirects: u64,

@@ -1,0 +1,171 @@
+//! What a probe finding is: the caller, the evidence for and against (typed, with the numbers
+//! it rests on), the cost and the fix. The report words it (`report::probe`).
+
+use crate::analysis::agents::CallerKind;
+use crate::model::UnixMillis;
+
+/// How strong a probe's cost is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Severity {
+    /// Sessions observed (cookies on most responses, a followed login redirect) or given by
+    /// `--session-path`, and at least 1,000 a day (or 100 that never expire).
+    High,
+    /// Sessions observed or given at a lower cost; or inferred from a login redirect or a login
+    /// page; or inferred otherwise at 1,000 a day or more.
+    Medium,
+    /// Inferred at a lower cost, or a few cookies from a caller that keeps its cookie jar.
+    Low,
+}
+
+impl Severity {
+    /// As the report spells it.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::High => "high",
+            Severity::Medium => "medium",
+            Severity::Low => "low",
+        }
+    }
+}
+
+/// One piece of evidence about a probe, with the numbers it rests on: for (it creates
+/// sessions), against (outweighed, listed so the reader sees what was weighed), or a note on
+/// what the log holds.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Evidence {
+    /// For: the log has a `Set-Cookie` field, set on `set` of the `logged` responses that have
+    /// it. Certain on most responses; on a few, the caller keeps its cookie jar and only those
+    /// responses make sessions.
+    CookiesSet {
+        /// Responses that set a cookie.
+        set: u64,
+        /// Responses whose line has the field.
+        logged: u64,
+    },
+    /// For, observed: mostly redirected, and the same caller followed to a login page within
+    /// 2 s.
+    FollowedToLogin {
+        /// The cluster's most frequent status.
+        status: Option<u16>,
+        /// The login page it followed to.
+        login: String,
+    },
+    /// For, inferred: mostly redirected to a login page (by the logged `Location`): a login
+    /// filter, which saves the request in a new session before it redirects.
+    LoginLocation {
+        /// The cluster's most frequent status.
+        status: Option<u16>,
+        /// Where most of the redirects point.
+        location: String,
+    },
+    /// For, inferred: the probed path is itself a login page, mostly answered 2xx.
+    LoginPage {
+        /// The cluster's most frequent status.
+        status: Option<u16>,
+    },
+    /// For, given: the path matches `--session-path`.
+    SessionPath,
+    /// For, likely: `/` or an application page, mostly answered 2xx or 3xx, and the log has no
+    /// `Set-Cookie` field to say otherwise: most web frameworks give a visitor without a cookie
+    /// a new session there.
+    ApplicationPage {
+        /// The cluster's most frequent status.
+        status: Option<u16>,
+    },
+    /// Against, outweighed: by its name a health endpoint (or a metrics scrape).
+    HealthName {
+        /// A metrics scrape rather than a health check.
+        scrape: bool,
+    },
+    /// Against, outweighed: by its name a static file or an API, which create no session.
+    SessionlessName,
+    /// Against, outweighed: a browser user agent, which would send its cookie back.
+    BrowserAgent,
+    /// Note: the log holds this share of the caller's expected beats; where a load balancer
+    /// spreads a probe over N backends, about 1/N. Sessions are counted from the beats logged.
+    PartialBeats {
+        /// Beats present, of those expected.
+        coverage: f64,
+    },
+    /// Note: the period is not settled (too few beats at the log's resolution, or an irregular
+    /// schedule); a known monitor that gets a new cookie on every response is a finding anyway.
+    PeriodUnsettled,
+}
+
+/// Where a probe should point instead.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Fix {
+    /// A health endpoint that a known health checker already polls on this host.
+    LearnedHealth {
+        /// The health path.
+        health: String,
+        /// Who polls it (its user agent, or its name).
+        who: String,
+    },
+    /// A health endpoint by name that answers 2xx on this host.
+    HealthOnHost {
+        /// The health path.
+        health: String,
+        /// Its most frequent status.
+        status: Option<u16>,
+    },
+    /// No health endpoint seen on this host.
+    AnyHealthEndpoint,
+}
+
+/// A caller that creates sessions: what was found, by what evidence, at what cost.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Probe {
+    /// Where it was found: an index into `Findings::clusters`.
+    pub cluster: usize,
+    /// Which of that cluster's fixed-interval callers it is (an index into its `periodic`);
+    /// `None` for a caller whose period is not settled.
+    pub caller: Option<usize>,
+    /// User agent; `None` when not logged.
+    pub user_agent: Option<String>,
+    /// Host (normalised); `None` when not logged.
+    pub host: Option<String>,
+    /// The probed path.
+    pub path: String,
+    /// Paths the same caller follows up to within two seconds (the redirect chain); their
+    /// requests are not counted again.
+    pub follow_ups: Vec<String>,
+    /// Requests to the probed path explained by its schedule.
+    pub requests: u64,
+    /// Period (ms); for a period not settled, the mean gap.
+    pub period_ms: f64,
+    /// Callers sharing the key at different phases (locations, replicas).
+    pub phases: usize,
+    /// The periodic detector's confidence, in [0, 1]; 0 for a period not settled.
+    pub confidence: f64,
+    /// First probe.
+    pub first_seen: UnixMillis,
+    /// Last probe.
+    pub last_seen: UnixMillis,
+    /// Who is calling, by its user agent.
+    pub caller_kind: CallerKind,
+    /// What the caller is, by its user agent.
+    pub caller_name: String,
+    /// Where such a caller's probe path is configured, from the user-agent table; empty when
+    /// unknown.
+    pub caller_fix: String,
+    /// Distinct client addresses of the cluster; `None` when none was logged.
+    pub distinct_clients: Option<u64>,
+    /// Severity, from the evidence and the cost.
+    pub severity: Severity,
+    /// The evidence: for it, strongest first, then against it, then notes.
+    pub evidence: Vec<Evidence>,
+    /// Sessions made per day while the probe was active (all phases): requests per day, times
+    /// the share of responses that set a cookie where the log has that field.
+    pub sessions_per_day: f64,
+    /// With a TTL: sessions alive at once (sessions per day × TTL in days). With `never`: the
+    /// sessions made since the probe's first hit in the log (they all stay).
+    pub estimated_live_sessions: f64,
+    /// The session TTL assumed (`--session-ttl`); `None` for sessions that never expire.
+    pub session_ttl_seconds: Option<f64>,
+    /// Bytes those sessions hold (`estimated_live_sessions × --session-bytes`).
+    pub estimated_session_bytes: f64,
+    /// Where the probe should point instead.
+    pub fix: Fix,
+}

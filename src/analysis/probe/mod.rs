@@ -1,0 +1,455 @@
+//! Probe forensics: which scheduled callers create a session on every beat, by the evidence,
+//! what that costs, and what to probe instead.
+//!
+//! Every fixed-interval caller is judged by weighing what the log shows against what names
+//! suggest. What the log shows comes first: a `Set-Cookie` field set on most responses is
+//! certain, set on none (logged, but empty) rules sessions out whatever the path, and set on a
+//! few means a caller that keeps its cookie jar, whose sessions are counted from those
+//! responses; a redirect to a login page that the same caller follows is observed too. Names
+//! come after: a health or scrape endpoint (`data/health-paths.tsv`), a static file or an API
+//! creates no session unless the log says otherwise; `/` or an application page answered 2xx
+//! or 3xx is likely to, when the log has no `Set-Cookie` field to tell. Who calls matters:
+//! browsers keep their cookie (unless the log shows a new one each time), feed readers and
+//! crawlers are not monitors, and a key with many distinct clients is people, not a probe.
+//! A follow-up request (`/` → 302 → `/login` by the same caller on the same host, where the
+//! redirect points, within two seconds) is folded into the probe it follows. A known monitor
+//! that gets a new cookie on every response is a finding even when its period is not settled.
+//!
+//! The rules decide and measure; the report words the findings (`report::probe`).
+
+mod finding;
+
+use std::collections::HashMap;
+
+use regex::RegexSet;
+
+pub use finding::{Evidence, Fix, Probe, Severity};
+
+use super::agents::{CallerKind, UserAgents};
+use super::endpoints::{Endpoint, Endpoints, is_login_path, is_sessionless_by_name};
+use super::normalize::path_template;
+use super::periodic::Periodicity;
+use super::{ClusterFinding, Findings};
+use crate::model::UnixMillis;
+
+/// How long sessions live.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum SessionTtl {
+    /// Sessions expire this many seconds after their last use.
+    Seconds(f64),
+    /// Never expire (Spring Session with `Integer.MAX_VALUE` as its timeout, for one).
+    Never,
+}
+
+/// Settings of the probe rules.
+#[derive(Clone, Debug)]
+pub struct ProbeRules {
+    /// Health and scrape endpoints by name, with the user's `--health-path`s.
+    pub endpoints: Endpoints,
+    /// Paths known to create sessions (`--session-path`).
+    pub session_paths: RegexSet,
+    /// Paths known not to (`--no-session-path`).
+    pub no_session_paths: RegexSet,
+    /// Session lifetime (`--session-ttl`, default 30 min: the Spring/Tomcat default).
+    pub session_ttl: SessionTtl,
+    /// Bytes one session holds in the store (`--session-bytes`).
+    pub session_bytes: u64,
+    /// The user-agent table.
+    pub agents: UserAgents,
+}
+
+/// Default bytes per session: a small Spring Session in Redis (the session hash with its
+/// creation, last-access and max-inactive attributes, plus its expiry keys) is about 1 KiB.
+pub const DEFAULT_SESSION_BYTES: u64 = 1024;
+
+/// A key with more distinct clients than this (and more than four per phase) is people, or a
+/// sampled log of many callers, not one monitor: a probe comes from one or a few addresses.
+pub const MANY_CLIENTS: usize = 16;
+
+/// Follow-ups listed for one probe at most.
+const MAX_FOLLOW_UPS: usize = 8;
+
+/// Share of responses with a `Set-Cookie` field from which the field counts as logged.
+const LOGGED: f64 = 0.5;
+
+/// Health paths learned per host (`None`: no host logged): each path that a known health checker
+/// polls there, with who polls it, sorted.
+type LearnedHealth<'a> = HashMap<Option<&'a str>, Vec<(&'a str, String)>>;
+
+/// One periodic caller: indices into the findings.
+#[derive(Clone, Copy)]
+struct Caller {
+    cluster: usize,
+    periodic: usize,
+}
+
+/// What the log shows about a cluster's cookies.
+#[derive(Clone, Copy, Debug)]
+struct Cookies {
+    /// The `Set-Cookie` field is on most of its lines.
+    logged: bool,
+    /// Responses that set a cookie, and responses with the field.
+    set: u64,
+    with_field: u64,
+}
+
+impl Cookies {
+    fn of(c: &ClusterFinding) -> Self {
+        let s = &c.stats;
+        Cookies {
+            logged: s.set_cookie_logged as f64 >= LOGGED * s.requests as f64,
+            set: s.set_cookie,
+            with_field: s.set_cookie_logged,
+        }
+    }
+
+    /// Share of the responses with the field that set a cookie.
+    fn share(self) -> f64 {
+        if self.with_field == 0 { 0.0 } else { self.set as f64 / self.with_field as f64 }
+    }
+
+    /// A cookie on most responses: every beat makes a session.
+    fn on_most(self) -> bool {
+        self.logged && self.share() >= 0.5
+    }
+}
+
+impl ProbeRules {
+    /// Finds the probes among the callers of `findings`, most costly first.
+    #[must_use]
+    pub fn find(&self, findings: &Findings) -> Vec<Probe> {
+        let clusters = &findings.clusters;
+        let callers: Vec<Caller> = clusters
+            .iter()
+            .enumerate()
+            .flat_map(|(ci, c)| (0..c.periodic.len()).map(move |pi| Caller { cluster: ci, periodic: pi }))
+            .collect();
+        let learned = self.learned_health(clusters, &callers);
+        let healthy = self.health_on_hosts(clusters);
+        let (follow_ups, folded) = follow_ups(clusters, &callers);
+        let mut probes = Vec::new();
+        for (i, caller) in callers.iter().enumerate() {
+            if folded[i] && !follow_ups.contains_key(&i) {
+                continue;
+            }
+            let follow: Vec<String> = follow_ups
+                .get(&i)
+                .map(|f| f.iter().map(|&j| clusters[callers[j].cluster].key.path().to_owned()).collect())
+                .unwrap_or_default();
+            let c = &clusters[caller.cluster];
+            let p = &c.periodic[caller.periodic];
+            if let Some(probe) = self.judge(c, caller.cluster, Some((caller.periodic, p)), follow) {
+                probes.push(self.with_fix(probe, &learned, &healthy));
+            }
+        }
+        // Known monitors that get a new cookie on every response, with no settled period.
+        for (ci, c) in clusters.iter().enumerate() {
+            if c.periodic.is_empty() {
+                if let Some(probe) = self.judge(c, ci, None, Vec::new()) {
+                    probes.push(self.with_fix(probe, &learned, &healthy));
+                }
+            }
+        }
+        probes.sort_by(|a, b| {
+            b.estimated_live_sessions
+                .total_cmp(&a.estimated_live_sessions)
+                .then(b.sessions_per_day.total_cmp(&a.sessions_per_day))
+                .then_with(|| (&a.user_agent, &a.host, &a.path).cmp(&(&b.user_agent, &b.host, &b.path)))
+                .then(a.period_ms.total_cmp(&b.period_ms))
+        });
+        probes
+    }
+
+    /// Health endpoints learned per host: what known health checkers poll there. They suggest
+    /// the fix; they do not exempt a path (a health checker left on `/` is judged like anyone).
+    fn learned_health<'a>(&self, clusters: &'a [ClusterFinding], callers: &[Caller]) -> LearnedHealth<'a> {
+        let mut learned: LearnedHealth<'a> = HashMap::new();
+        for caller in callers {
+            let c = &clusters[caller.cluster];
+            let agent = self.agents.classify(c.key.user_agent());
+            if agent.kind == CallerKind::HealthChecker
+                && self.endpoints.is_health(c.key.path())
+                && share(c, 200..=299) >= 0.5
+            {
+                let who = c.key.user_agent().map(str::to_owned).unwrap_or_else(|| agent.name.clone());
+                learned.entry(c.key.host()).or_default().push((c.key.path(), who));
+            }
+        }
+        for list in learned.values_mut() {
+            list.sort();
+            list.dedup();
+        }
+        learned
+    }
+
+    /// The first cluster per host (in the clusters' order) that is a health endpoint by name,
+    /// seen more than once and mostly answered 2xx.
+    fn health_on_hosts<'a>(
+        &self,
+        clusters: &'a [ClusterFinding],
+    ) -> HashMap<Option<&'a str>, &'a ClusterFinding> {
+        let mut healthy = HashMap::new();
+        for o in clusters {
+            // Seen more than once: a cluster of one request may not be kept (see `Findings`).
+            if o.stats.requests > 1 && self.endpoints.is_health(o.key.path()) && share(o, 200..=299) >= 0.5 {
+                healthy.entry(o.key.host()).or_insert(o);
+            }
+        }
+        healthy
+    }
+
+    /// `probe` with its fix: a health path a known checker polls on the same host, else a
+    /// health endpoint that answers there, else any.
+    fn with_fix(
+        &self,
+        mut probe: Probe,
+        learned: &LearnedHealth<'_>,
+        healthy: &HashMap<Option<&str>, &ClusterFinding>,
+    ) -> Probe {
+        let host = probe.host.as_deref();
+        probe.fix = if let Some((health, who)) =
+            learned.get(&host).and_then(|l| l.iter().find(|(h, _)| *h != probe.path))
+        {
+            Fix::LearnedHealth { health: (*health).to_owned(), who: who.clone() }
+        } else if let Some(h) = healthy.get(&host).filter(|h| h.key.path() != probe.path) {
+            Fix::HealthOnHost { health: h.key.path().to_owned(), status: main_status(h) }
+        } else {
+            Fix::AnyHealthEndpoint
+        };
+        probe
+    }
+
+    /// Weighs the evidence on cluster `c` (index `ci`) and its caller `caller` (or, with
+    /// `None`, the cluster as a whole, whose period is not settled); a probe when it creates
+    /// sessions.
+    fn judge(
+        &self,
+        c: &ClusterFinding,
+        ci: usize,
+        caller: Option<(usize, &Periodicity)>,
+        follow_ups: Vec<String>,
+    ) -> Option<Probe> {
+        let path = c.key.path();
+        let agent = self.agents.classify(c.key.user_agent());
+        let cookies = Cookies::of(c);
+        let given = self.session_paths.is_match(path);
+        // Ruled out: the user says so, or the log shows no cookie on any response.
+        if self.no_session_paths.is_match(path) || (cookies.logged && cookies.set == 0 && !given) {
+            return None;
+        }
+        // Not a monitor: feed readers and crawlers; browsers, unless the log shows a new
+        // cookie each time; many clients.
+        let phases = caller.map_or(1, |(_, p)| p.phases);
+        let clients = (!c.stats.clients.is_empty()).then(|| c.stats.clients.len());
+        match agent.kind {
+            CallerKind::FeedReader | CallerKind::Crawler => return None,
+            CallerKind::Browser if !cookies.on_most() => return None,
+            _ => {}
+        }
+        if clients.is_some_and(|n| n > MANY_CLIENTS && n > 4 * phases) {
+            return None;
+        }
+        // A period not settled: only a known monitor with a new cookie on (nearly) every
+        // response, seen often enough to be a schedule.
+        if caller.is_none()
+            && !(matches!(
+                agent.kind,
+                CallerKind::HealthChecker
+                    | CallerKind::UptimeMonitor
+                    | CallerKind::Monitoring
+                    | CallerKind::HeadlessBrowser
+            ) && cookies.logged
+                && cookies.share() >= 0.9
+                && c.stats.requests >= 8)
+        {
+            return None;
+        }
+        let status = main_status(c);
+        let redirected = share(c, 300..=399) >= 0.5;
+        let followed = redirected.then(|| follow_ups.iter().find(|f| is_login_path(f))).flatten();
+        let to_login = redirected && 2 * c.stats.login_redirects >= c.stats.requests;
+        let login_page = is_login_path(path) && share(c, 200..=299) >= 0.5;
+        let by_name = self.endpoints.classify(path);
+        let sessionless = by_name.is_some() || is_sessionless_by_name(path);
+
+        let mut evidence = Vec::new();
+        if cookies.logged && cookies.set > 0 {
+            evidence.push(Evidence::CookiesSet { set: cookies.set, logged: cookies.with_field });
+        }
+        if let Some(login) = followed {
+            evidence.push(Evidence::FollowedToLogin { status, login: login.clone() });
+        } else if to_login {
+            let location = c.stats.locations.iter().max_by_key(|(_, n)| *n).map(|(l, _)| l.to_string());
+            evidence.push(Evidence::LoginLocation { status, location: location.unwrap_or_default() });
+        }
+        if login_page && !cookies.logged {
+            evidence.push(Evidence::LoginPage { status });
+        }
+        if given {
+            evidence.push(Evidence::SessionPath);
+        }
+        let observed = cookies.on_most() || followed.is_some() || given;
+        let strong = observed || !evidence.is_empty();
+        // A name that says "no session" holds unless the log says otherwise.
+        if sessionless && !strong {
+            return None;
+        }
+        if !cookies.logged && !sessionless && share(c, 200..=399) >= 0.5 {
+            evidence.push(Evidence::ApplicationPage { status });
+        }
+        if evidence.is_empty() {
+            return None;
+        }
+        match by_name {
+            Some(kind) => evidence.push(Evidence::HealthName { scrape: kind == Endpoint::Scrape }),
+            None if sessionless => evidence.push(Evidence::SessionlessName),
+            None => {}
+        }
+        if agent.kind == CallerKind::Browser {
+            evidence.push(Evidence::BrowserAgent);
+        }
+
+        // The cost: requests a day while active, times the share that set a cookie where
+        // the log says.
+        let (requests, period_ms, confidence, first_seen, last_seen, per_day) = match caller {
+            Some((_, p)) => {
+                if p.coverage < 0.6 {
+                    evidence.push(Evidence::PartialBeats { coverage: p.coverage });
+                }
+                let per_day = p.requests as f64 / (p.active_ms / 86_400_000.0);
+                (p.requests, p.period_ms, p.confidence, p.first_seen, p.last_seen, per_day)
+            }
+            None => {
+                evidence.push(Evidence::PeriodUnsettled);
+                let s = &c.stats;
+                let gap = (s.last_seen - s.first_seen) as f64 / (s.requests.max(2) - 1) as f64;
+                let active = (s.last_seen - s.first_seen) as f64 + gap;
+                (s.requests, gap, 0.0, s.first_seen, s.last_seen, s.requests as f64 / (active / 86_400_000.0))
+            }
+        };
+        let sessions_per_day = (if cookies.logged { per_day * cookies.share() } else { per_day }).round();
+        let (live, ttl) = match self.session_ttl {
+            SessionTtl::Seconds(s) => ((sessions_per_day * s / 86_400.0).round(), Some(s)),
+            SessionTtl::Never => {
+                ((requests as f64 * if cookies.logged { cookies.share() } else { 1.0 }).round(), None)
+            }
+        };
+        let costly = sessions_per_day >= 1000.0 || (ttl.is_none() && sessions_per_day >= 100.0);
+        let severity = if observed && costly {
+            Severity::High
+        } else if observed || to_login || login_page || sessions_per_day >= 1000.0 {
+            Severity::Medium
+        } else {
+            Severity::Low
+        };
+        Some(Probe {
+            cluster: ci,
+            caller: caller.map(|(i, _)| i),
+            user_agent: c.key.user_agent().map(str::to_owned),
+            host: c.key.host().map(str::to_owned),
+            path: path.to_owned(),
+            follow_ups,
+            requests,
+            period_ms,
+            phases,
+            confidence,
+            first_seen,
+            last_seen,
+            caller_kind: agent.kind,
+            caller_name: agent.name.clone(),
+            caller_fix: agent.fix.clone(),
+            distinct_clients: clients.map(|n| n as u64),
+            severity,
+            evidence,
+            sessions_per_day,
+            estimated_live_sessions: live,
+            session_ttl_seconds: ttl,
+            estimated_session_bytes: live * self.session_bytes as f64,
+            fix: Fix::AnyHealthEndpoint,
+        })
+    }
+}
+
+/// Follow-ups: for each caller that is mostly redirected, the callers on the same host with
+/// the same user agent and period whose beats come 0–2 s after its own, at the path the
+/// redirect points to (a logged `Location`; without one, a login or auth page). Returns them
+/// by caller, and which callers are folded into another. Callers are looked up by (host, user
+/// agent, path), so the work is linear in callers.
+fn follow_ups(clusters: &[ClusterFinding], callers: &[Caller]) -> (HashMap<usize, Vec<usize>>, Vec<bool>) {
+    type Key<'a> = (Option<&'a str>, Option<&'a str>);
+    let mut by_path: HashMap<(Key<'_>, &str), Vec<usize>> = HashMap::new();
+    let mut logins: HashMap<Key<'_>, Vec<usize>> = HashMap::new();
+    for (i, caller) in callers.iter().enumerate() {
+        let c = &clusters[caller.cluster];
+        let key = (c.key.host(), c.key.user_agent());
+        by_path.entry((key, c.key.path())).or_default().push(i);
+        if is_login_path(c.key.path()) {
+            let list = logins.entry(key).or_default();
+            if list.len() < MAX_FOLLOW_UPS {
+                list.push(i);
+            }
+        }
+    }
+    let mut found: HashMap<usize, Vec<usize>> = HashMap::new();
+    let mut folded = vec![false; callers.len()];
+    let mut buf = String::new();
+    for (i, a) in callers.iter().enumerate() {
+        let ca = &clusters[a.cluster];
+        if share(ca, 300..=399) < 0.5 {
+            continue;
+        }
+        let key = (ca.key.host(), ca.key.user_agent());
+        let mut candidates: Vec<usize> = Vec::new();
+        if ca.stats.locations.is_empty() {
+            candidates.extend(logins.get(&key).into_iter().flatten());
+        } else {
+            for (location, _) in &ca.stats.locations {
+                let template = path_template(location, false, &mut buf).to_owned();
+                for path in [&**location, template.as_str()] {
+                    candidates.extend(by_path.get(&(key, path)).into_iter().flatten());
+                }
+            }
+            candidates.sort_unstable();
+            candidates.dedup();
+        }
+        let pa = &ca.periodic[a.periodic];
+        for j in candidates {
+            let cb = &clusters[callers[j].cluster];
+            let pb = &cb.periodic[callers[j].periodic];
+            if j != i
+                && cb.key.path() != ca.key.path()
+                && (pb.period_ms - pa.period_ms).abs() <= 0.01 * pa.period_ms
+                && pb.first_seen <= pa.last_seen + 2000
+                && pb.last_seen >= pa.first_seen
+                && follows(pa.first_seen, pb.first_seen, pa.period_ms)
+            {
+                let list = found.entry(i).or_default();
+                if list.len() < MAX_FOLLOW_UPS {
+                    list.push(j);
+                }
+                folded[j] = true;
+            }
+        }
+    }
+    (found, folded)
+}
+
+/// Share of a cluster's requests answered with a status in `range`.
+fn share(c: &ClusterFinding, range: std::ops::RangeInclusive<u16>) -> f64 {
+    let n: u64 = c.stats.statuses.iter().filter(|(s, _)| range.contains(s)).map(|(_, n)| n).sum();
+    n as f64 / c.stats.requests.max(1) as f64
+}
+
+/// True when beats at `b` come 0–2 s after beats at `a` of the same `period` (ms): the first
+/// beat of either may be missing from the log, so compare phases, not first hits.
+fn follows(a: UnixMillis, b: UnixMillis, period_ms: f64) -> bool {
+    let period = period_ms.round().max(1.0) as i64;
+    let lag = (b - a).rem_euclid(period);
+    lag <= 2000 && lag < period / 2
+}
+
+/// The status a cluster was answered most often (the lowest among equals); `None` when no
+/// status was logged.
+fn main_status(c: &ClusterFinding) -> Option<u16> {
+    c.stats.statuses.iter().max_by_key(|(s, n)| (*n, std::cmp::Reverse(*s))).map(|(s, _)| *s)
+}

@@ -1,0 +1,193 @@
+//! Probe verdicts, rule by rule, through the JSON report and the exit code of
+//! `--fail-on-probes`, on generated situations whose ground truth is known
+//! (`nginx_forensics::synth::probes`): every session-creating probe found with its sessions a
+//! day within 15 %, nothing else flagged.
+
+use nginx_forensics::synth::probes::{Situation, situations};
+use serde_json::Value;
+
+use crate::common::run_json;
+
+/// The situation `name` of seed 1, its report under `--fail-on-probes`, and the exit code.
+fn judged(name: &str) -> (Situation, Value, i32) {
+    let s = situations(1).into_iter().find(|s| s.name == name).expect("a situation of that name");
+    let run = run_json(&["--fail-on-probes", "-q"], Some(s.log.clone()));
+    assert!(run.code == 0 || run.code == 3, "{}: exit {} {}", name, run.code, run.stderr);
+    (s, run.report, run.code)
+}
+
+fn probes(report: &Value) -> &Vec<Value> {
+    report["probes"].as_array().expect("probes[]")
+}
+
+fn key(p: &Value) -> (String, String, String) {
+    let s = |k: &str| p[k].as_str().unwrap_or("-").to_owned();
+    (s("user_agent"), s("host"), s("path"))
+}
+
+fn reasons(p: &Value) -> String {
+    p["reasons"].as_array().unwrap().iter().map(|r| r.as_str().unwrap()).collect::<Vec<_>>().join("\n")
+}
+
+/// Checks the whole verdict on `name`: exactly the true probes, each within 15 % of its true
+/// sessions a day, and `--fail-on-probes` firing exactly when one makes 100 or more a day.
+/// Returns the report for the rule's own checks.
+fn verdict(name: &str) -> Value {
+    let (s, report, code) = judged(name);
+    let found = probes(&report);
+    for ((ua, host, path), truth) in &s.probes {
+        let p = found
+            .iter()
+            .find(|p| key(p) == ((*ua).to_owned(), (*host).to_owned(), (*path).to_owned()))
+            .unwrap_or_else(|| panic!("{name}: {ua} {host} {path} not found in {found:#?}"));
+        let got = p["sessions_per_day"].as_f64().unwrap();
+        assert!((got - truth).abs() <= 0.15 * truth, "{name}: {path}: {got} sessions/day, true {truth}");
+    }
+    assert_eq!(found.len(), s.probes.len(), "{name}: {found:#?}");
+    for (ua, host, path) in &s.clean {
+        assert!(!found.iter().any(|p| key(p) == ((*ua).to_owned(), (*host).to_owned(), (*path).to_owned())));
+    }
+    let should_fire = s.probes.iter().any(|(_, truth)| *truth >= 100.0);
+    assert_eq!(code, if should_fire { 3 } else { 0 }, "{name}: --fail-on-probes");
+    report
+}
+
+fn probe<'a>(report: &'a Value, path: &str) -> &'a Value {
+    probes(report).iter().find(|p| p["path"] == path).unwrap_or_else(|| panic!("no probe on {path}"))
+}
+
+#[test]
+fn a_followed_login_redirect_is_observed_evidence() {
+    let report = verdict("incident");
+    let p = probe(&report, "/");
+    assert_eq!(p["severity"], "high");
+    assert_eq!(p["follow_ups"], serde_json::json!(["/login"]));
+    assert_eq!(p["cookie_share"], Value::Null, "no Set-Cookie field in this log");
+}
+
+#[test]
+fn a_health_checkers_path_is_judged_and_hides_no_other_probe() {
+    let report = verdict("alb-root-spring");
+    let elb = probes(&report).iter().find(|p| p["user_agent"] == "ELB-HealthChecker/2.0").unwrap();
+    assert_eq!(elb["severity"], "high");
+    assert_eq!(elb["phases"], 2);
+    assert_eq!(elb["cookie_share"], 1.0);
+    assert!(reasons(elb).contains("certain: "), "{elb:#?}");
+}
+
+#[test]
+fn a_health_name_is_a_prior_that_cookies_outweigh() {
+    for name in ["actuator-behind-login", "context-path-actuator"] {
+        let report = verdict(name);
+        let p = &probes(&report)[0];
+        assert_eq!(p["severity"], "high", "{name}");
+        let why = reasons(p);
+        assert!(why.contains("is a health endpoint by its name"), "{why}");
+        assert!(why.contains("with a Location to a login page"), "{why}");
+    }
+}
+
+#[test]
+fn a_logged_empty_set_cookie_rules_sessions_out_whatever_the_path() {
+    let report = verdict("empty-cookie");
+    assert!(probes(&report).is_empty());
+    // Every one of those callers is still a periodic caller: found, and judged harmless.
+    let periodic = report["periodic"].as_array().unwrap();
+    for path in ["/", "/actuator/prometheus", "/up", "/health/liveness", "/-/readiness"] {
+        assert!(periodic.iter().any(|p| p["path"] == path), "{path}");
+    }
+}
+
+#[test]
+fn a_cookie_jar_makes_only_the_sessions_it_was_given() {
+    let report = verdict("cookie-jar");
+    let p = &probes(&report)[0];
+    assert_eq!(p["severity"], "low");
+    assert!(p["cookie_share"].as_f64().unwrap() < 0.01);
+    assert!(reasons(p).contains("keeps its cookies"), "{p:#?}");
+}
+
+#[test]
+fn a_second_scrape_target_is_not_a_follow_up() {
+    let report = verdict("two-targets");
+    assert_eq!(probe(&report, "/")["follow_ups"], serde_json::json!([]));
+    assert_eq!(probe(&report, "/status-page")["severity"], "high");
+}
+
+#[test]
+fn headless_browsers_and_synthetic_api_tests_are_machines() {
+    let report = verdict("headless");
+    assert_eq!(probes(&report)[0]["caller_kind"], "headless_browser");
+    let report = verdict("datadog-api-test");
+    let p = &probes(&report)[0];
+    assert_eq!(p["caller_kind"], "uptime_monitor");
+    assert!(reasons(p).contains("against (outweighed): /api/v1/session-check is a static file or an API"));
+}
+
+#[test]
+fn one_monitor_from_three_locations_is_one_caller() {
+    let report = verdict("three-locations");
+    let p = &probes(&report)[0];
+    assert_eq!(p["phases"], 3);
+    assert!((p["period_seconds"].as_f64().unwrap() - 60.0).abs() < 0.1, "{p:#?}");
+    assert_eq!(p["distinct_clients"], 3);
+}
+
+#[test]
+fn a_probe_spread_over_backends_counts_the_beats_this_host_answered() {
+    let report = verdict("spread-over-backends");
+    let p = &probes(&report)[0];
+    assert!((p["period_seconds"].as_f64().unwrap() - 15.0).abs() < 0.1, "{p:#?}");
+    assert!(reasons(p).contains("note: this log holds 3"), "{}", reasons(p));
+}
+
+#[test]
+fn feed_readers_and_crawlers_are_not_probes() {
+    let report = verdict("not-monitors");
+    assert!(probes(&report).is_empty());
+}
+
+#[test]
+fn framework_health_and_scrape_endpoints_are_known() {
+    let report = verdict("health-endpoints");
+    assert!(probes(&report).is_empty());
+}
+
+#[test]
+fn fast_callers_are_found_at_one_second_resolution() {
+    for (name, period) in [("two-seconds-at-one-second", 2.0), ("three-seconds-at-one-second", 3.0)] {
+        let report = verdict(name);
+        let p = &probes(&report)[0];
+        assert!((p["period_seconds"].as_f64().unwrap() - period).abs() < 0.05, "{name}: {p:#?}");
+        assert_eq!(p["severity"], "high");
+    }
+}
+
+#[test]
+fn a_known_monitor_with_a_new_cookie_each_time_is_found_before_its_period_is_settled() {
+    // 40 beats at irregular gaps (a retrying monitor): no fixed interval, a cookie every time.
+    let mut log = Vec::new();
+    let mut t: i64 = 1_709_251_200_000;
+    for i in 0..40 {
+        t += 5_000 + (i * 7_919 % 11) * 1_000;
+        log.extend_from_slice(
+            format!(
+                "{{\"msec\":\"{}.{:03}\",\"host\":\"admin.example.com\",\"request\":\"GET / HTTP/1.1\",\"status\":\"200\",\"http_user_agent\":\"Blackbox Exporter/0.24.0\",\"sent_http_set_cookie\":\"SESSION=x{i}\"}}\n",
+                t / 1000,
+                t % 1000
+            )
+            .as_bytes(),
+        );
+    }
+    let run = run_json(&["--fail-on-probes"], Some(log));
+    assert_eq!(run.code, 3, "{}", run.stderr);
+    let p = &probes(&run.report)[0];
+    assert_eq!(p["period_settled"], false, "{p:#?}");
+    assert!(reasons(p).contains("period is not settled"));
+}
+
+#[test]
+fn many_distinct_clients_are_people_not_a_monitor() {
+    let report = verdict("many-clients");
+    assert!(probes(&report).is_empty());
+}
