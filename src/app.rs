@@ -61,8 +61,8 @@ pub fn run(config: &Config, messages: &mut dyn Write) -> anyhow::Result<Exit> {
     }
     let ingested = ingested?;
     let findings = ingested.detector.finish(&config.analysis);
-    let probes = config.probes.find(&findings);
-    let report = Report::new(&ingested.stats, &findings, &probes);
+    let judgement = config.probes.judge_all(&findings);
+    let report = Report::new(&ingested.stats, &findings, &judgement);
     report_problems(&ingested.stats, config.quiet, messages);
 
     match &config.output {
@@ -82,8 +82,9 @@ pub fn run(config: &Config, messages: &mut dyn Write) -> anyhow::Result<Exit> {
         let _ =
             writeln!(messages, "nginx-forensics: {} malformed line(s) (--strict)", report.summary.malformed);
     }
-    let alarming = config.fail_on_probes.is_some_and(|least| probes.iter().any(|p| p.severity <= least));
-    crate::analysis::drop_later((findings, report, probes, ingested.stats));
+    let alarming =
+        config.fail_on_probes.is_some_and(|least| judgement.probes.iter().any(|p| p.severity <= least));
+    crate::analysis::drop_later((findings, report, judgement, ingested.stats));
     Ok(if lost || strict_fail {
         Exit::Error
     } else if alarming {

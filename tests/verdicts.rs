@@ -191,3 +191,44 @@ fn many_distinct_clients_are_people_not_a_monitor() {
     let report = verdict("many-clients");
     assert!(probes(&report).is_empty());
 }
+
+#[test]
+fn every_periodic_caller_says_what_the_rules_made_of_it() {
+    let (_, report, _) = judged("health-endpoints");
+    let periodic = report["periodic"].as_array().unwrap();
+    assert!(!periodic.is_empty());
+    for p in periodic {
+        let v = p["verdict"].as_str().unwrap();
+        assert!(
+            v.starts_with("not a probe: a health endpoint")
+                || v.starts_with("not a probe: a metrics endpoint"),
+            "{p:#?}"
+        );
+    }
+    let verdict = report["summary"]["verdict"].as_str().unwrap();
+    assert!(verdict.starts_with("No probe creates sessions ("), "{verdict}");
+    assert!(verdict.contains("health endpoints") && verdict.contains("metrics endpoints"), "{verdict}");
+    let (_, report, _) = judged("incident");
+    let login = report["periodic"].as_array().unwrap().iter().find(|p| p["path"] == "/login").unwrap();
+    assert!(login["verdict"].as_str().unwrap().starts_with("follow-up of a probe"));
+}
+
+#[test]
+fn callers_too_fast_for_the_timestamps_are_named_not_cleared() {
+    // A script hitting / every second, logged with 1-s timestamps: no period can be tested.
+    let mut log = Vec::new();
+    for i in 0..600i64 {
+        let t = chrono::DateTime::from_timestamp(1_709_251_200 + i, 0).unwrap();
+        log.extend_from_slice(
+            format!(
+                "{{\"time_iso8601\":\"{}\",\"host\":\"admin.example.com\",\"request\":\"GET / HTTP/1.1\",\"status\":\"200\",\"http_user_agent\":\"curl/8.5.0\"}}\n",
+                t.format("%Y-%m-%dT%H:%M:%S+00:00")
+            )
+            .as_bytes(),
+        );
+    }
+    let run = run_json(&[], Some(log));
+    let verdict = run.report["summary"]["verdict"].as_str().unwrap();
+    assert!(verdict.contains("1 caller(s) too fast for this log's 1-s timestamps"), "{verdict}");
+    assert_eq!(run.report["summary"]["untimed_callers"], 1);
+}

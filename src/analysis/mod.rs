@@ -129,6 +129,7 @@ impl Analysis {
                     periodic: Vec::new(),
                     suppressed: 0,
                     times: Vec::new(),
+                    too_fast: false,
                 };
                 // Too few requests for a schedule: no need to sort its times.
                 if finding.stats.requests >= options.periodic.min_requests as u64 {
@@ -151,7 +152,9 @@ impl Analysis {
                     finding.suppressed = before - periodic.len();
                     finding.res_ms = sorted.res_ms;
                     finding.truncated = sorted.truncated;
-                    if !periodic.is_empty() {
+                    if periodic.is_empty() {
+                        finding.too_fast = too_fast(&sorted.times, sorted.res_ms);
+                    } else {
                         finding.times = sorted.times;
                     }
                     finding.periodic = periodic;
@@ -210,6 +213,20 @@ pub struct ClusterFinding {
     /// Its request times (ms, ascending), kept only when it has a fixed-interval caller: what
     /// a report draws of that caller.
     pub times: Vec<UnixMillis>,
+    /// With no fixed-interval caller found: its requests come faster than the log's timestamps
+    /// can time (half of them under two ticks apart), so a period could not be tested.
+    pub too_fast: bool,
+}
+
+/// True when the median gap between `times` (ascending) is under two ticks of `res_ms`: a
+/// schedule that fast cannot be tested at this resolution.
+fn too_fast(times: &[UnixMillis], res_ms: i64) -> bool {
+    if res_ms < 1000 || times.len() < 2 {
+        return false;
+    }
+    let mut gaps: Vec<i64> = times.windows(2).map(|w| w[1] - w[0]).collect();
+    let mid = gaps.len() / 2;
+    *gaps.select_nth_unstable(mid).1 < 2 * res_ms
 }
 
 /// The result of the analysis.

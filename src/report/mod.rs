@@ -18,7 +18,8 @@ use std::io::{self, Write};
 
 use serde::Serialize;
 
-use crate::analysis::probe::Probe;
+use crate::analysis::agents::CallerKind;
+use crate::analysis::probe::{Cleared, Judgement};
 use crate::analysis::{ClusterFinding, Findings};
 use crate::ingest::{IngestStats, InputStatus, SampleKind};
 use crate::input::Compression;
@@ -169,23 +170,87 @@ pub struct PeriodicReport {
     pub distinct_clients: Option<u64>,
     /// `s` or `ms`: the precision of the times the period was measured on.
     pub timestamp_resolution: &'static str,
+    /// What the probe rules made of it: `probe (high)`, or why it is not a probe.
+    pub verdict: String,
     /// When it was active, for pictures.
     #[serde(skip)]
     pub activity: Option<Activity>,
 }
 
-/// The one-line verdict: how many probes, and the sessions they create a day.
-fn verdict(probes: &[Probe], findings: &Findings) -> String {
+/// The one-line verdict: how many probes, and the sessions they create a day; with none, why
+/// each periodic caller is not one, and what could not be timed.
+fn verdict(judgement: &Judgement, findings: &Findings) -> String {
+    let probes = &judgement.probes;
     let periodic: usize = findings.clusters.iter().map(|c| c.periodic.len()).sum();
-    if probes.is_empty() {
-        return format!(
-            "No probe creates sessions ({periodic} periodic caller(s), none on a session-creating path)"
-        );
+    let mut text = if probes.is_empty() {
+        let mut why: Vec<((&str, &str), usize)> = Vec::new();
+        for (_, _, c) in &judgement.cleared {
+            let label = short(c);
+            match why.iter_mut().find(|(l, _)| *l == label) {
+                Some((_, n)) => *n += 1,
+                None => why.push((label, 1)),
+            }
+        }
+        let why: Vec<String> =
+            why.iter().map(|((one, many), n)| format!("{n} {}", if *n == 1 { one } else { many })).collect();
+        if why.is_empty() {
+            format!("No probe creates sessions ({periodic} periodic caller(s))")
+        } else {
+            format!("No probe creates sessions ({periodic} periodic caller(s): {})", why.join(", "))
+        }
+    } else {
+        let per_day: f64 = probes.iter().map(|p| p.sessions_per_day).sum();
+        let n = probes.len();
+        let (s, verb) = if n == 1 { ("", "creates") } else { ("s", "create") };
+        format!("{n} probe{s} {verb} ~{} sessions/day", view::thousands(per_day.round() as u64))
+    };
+    let untimed = judgement.untimed.len();
+    if untimed > 0 {
+        text.push_str(&format!(
+            "; {untimed} caller(s) too fast for this log's 1-s timestamps to test for a schedule"
+        ));
     }
-    let per_day: f64 = probes.iter().map(|p| p.sessions_per_day).sum();
-    let n = probes.len();
-    let (s, verb) = if n == 1 { ("", "creates") } else { ("s", "create") };
-    format!("{n} probe{s} {verb} ~{} sessions/day", view::thousands(per_day.round() as u64))
+    text
+}
+
+/// Why a caller is not a probe, in a few words for counting in the verdict: one, and several.
+fn short(c: &Cleared) -> (&'static str, &'static str) {
+    match c {
+        Cleared::NoSessionPath => ("on --no-session-path", "on --no-session-path"),
+        Cleared::NoCookieSet => ("with an empty Set-Cookie", "with an empty Set-Cookie"),
+        Cleared::FollowUp => ("follow-up", "follow-ups"),
+        Cleared::NotAMonitor(CallerKind::FeedReader) => ("feed reader", "feed readers"),
+        Cleared::NotAMonitor(_) => ("crawler", "crawlers"),
+        Cleared::Browser => ("browser", "browsers"),
+        Cleared::ManyClients(_) => ("with many clients", "with many clients"),
+        Cleared::HealthName { scrape: false } => ("health endpoint", "health endpoints"),
+        Cleared::HealthName { scrape: true } => ("metrics endpoint", "metrics endpoints"),
+        Cleared::SessionlessName => ("static file or API", "static files or APIs"),
+        Cleared::NoEvidence => ("with no sign of a session", "with no sign of a session"),
+    }
+}
+
+/// Why a periodic caller is not a probe, as `periodic[].verdict` says it.
+fn cleared_words(c: &Cleared) -> String {
+    match c {
+        Cleared::NoSessionPath => "not a probe: the path matches --no-session-path".to_owned(),
+        Cleared::NoCookieSet => "not a probe: the logged Set-Cookie is empty on every response".to_owned(),
+        Cleared::FollowUp => "follow-up of a probe (the redirect it follows), counted there".to_owned(),
+        Cleared::NotAMonitor(kind) => {
+            format!("not a probe: a {}, not a monitor", kind.as_str().replace('_', " "))
+        }
+        Cleared::Browser => "not a probe: a browser, which sends its session cookie back".to_owned(),
+        Cleared::ManyClients(n) => {
+            format!("not a probe: {n} distinct clients, people rather than one monitor")
+        }
+        Cleared::HealthName { scrape: false } => "not a probe: a health endpoint".to_owned(),
+        Cleared::HealthName { scrape: true } => "not a probe: a metrics endpoint".to_owned(),
+        Cleared::SessionlessName => "not a probe: a static file or an API".to_owned(),
+        Cleared::NoEvidence => {
+            "not a probe: no sign of a session (no cookie, no login redirect, not answered 2xx or 3xx)"
+                .to_owned()
+        }
+    }
 }
 
 /// A timestamp resolution as the report spells it.
@@ -224,12 +289,24 @@ impl ClusterReport {
 }
 
 /// The fixed-interval callers of every cluster, most requests per day first.
-fn periodic_reports(findings: &Findings) -> Vec<PeriodicReport> {
+fn periodic_reports(findings: &Findings, judgement: &Judgement) -> Vec<PeriodicReport> {
+    let mut verdicts: std::collections::HashMap<(usize, usize), String> = judgement
+        .cleared
+        .iter()
+        .map(|(cluster, caller, why)| ((*cluster, *caller), cleared_words(why)))
+        .collect();
+    for p in &judgement.probes {
+        if let Some(caller) = p.caller {
+            verdicts.insert((p.cluster, caller), format!("probe ({})", p.severity.as_str()));
+        }
+    }
+    let verdicts = &verdicts;
     let mut out: Vec<PeriodicReport> = findings
         .clusters
         .iter()
-        .flat_map(|c| {
-            c.periodic.iter().map(move |p| {
+        .enumerate()
+        .flat_map(|(ci, c)| {
+            c.periodic.iter().enumerate().map(move |(pi, p)| {
                 let active_days = p.active_ms / 86_400_000.0;
                 PeriodicReport {
                     user_agent: c.key.user_agent().map(str::to_owned),
@@ -253,6 +330,7 @@ fn periodic_reports(findings: &Findings) -> Vec<PeriodicReport> {
                     last_seen: rfc3339(p.last_seen),
                     distinct_clients: distinct_clients(c),
                     timestamp_resolution: resolution(c.res_ms),
+                    verdict: verdicts.get(&(ci, pi)).cloned().unwrap_or_default(),
                     activity: findings.span.map(|span| Activity::new(&c.times, span, p)),
                 }
             })
@@ -292,6 +370,9 @@ pub struct Summary {
     pub clusters: u64,
     /// Clusters listed in `clusters` (the most requests first; `--max-clusters`).
     pub clusters_listed: u64,
+    /// Clusters of callers (not people) whose requests come faster than the log's 1-s
+    /// timestamps can time (half of them under 2 s apart): no schedule could be tested.
+    pub untimed_callers: u64,
     /// Apparent fixed-interval callers not reported because the log itself only has records
     /// around their beats (a sampled or gappy log: the rhythm is the log's, not the caller's).
     pub periodic_explained_by_log_gaps: u64,
@@ -355,7 +436,8 @@ pub struct ErrorSample {
 impl Report {
     /// Builds the report from ingest accounting and the analysis.
     #[must_use]
-    pub fn new(stats: &IngestStats, findings: &Findings, probes: &[Probe]) -> Self {
+    pub fn new(stats: &IngestStats, findings: &Findings, judgement: &Judgement) -> Self {
+        let probes = &judgement.probes;
         let window = (findings.since, findings.until);
         let listed = findings.listed_clusters;
         let span = findings.span;
@@ -422,7 +504,8 @@ impl Report {
                 first_seen: span.map(|(a, _)| rfc3339(a)),
                 last_seen: span.map(|(_, b)| rfc3339(b)),
                 inputs,
-                verdict: verdict(probes, findings),
+                verdict: verdict(judgement, findings),
+                untimed_callers: judgement.untimed.len() as u64,
                 clusters: findings.cluster_count,
                 clusters_listed: findings.clusters.len().min(listed) as u64,
                 periodic_explained_by_log_gaps: findings.clusters.iter().map(|c| c.suppressed as u64).sum(),
@@ -432,7 +515,7 @@ impl Report {
             },
             probes: probes.iter().map(|p| ProbeReport::new(p, findings)).collect(),
             clusters: findings.clusters.iter().take(listed).map(ClusterReport::new).collect(),
-            periodic: periodic_reports(findings),
+            periodic: periodic_reports(findings, judgement),
             errors,
             span_ms: findings.span,
         }

@@ -169,3 +169,42 @@ pub struct Probe {
     /// Where the probe should point instead.
     pub fix: Fix,
 }
+
+/// Why a scheduled caller is not a probe: the evidence that decided.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Cleared {
+    /// The path matches `--no-session-path`.
+    NoSessionPath,
+    /// The log's `Set-Cookie` field is empty on every response.
+    NoCookieSet,
+    /// A follow-up of another probe (the redirect it follows): counted there.
+    FollowUp,
+    /// A feed reader or a crawler: not a monitor.
+    NotAMonitor(CallerKind),
+    /// A browser, which sends its session cookie back.
+    Browser,
+    /// Many distinct clients: people, or a sampled log of many callers.
+    ManyClients(u64),
+    /// A health or scrape endpoint by name, and nothing in the log says otherwise.
+    HealthName {
+        /// A metrics scrape rather than a health check.
+        scrape: bool,
+    },
+    /// A static file or an API by name, and nothing in the log says otherwise.
+    SessionlessName,
+    /// No evidence of a session: not answered 2xx or 3xx, no cookie, no login redirect.
+    NoEvidence,
+}
+
+/// The probe rules' verdict on every scheduled caller of a log.
+#[derive(Clone, Debug, Default)]
+pub struct Judgement {
+    /// The probes, most costly first.
+    pub probes: Vec<Probe>,
+    /// The fixed-interval callers that are not probes, as (cluster, caller) indices into the
+    /// findings, with why.
+    pub cleared: Vec<(usize, usize, Cleared)>,
+    /// Clusters of callers (not people) whose requests come faster than the log's timestamps
+    /// can time (under two ticks apart): their period cannot be tested at this resolution.
+    pub untimed: Vec<usize>,
+}

@@ -23,7 +23,7 @@ use std::collections::HashMap;
 
 use regex::RegexSet;
 
-pub use finding::{Evidence, Fix, Probe, Severity};
+pub use finding::{Cleared, Evidence, Fix, Judgement, Probe, Severity};
 
 use super::agents::{CallerKind, UserAgents};
 use super::endpoints::{Endpoint, Endpoints, is_login_path, is_sessionless_by_name};
@@ -118,6 +118,13 @@ impl ProbeRules {
     /// Finds the probes among the callers of `findings`, most costly first.
     #[must_use]
     pub fn find(&self, findings: &Findings) -> Vec<Probe> {
+        self.judge_all(findings).probes
+    }
+
+    /// Judges every scheduled caller of `findings`: the probes, most costly first, and why
+    /// each other fixed-interval caller is not one.
+    #[must_use]
+    pub fn judge_all(&self, findings: &Findings) -> Judgement {
         let clusters = &findings.clusters;
         let callers: Vec<Caller> = clusters
             .iter()
@@ -128,8 +135,10 @@ impl ProbeRules {
         let healthy = self.health_on_hosts(clusters);
         let (follow_ups, folded) = follow_ups(clusters, &callers);
         let mut probes = Vec::new();
+        let mut cleared = Vec::new();
         for (i, caller) in callers.iter().enumerate() {
             if folded[i] && !follow_ups.contains_key(&i) {
+                cleared.push((caller.cluster, caller.periodic, Cleared::FollowUp));
                 continue;
             }
             let follow: Vec<String> = follow_ups
@@ -138,15 +147,20 @@ impl ProbeRules {
                 .unwrap_or_default();
             let c = &clusters[caller.cluster];
             let p = &c.periodic[caller.periodic];
-            if let Some(probe) = self.judge(c, caller.cluster, Some((caller.periodic, p)), follow) {
-                probes.push(self.with_fix(probe, &learned, &healthy));
+            match self.judge(c, caller.cluster, Some((caller.periodic, p)), follow) {
+                Ok(probe) => probes.push(self.with_fix(probe, &learned, &healthy)),
+                Err(why) => cleared.push((caller.cluster, caller.periodic, why)),
             }
         }
-        // Known monitors that get a new cookie on every response, with no settled period.
+        // Known monitors that get a new cookie on every response, with no settled period; and
+        // callers too fast for the log's timestamps, whose period cannot be tested.
+        let mut untimed = Vec::new();
         for (ci, c) in clusters.iter().enumerate() {
             if c.periodic.is_empty() {
-                if let Some(probe) = self.judge(c, ci, None, Vec::new()) {
+                if let Ok(probe) = self.judge(c, ci, None, Vec::new()) {
                     probes.push(self.with_fix(probe, &learned, &healthy));
+                } else if c.too_fast && self.is_machine(c) {
+                    untimed.push(ci);
                 }
             }
         }
@@ -157,7 +171,15 @@ impl ProbeRules {
                 .then_with(|| (&a.user_agent, &a.host, &a.path).cmp(&(&b.user_agent, &b.host, &b.path)))
                 .then(a.period_ms.total_cmp(&b.period_ms))
         });
-        probes
+        Judgement { probes, cleared, untimed }
+    }
+
+    /// True when `c`'s user agent is not a person's: not a browser, feed reader or crawler,
+    /// and few clients.
+    fn is_machine(&self, c: &ClusterFinding) -> bool {
+        let kind = self.agents.classify(c.key.user_agent()).kind;
+        !matches!(kind, CallerKind::Browser | CallerKind::FeedReader | CallerKind::Crawler)
+            && (c.stats.clients.is_empty() || c.stats.clients.len() <= MANY_CLIENTS)
     }
 
     /// Health endpoints learned per host: what known health checkers poll there. They suggest
@@ -228,26 +250,29 @@ impl ProbeRules {
         ci: usize,
         caller: Option<(usize, &Periodicity)>,
         follow_ups: Vec<String>,
-    ) -> Option<Probe> {
+    ) -> Result<Probe, Cleared> {
         let path = c.key.path();
         let agent = self.agents.classify(c.key.user_agent());
         let cookies = Cookies::of(c);
         let given = self.session_paths.is_match(path);
         // Ruled out: the user says so, or the log shows no cookie on any response.
-        if self.no_session_paths.is_match(path) || (cookies.logged && cookies.set == 0 && !given) {
-            return None;
+        if self.no_session_paths.is_match(path) {
+            return Err(Cleared::NoSessionPath);
+        }
+        if cookies.logged && cookies.set == 0 && !given {
+            return Err(Cleared::NoCookieSet);
         }
         // Not a monitor: feed readers and crawlers; browsers, unless the log shows a new
         // cookie each time; many clients.
         let phases = caller.map_or(1, |(_, p)| p.phases);
         let clients = (!c.stats.clients.is_empty()).then(|| c.stats.clients.len());
         match agent.kind {
-            CallerKind::FeedReader | CallerKind::Crawler => return None,
-            CallerKind::Browser if !cookies.on_most() => return None,
+            kind @ (CallerKind::FeedReader | CallerKind::Crawler) => return Err(Cleared::NotAMonitor(kind)),
+            CallerKind::Browser if !cookies.on_most() => return Err(Cleared::Browser),
             _ => {}
         }
-        if clients.is_some_and(|n| n > MANY_CLIENTS && n > 4 * phases) {
-            return None;
+        if let Some(n) = clients.filter(|&n| n > MANY_CLIENTS && n > 4 * phases) {
+            return Err(Cleared::ManyClients(n as u64));
         }
         // A period not settled: only a known monitor with a new cookie on (nearly) every
         // response, seen often enough to be a schedule.
@@ -262,7 +287,7 @@ impl ProbeRules {
                 && cookies.share() >= 0.9
                 && c.stats.requests >= 8)
         {
-            return None;
+            return Err(Cleared::NoEvidence);
         }
         let status = main_status(c);
         let redirected = share(c, 300..=399) >= 0.5;
@@ -292,13 +317,16 @@ impl ProbeRules {
         let strong = observed || !evidence.is_empty();
         // A name that says "no session" holds unless the log says otherwise.
         if sessionless && !strong {
-            return None;
+            return Err(match by_name {
+                Some(kind) => Cleared::HealthName { scrape: kind == Endpoint::Scrape },
+                None => Cleared::SessionlessName,
+            });
         }
         if !cookies.logged && !sessionless && share(c, 200..=399) >= 0.5 {
             evidence.push(Evidence::ApplicationPage { status });
         }
         if evidence.is_empty() {
-            return None;
+            return Err(Cleared::NoEvidence);
         }
         match by_name {
             Some(kind) => evidence.push(Evidence::HealthName { scrape: kind == Endpoint::Scrape }),
@@ -342,7 +370,7 @@ impl ProbeRules {
         } else {
             Severity::Low
         };
-        Some(Probe {
+        Ok(Probe {
             cluster: ci,
             caller: caller.map(|(i, _)| i),
             user_agent: c.key.user_agent().map(str::to_owned),
