@@ -35,6 +35,10 @@ pub enum Exit {
 /// # Errors
 /// When the report cannot be written, or the thread pool cannot start.
 pub fn run(config: &Config, messages: &mut dyn Write) -> anyhow::Result<Exit> {
+    // Minutes of work are not spent on a report that cannot be written.
+    if let Some(path) = &config.output {
+        output_dir(path)?;
+    }
     let Discovery { sources, problems } = discover(&config.paths);
     for p in &problems {
         if p.lost_input {
@@ -62,7 +66,7 @@ pub fn run(config: &Config, messages: &mut dyn Write) -> anyhow::Result<Exit> {
     let ingested = ingested?;
     let findings = ingested.detector.finish(&config.analysis);
     let judgement = config.probes.judge_all(&findings);
-    let report = Report::new(&ingested.stats, &findings, &judgement);
+    let report = Report::new(&ingested.stats, &problems, &findings, &judgement);
     report_problems(&ingested.stats, config.quiet, messages);
 
     match &config.output {
@@ -77,6 +81,11 @@ pub fn run(config: &Config, messages: &mut dyn Write) -> anyhow::Result<Exit> {
     }
 
     let lost = problems.iter().any(|p| p.lost_input) || ingested.stats.inputs.iter().any(|i| i.lost_data());
+    // Nothing analysed is never an all-clear: the cron job hears of it.
+    let nothing = report.summary.analysed == 0;
+    if nothing && !config.quiet {
+        let _ = writeln!(messages, "nginx-forensics: {}", terminal(&report.summary.verdict));
+    }
     let strict_fail = config.strict && report.summary.malformed > 0;
     if strict_fail && config.quiet {
         let _ =
@@ -85,7 +94,7 @@ pub fn run(config: &Config, messages: &mut dyn Write) -> anyhow::Result<Exit> {
     let alarming =
         config.fail_on_probes.is_some_and(|least| judgement.probes.iter().any(|p| p.severity <= least));
     crate::analysis::drop_later((findings, report, judgement, ingested.stats));
-    Ok(if lost || strict_fail {
+    Ok(if lost || strict_fail || nothing {
         Exit::Error
     } else if alarming {
         Exit::Probes
@@ -191,11 +200,19 @@ fn report_problems(stats: &IngestStats, quiet: bool, out: &mut dyn Write) {
 
 /// Writes a file through a temporary file in the same directory, renamed into place.
 fn write_atomically(path: &Path, write: impl FnOnce(&mut dyn Write) -> io::Result<()>) -> anyhow::Result<()> {
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
-    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
+    let dir = output_dir(path)?;
+    // A new report gets the mode the umask gives (created 0666, masked as any file is); a
+    // report replaced keeps the mode it had.
+    let mut builder = tempfile::Builder::new();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        builder.permissions(std::fs::Permissions::from_mode(0o666));
+    }
+    let mut tmp = builder.tempfile_in(dir)?;
+    if let Ok(old) = std::fs::metadata(path) {
+        tmp.as_file().set_permissions(old.permissions())?;
+    }
     {
         let mut w = io::BufWriter::new(tmp.as_file_mut());
         write(&mut w)?;
@@ -204,4 +221,19 @@ fn write_atomically(path: &Path, write: impl FnOnce(&mut dyn Write) -> io::Resul
     tmp.as_file().sync_all()?;
     tmp.persist(path)?;
     Ok(())
+}
+
+/// The directory a report at `path` goes to, when it exists.
+fn output_dir(path: &Path) -> anyhow::Result<&Path> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    anyhow::ensure!(
+        dir.is_dir(),
+        "cannot write {}: directory {} does not exist",
+        path.display(),
+        dir.display()
+    );
+    Ok(dir)
 }

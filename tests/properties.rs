@@ -63,7 +63,7 @@ proptest! {
         threads in 1usize..3,
     ) {
         // The first line is a record, so the input is detected as JSON.
-        let mut data = b"{\"time\":\"1558723294\"}\n".to_vec();
+        let mut data = b"{\"time\":\"1558723294\",\"status\":\"200\"}\n".to_vec();
         data.extend(lines.join(&b'\n'));
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("access.log");

@@ -11,4 +11,5 @@ mod common;
 mod probes;
 mod properties;
 mod reports;
+mod truthful;
 mod verdicts;

@@ -25,7 +25,7 @@ pub enum Source {
 impl fmt::Display for Source {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Source::Stdin => f.write_str("-"),
+            Source::Stdin => f.write_str("(stdin)"),
             Source::File(p) => write!(f, "{}", p.display()),
         }
     }

@@ -36,16 +36,24 @@ pub(crate) fn parse<'a>(
         times.parse(raw_time).ok_or_else(|| ParseError::BadTime(ParseError::snippet(raw_time)))?;
     let mut rest = &line[rb + 1..];
     rest = rest.strip_prefix(b" \"").ok_or(malformed("no quoted request after the time"))?;
-    let (request, escaped, next) = scan_quoted(rest, 0).ok_or(malformed("unterminated request"))?;
-    rest = rest[next..].strip_prefix(b" ").ok_or(malformed("no status after the request"))?;
+    // From here on, a line that ends early was cut: it is "truncated", not a wrong field.
+    let cut = |what: &'static str, rest: &[u8]| {
+        if rest.is_empty() { ParseError::Truncated } else { malformed(what) }
+    };
+    let (request, escaped, next) = scan_quoted(rest, 0).ok_or(ParseError::Truncated)?;
+    rest = &rest[next..];
+    rest = rest.strip_prefix(b" ").ok_or_else(|| cut("no status after the request", rest))?;
     let (status, after) = rest.split_at(memchr::memchr(b' ', rest).unwrap_or(rest.len()));
-    let status = super::parse_status(status)?;
+    let status = match super::parse_status(status) {
+        Ok(s) => s,
+        Err(_) if after.is_empty() => return Err(ParseError::Truncated),
+        Err(e) => return Err(e),
+    };
     rest = after.strip_prefix(b" ").unwrap_or(after);
     let (bytes, after) = rest.split_at(memchr::memchr(b' ', rest).unwrap_or(rest.len()));
     if bytes.is_empty() {
-        return Err(malformed("no size after the status"));
+        return Err(cut("no size after the status", rest));
     }
-
     let mut r = Record::at(ms, resolution);
     r.client = present(whole.text(client, false));
     r.status = Some(status);
@@ -53,12 +61,16 @@ pub(crate) fn parse<'a>(
     if let Some(req) = present(whole.text(request, escaped)) {
         r.set_request_line(req, requests);
     }
-    // Referer and user agent are optional (the `common` format has neither).
-    let mut quoted = after.strip_prefix(b" \"").and_then(|s| scan_quoted(s, 0).map(|q| (q, s)));
-    // The referer is framed, not decoded: no finding uses it.
-    if let Some(((_referer, _, next), s)) = quoted {
-        quoted = s[next..].strip_prefix(b" \"").and_then(|s| scan_quoted(s, 0).map(|q| (q, s)));
-        if let Some(((ua, esc, _), _)) = quoted {
+    // Referer and user agent are optional (the `common` format has neither), but one that is
+    // opened must be closed: a line that ends inside either was cut.
+    if let Some(s) = after.strip_prefix(b" \"") {
+        // The referer is framed, not decoded: no finding uses it.
+        let (_referer, _, next) = scan_quoted(s, 0).ok_or(ParseError::Truncated)?;
+        if s[next..] == *b" " {
+            return Err(ParseError::Truncated);
+        }
+        if let Some(s) = s[next..].strip_prefix(b" \"") {
+            let (ua, esc, _) = scan_quoted(s, 0).ok_or(ParseError::Truncated)?;
             r.user_agent = present(whole.text(ua, esc));
         }
     }
@@ -106,13 +118,34 @@ mod tests {
         assert!(r.raw_request.is_none() && r.method.is_none());
     }
 
+    /// A line cut anywhere after its request is truncated, not a line with a field missing
+    /// or wrong.
+    #[test]
+    fn cut_lines_are_truncated() {
+        let whole = r#"203.0.113.9 - - [10/Oct/2000:13:55:36 +0000] "GET /a HTTP/1.1" 404 152 "http://ref.example/x" "Mozilla/5.0 (X11) Firefox/120""#;
+        assert!(p(whole).is_ok());
+        let request_end = whole.find("HTTP/1.1\"").unwrap() + 9;
+        // Inside the referer or the user agent (a cut after the size is a valid `common` line).
+        let quoted_from = whole.find("152 \"").unwrap() + 5;
+        for cut in quoted_from..whole.len() - 1 {
+            let part = &whole[..cut];
+            if !part.ends_with('"') {
+                assert_eq!(p(part).err(), Some(ParseError::Truncated), "{part}");
+            }
+        }
+        for cut in [request_end, request_end + 1, request_end + 3, request_end + 4] {
+            assert_eq!(p(&whole[..cut]).err(), Some(ParseError::Truncated), "{}", &whole[..cut]);
+        }
+        assert_eq!(p(&whole[..request_end + 2]).err(), Some(ParseError::Truncated), "status \"4\"");
+    }
+
     #[test]
     fn malformed_lines() {
         assert_eq!(p("garbage").err(), Some(malformed("no space after the client address")));
         assert_eq!(p("1.2.3.4 - - 10/Oct/2000").err(), Some(malformed("no [time]")));
         assert_eq!(
             p(r#"1.2.3.4 - - [10/Oct/2000:13:55:36 +0000] "GET / HTTP/1.1"#).err(),
-            Some(malformed("unterminated request"))
+            Some(ParseError::Truncated)
         );
         assert_eq!(
             p(r#"1.2.3.4 - - [10/Oct/2000:13:55:36 +0000] "GET / HTTP/1.1" abc 1"#).err(),

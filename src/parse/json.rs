@@ -295,6 +295,11 @@ pub(crate) fn parse<'a>(
         if time.escaped { times.parse(text(time).as_bytes()) } else { times.parse(time.bytes) }
             .ok_or_else(|| ParseError::BadTime(ParseError::snippet(time.bytes)))?;
 
+    // A time and nothing else of a request (a status snapshot, an application log) is not an
+    // access record.
+    if get(Field::Request).is_none() && get(Field::Uri).is_none() && get(Field::Status).is_none() {
+        return Err(ParseError::NoRequest);
+    }
     let mut r = Record::at(ms, resolution);
     if let Some(req) = get(Field::Request) {
         r.set_request_line(text(req), requests);
@@ -332,6 +337,22 @@ fn first_forwarded(xff: Cow<'_, str>) -> Option<Cow<'_, str>> {
         Cow::Borrowed(s) => first(s).map(|(a, b)| Cow::Borrowed(&s[a..b])),
         Cow::Owned(s) => first(&s).map(|(a, b)| Cow::Owned(s[a..b].to_owned())),
     }
+}
+
+/// The keys of a JSON line whose values read as times: what `--field time=KEY` could name when
+/// none of the known time keys is there.
+pub(crate) fn time_like_keys(line: &[u8]) -> Vec<String> {
+    let mut keys = Vec::new();
+    let _ = scan_object(line, |key, value, _| {
+        if let Some(v) = value.filter(|v| !v.escaped && !v.is_absent()) {
+            // A time since 2000: a status code or a byte count also reads as an epoch.
+            let recent = super::time::parse_time(v.bytes).is_some_and(|(ms, _)| ms >= 946_684_800_000);
+            if recent && keys.len() < 4 {
+                keys.push(String::from_utf8_lossy(key).into_owned());
+            }
+        }
+    });
+    keys
 }
 
 #[cfg(test)]
@@ -447,7 +468,7 @@ mod tests {
 
     #[test]
     fn absent_values_fall_back_to_lower_ranked_keys() {
-        let r = p(r#"{"time":"1558723294","http_user_agent":"-","agent":"curl/8","remote_addr":"","http_x_forwarded_for":"-"}"#).unwrap();
+        let r = p(r#"{"time":"1558723294","status":"200","http_user_agent":"-","agent":"curl/8","remote_addr":"","http_x_forwarded_for":"-"}"#).unwrap();
         assert_eq!(r.user_agent.as_deref(), Some("curl/8"));
         assert_eq!(r.client, None);
     }

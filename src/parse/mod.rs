@@ -45,6 +45,9 @@ pub enum ParseError {
     /// A JSON object with none of the access-log keys.
     #[error("JSON object with no access-log fields: not an access-log record")]
     NotARecord,
+    /// A JSON object with a time but neither a request nor a status.
+    #[error("JSON object with a time but no request or status: not an access-log record")]
+    NoRequest,
     /// An access-log object without a time.
     #[error("no time field (looked for msec, @timestamp, time_iso8601, time, timestamp, time_local)")]
     MissingTime,
@@ -54,6 +57,9 @@ pub enum ParseError {
     /// A status that is not a number.
     #[error("status {0:?} is not a number")]
     BadStatus(String),
+    /// A line that ends inside a field: cut by a crash, a full disk or a torn last line.
+    #[error("truncated line: it ends inside a field")]
+    Truncated,
     /// A text line not in the `combined` format.
     #[error("not in combined format: {0}")]
     Combined(&'static str),
@@ -167,15 +173,41 @@ pub fn detect(sample: &[u8], fields: &FieldMap) -> Detection {
     let mut json = LineParser::new(Format::Json, fields.clone());
     let mut combined = LineParser::new(Format::Combined, fields.clone());
     let (mut nj, mut nc, mut seen) = (0, 0, 0);
+    let mut no_time: Option<Vec<String>> = None;
+    let mut no_request = 0;
     for line in lines {
         seen += 1;
-        nj += usize::from(json.parse(line).is_ok());
+        match json.parse(line) {
+            Ok(_) => nj += 1,
+            Err(ParseError::MissingTime) if no_time.is_none() => no_time = Some(json::time_like_keys(line)),
+            Err(ParseError::NoRequest) => no_request += 1,
+            Err(_) => {}
+        }
         nc += usize::from(combined.parse(line).is_ok());
     }
     if seen == 0 {
         return Detection::NotAccessLog("no non-empty lines".into());
     }
     match (nj, nc) {
+        (0, 0) if no_time.is_some() => {
+            let keys = no_time.unwrap_or_default();
+            let hint = match keys.first() {
+                Some(k) => format!(
+                    "; keys that hold a time: {}; name one with --field time={k}",
+                    keys.iter().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", ")
+                ),
+                None => "; name the time key with --field time=KEY".to_owned(),
+            };
+            Detection::NotAccessLog(format!(
+                "not an access log: its JSON lines have no known time key (msec, @timestamp, time_iso8601, \
+                 time, timestamp, time_local){hint}"
+            ))
+        }
+        (0, 0) if no_request == seen => Detection::NotAccessLog(
+            "not an access log: its JSON lines have a time but no request or status (a status snapshot or an \
+             application log?)"
+                .to_owned(),
+        ),
         (0, 0) => Detection::NotAccessLog(format!(
             "not an access log: none of its first {seen} non-empty line(s) is a JSON or combined-format record"
         )),

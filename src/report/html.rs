@@ -15,6 +15,7 @@ use super::escape::html;
 use super::units::{human_seconds, rfc3339};
 use super::view::{self, Grid, Section};
 use super::{RenderOptions, Report};
+use crate::analysis::probe::Severity;
 use crate::model::UnixMillis;
 
 const CSS: &str = "\
@@ -23,10 +24,11 @@ h1{font-size:1.4rem;margin:0 0 .5rem}h2{font-size:1.15rem;margin:2rem 0 .5rem;bo
 h3{font-size:1rem;margin:1.2rem 0 .3rem}
 .verdict{font-size:1.25rem;font-weight:600;padding:.7rem 1rem;border-radius:6px}
 .verdict.bad{background:#ffebe9;color:#82071e;border:1px solid #ff8182}.verdict.ok{background:#dafbe1;color:#116329;border:1px solid #4ac26b}
+.verdict.warn{background:#fff8c5;color:#7d4e00;border:1px solid #d4a72c}.verdict.low{background:#f6f8fa;color:#424a53;border:1px solid #d0d7de}
 table{border-collapse:collapse;margin:.3rem 0 1rem;font-size:13px}
 th,td{border:1px solid #d8dee4;padding:.25rem .5rem;text-align:left;vertical-align:top}
 th{background:#f6f8fa}td.num{text-align:right;font-variant-numeric:tabular-nums}
-td.text{max-width:28rem;overflow-wrap:anywhere}
+td.text{max-width:28rem;overflow-wrap:break-word;word-break:normal}
 .sev{display:inline-block;padding:0 .45rem;border-radius:1rem;font-size:12px;font-weight:600;color:#fff}
 .sev.high{background:#cf222e}.sev.medium{background:#bf8700}.sev.low{background:#57606a}
 .probe{border:1px solid #d8dee4;border-radius:6px;padding:.2rem 1rem .6rem;margin:.8rem 0}
@@ -52,9 +54,13 @@ fn table(grid: &Grid, extra: Option<(&str, &[String])>, out: &mut String) {
     out.push_str("</tr></thead>\n<tbody>\n");
     for (i, row) in grid.rows.iter().enumerate() {
         out.push_str("<tr>");
-        for c in row {
+        for (c, name) in row.iter().zip(&grid.header) {
             let class = if c.numeric { "num" } else { "text" };
-            let _ = write!(out, "<td class=\"{class}\">{}</td>", html(&c.text));
+            if *name == "severity" && matches!(c.text.as_str(), "high" | "medium" | "low") {
+                let _ = write!(out, "<td><span class=\"sev {0}\">{0}</span></td>", c.text);
+            } else {
+                let _ = write!(out, "<td class=\"{class}\">{}</td>", html(&c.text));
+            }
         }
         if let Some(cell) = extra.and_then(|(_, cells)| cells.get(i)) {
             let _ = write!(out, "<td>{cell}</td>");
@@ -131,8 +137,15 @@ pub(super) fn render(report: &Report, options: &RenderOptions, out: &mut dyn Wri
     s.push_str("<h1>nginx-forensics report</h1>\n");
     for section in view::sections(report, options.top) {
         match section {
-            Section::Verdict { text, alarm } => {
-                let class = if alarm { "bad" } else { "ok" };
+            Section::Verdict { text, alarm, worst } => {
+                // Coloured by the worst finding: a low one is not drawn like a high one.
+                let class = match worst {
+                    Some(Severity::High) => "bad",
+                    Some(Severity::Medium) => "warn",
+                    Some(Severity::Low) => "low",
+                    None if alarm => "bad",
+                    None => "ok",
+                };
                 let _ = writeln!(s, "<p class=\"verdict {class}\">{}</p>", html(&text));
                 if let (Some(a), Some(b)) = (&report.summary.first_seen, &report.summary.last_seen) {
                     let _ = writeln!(

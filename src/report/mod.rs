@@ -22,7 +22,7 @@ use crate::analysis::agents::CallerKind;
 use crate::analysis::probe::{Cleared, Judgement};
 use crate::analysis::{ClusterFinding, Findings};
 use crate::ingest::{IngestStats, InputStatus, SampleKind};
-use crate::input::Compression;
+use crate::input::{Compression, InputProblem};
 use crate::model::UnixMillis;
 use crate::parse::Format;
 use activity::Activity;
@@ -177,9 +177,68 @@ pub struct PeriodicReport {
     pub activity: Option<Activity>,
 }
 
+/// What the run could look at: the counts the verdict needs to say what it did not see.
+struct Looked {
+    lines: u64,
+    parsed: u64,
+    malformed: u64,
+    analysed: u64,
+    outside: u64,
+    inputs: usize,
+    skipped: usize,
+    unreadable: usize,
+}
+
+impl Looked {
+    fn of(totals: &crate::ingest::LineCounts, inputs: &[InputSummary], findings: &Findings) -> Self {
+        let count = |f: &str| inputs.iter().filter(|i| i.format == f).count();
+        Looked {
+            lines: totals.lines,
+            parsed: totals.parsed,
+            malformed: totals.malformed,
+            analysed: totals.parsed.saturating_sub(findings.outside_window),
+            outside: findings.outside_window,
+            inputs: inputs.len(),
+            skipped: count("skipped"),
+            unreadable: count("unreadable")
+                + inputs.iter().filter(|i| i.format != "unreadable" && i.error.is_some()).count(),
+        }
+    }
+
+    /// What kept records from the analysis, as parts of a sentence.
+    fn losses(&self) -> Vec<String> {
+        let n = view::thousands;
+        let mut parts = Vec::new();
+        if self.inputs == 0 {
+            parts.push("no input found".to_owned());
+        }
+        if self.unreadable > 0 {
+            parts.push(format!("{} input(s) could not be read", self.unreadable));
+        }
+        if self.skipped > 0 {
+            parts.push(format!("{} input(s) skipped (not access logs, or empty)", self.skipped));
+        }
+        if self.malformed > 0 {
+            parts.push(format!("{} of {} line(s) malformed", n(self.malformed), n(self.lines)));
+        }
+        if self.outside > 0 {
+            parts.push(format!("{} record(s) outside the window", n(self.outside)));
+        }
+        parts
+    }
+}
+
 /// The one-line verdict: how many probes, and the sessions they create a day; with none, why
-/// each periodic caller is not one, and what could not be timed.
-fn verdict(judgement: &Judgement, findings: &Findings) -> String {
+/// each periodic caller is not one, and what could not be timed. Never an all-clear when
+/// nothing was analysed; and when most of what was read could not be analysed, it says so.
+fn verdict(judgement: &Judgement, findings: &Findings, looked: &Looked) -> String {
+    if looked.analysed == 0 {
+        let mut losses = looked.losses();
+        if losses.is_empty() {
+            losses.push("the inputs hold no records".to_owned());
+        }
+        return format!("Nothing analysed: {}", losses.join(", "));
+    }
     let probes = &judgement.probes;
     let periodic: usize = findings.clusters.iter().map(|c| c.periodic.len()).sum();
     let mut text = if probes.is_empty() {
@@ -204,6 +263,16 @@ fn verdict(judgement: &Judgement, findings: &Findings) -> String {
         let (s, verb) = if n == 1 { ("", "creates") } else { ("s", "create") };
         format!("{n} probe{s} {verb} ~{} sessions/day", view::thousands(per_day.round() as u64))
     };
+    let mostly_lost = looked.outside > looked.analysed
+        || looked.malformed > looked.parsed
+        || 2 * (looked.skipped + looked.unreadable) > looked.inputs;
+    if mostly_lost {
+        text.push_str(&format!(
+            "; only {} record(s) analysed: {}",
+            view::thousands(looked.analysed),
+            looked.losses().join(", ")
+        ));
+    }
     let untimed = judgement.untimed.len();
     if untimed > 0 {
         text.push_str(&format!(
@@ -364,8 +433,12 @@ pub struct Summary {
     pub last_seen: Option<String>,
     /// Every input, in the order read.
     pub inputs: Vec<InputSummary>,
-    /// One line: what the report found (`1 probe creates ~8,640 sessions/day`).
+    /// One line: what the report found (`1 probe creates ~8,640 sessions/day`), or that
+    /// nothing was analysed and why.
     pub verdict: String,
+    /// Records analysed: parsed, and inside `--since`/`--until`. With none, the verdict is
+    /// never an all-clear and the exit code is 1.
+    pub analysed: u64,
     /// Clusters (distinct user agent, host and path).
     pub clusters: u64,
     /// Clusters listed in `clusters` (the most requests first; `--max-clusters`).
@@ -418,6 +491,9 @@ pub struct InputSummary {
     pub timestamp_resolution: Option<&'static str>,
     /// Why the input was skipped or not (fully) read; `null` otherwise.
     pub reason: Option<String>,
+    /// Why the input could not be read (missing, unreadable, a damaged `.gz`), in part or at
+    /// all; `null` when it was read to its end or skipped on purpose.
+    pub error: Option<String>,
 }
 
 /// A malformed or skipped line.
@@ -436,7 +512,12 @@ pub struct ErrorSample {
 impl Report {
     /// Builds the report from ingest accounting and the analysis.
     #[must_use]
-    pub fn new(stats: &IngestStats, findings: &Findings, judgement: &Judgement) -> Self {
+    pub fn new(
+        stats: &IngestStats,
+        problems: &[InputProblem],
+        findings: &Findings,
+        judgement: &Judgement,
+    ) -> Self {
         let probes = &judgement.probes;
         let window = (findings.since, findings.until);
         let listed = findings.listed_clusters;
@@ -457,6 +538,8 @@ impl Report {
                     Some(e) => Some(format!("read error after line {}: {e}", c.lines)),
                     None => reason,
                 };
+                let error =
+                    (i.read_error.is_some() || format == "unreadable").then(|| reason.clone()).flatten();
                 let timestamp_resolution = match (c.parsed, c.millis_records) {
                     (0, _) => None,
                     (p, m) if m == p => Some("ms"),
@@ -473,9 +556,22 @@ impl Report {
                     skipped_lines: c.skipped(),
                     timestamp_resolution,
                     reason,
+                    error,
                 }
             })
-            .collect();
+            .chain(problems.iter().filter(|p| p.lost_input).map(|p| InputSummary {
+                source: p.source.clone(),
+                format: "unreadable",
+                compression: None,
+                lines: 0,
+                parsed: 0,
+                malformed: 0,
+                skipped_lines: 0,
+                timestamp_resolution: None,
+                reason: Some(p.reason.clone()),
+                error: Some(p.reason.clone()),
+            }))
+            .collect::<Vec<_>>();
         let errors = stats
             .samples
             .iter()
@@ -489,6 +585,7 @@ impl Report {
                 },
             })
             .collect();
+        let looked = Looked::of(&totals, &inputs, findings);
         Report {
             schema_version: SCHEMA_VERSION,
             summary: Summary {
@@ -504,7 +601,8 @@ impl Report {
                 first_seen: span.map(|(a, _)| rfc3339(a)),
                 last_seen: span.map(|(_, b)| rfc3339(b)),
                 inputs,
-                verdict: verdict(judgement, findings),
+                verdict: verdict(judgement, findings, &looked),
+                analysed: totals.parsed.saturating_sub(findings.outside_window),
                 untimed_callers: judgement.untimed.len() as u64,
                 clusters: findings.cluster_count,
                 clusters_listed: findings.clusters.len().min(listed) as u64,

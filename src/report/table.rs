@@ -68,7 +68,7 @@ pub(super) fn render(report: &Report, options: &RenderOptions, out: &mut dyn Wri
             writeln!(out)?;
         }
         match section {
-            Section::Verdict { text, alarm } => {
+            Section::Verdict { text, alarm, .. } => {
                 writeln!(out, "{}", paint.wrap(if alarm { "1;31" } else { "1;32" }, &terminal(&text)))?;
             }
             Section::Probes { title, grid, details } => {

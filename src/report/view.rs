@@ -4,6 +4,7 @@
 
 use super::Report;
 use super::units::human_seconds;
+use crate::analysis::probe::Severity;
 
 /// One table cell: raw text, and how many characters a narrow medium (a terminal) may show.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -53,8 +54,9 @@ pub(super) struct ProbeDetail {
 /// order and under which titles; the renderers only lay them out.
 #[derive(Clone, Debug)]
 pub(super) enum Section {
-    /// The one-line verdict; `alarm` when probes were found.
-    Verdict { text: String, alarm: bool },
+    /// The one-line verdict; `alarm` when probes were found or nothing was analysed, `worst`
+    /// the highest severity found.
+    Verdict { text: String, alarm: bool, worst: Option<Severity> },
     /// The probes: a table, then one explanation per probe.
     Probes { title: String, grid: Grid, details: Vec<ProbeDetail> },
     /// A table; `periodic` when its rows are `report.periodic`, in order (HTML draws each
@@ -69,8 +71,11 @@ pub(super) enum Section {
 /// The report's sections, in order: verdict, probes, periodic callers, top
 /// clusters (`top` of them), summary, inputs, and the first bad lines.
 pub(super) fn sections(report: &Report, top: usize) -> Vec<Section> {
-    let mut out =
-        vec![Section::Verdict { text: report.summary.verdict.clone(), alarm: !report.probes.is_empty() }];
+    let mut out = vec![Section::Verdict {
+        text: report.summary.verdict.clone(),
+        alarm: !report.probes.is_empty() || report.summary.analysed == 0,
+        worst: report.probes.iter().map(|p| p.severity).min(),
+    }];
     if !report.probes.is_empty() {
         out.push(Section::Probes {
             title: format!("Probes that create sessions ({})", report.probes.len()),
@@ -92,7 +97,7 @@ pub(super) fn sections(report: &Report, top: usize) -> Vec<Section> {
     }
     if !report.clusters.is_empty() {
         let shown = top.min(report.clusters.len());
-        let title = format!("Top clusters ({shown} of {})", report.clusters.len());
+        let title = format!("Top clusters ({shown} of {})", thousands(report.summary.clusters));
         out.push(Section::Table { title, grid: clusters(report, top), periodic: false });
     }
     out.push(Section::Table { title: "Summary".to_owned(), grid: summary(report), periodic: false });
@@ -101,7 +106,13 @@ pub(super) fn sections(report: &Report, top: usize) -> Vec<Section> {
         let title = "First malformed or skipped lines".to_owned();
         out.push(Section::Table { title, grid: errors(report), periodic: false });
     }
-    out
+    // A table with no rows is said in words, not drawn as a header with nothing under it.
+    out.into_iter()
+        .map(|s| match s {
+            Section::Table { title, grid, .. } if grid.rows.is_empty() => Section::Empty { title },
+            other => other,
+        })
+        .collect()
 }
 
 /// `1234567` → `1,234,567`.
