@@ -175,6 +175,9 @@ pub struct Environment {
     pub no_color: bool,
     /// The current time (ms since the epoch), for relative --since/--until.
     pub now_ms: UnixMillis,
+    /// Columns the table report should fit: `COLUMNS` when set, else the width of stdout when
+    /// it is a terminal; `None` for a pipe or a file.
+    pub columns: Option<usize>,
 }
 
 impl Environment {
@@ -187,6 +190,7 @@ impl Environment {
             stderr_is_terminal: false,
             no_color: false,
             now_ms,
+            columns: None,
         }
     }
 }
@@ -314,7 +318,12 @@ impl Cli {
         Ok(Config {
             probes,
             paths: self.paths,
-            render: RenderOptions { format, top: self.top, color },
+            render: RenderOptions {
+                format,
+                top: self.top,
+                color,
+                width: env.columns.filter(|_| self.output.is_none()),
+            },
             output: self.output,
             fail_on_probes: self.fail_on_probes.then_some(match self.min_severity {
                 SeverityArg::High => Severity::High,

@@ -15,12 +15,14 @@ fn main() -> ExitCode {
             return ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(2));
         }
     };
+    let stdout_is_terminal = io::stdout().is_terminal();
     let env = Environment {
         stdin_is_terminal: io::stdin().is_terminal(),
-        stdout_is_terminal: io::stdout().is_terminal(),
+        stdout_is_terminal,
         stderr_is_terminal: io::stderr().is_terminal(),
         no_color: std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty()),
         now_ms: chrono::Utc::now().timestamp_millis(),
+        columns: columns(stdout_is_terminal),
     };
     let config = match cli.into_config(&env) {
         Ok(c) => c,
@@ -43,5 +45,24 @@ fn main() -> ExitCode {
             eprintln!("nginx-forensics: {e:#}");
             ExitCode::from(Exit::Error as u8)
         }
+    }
+}
+
+/// The width the table report should fit: `COLUMNS` when set to a number, else the terminal's
+/// width when stdout is one.
+fn columns(stdout_is_terminal: bool) -> Option<usize> {
+    if let Some(n) = std::env::var("COLUMNS").ok().and_then(|c| c.trim().parse::<usize>().ok()) {
+        return (n > 0).then_some(n);
+    }
+    if !stdout_is_terminal {
+        return None;
+    }
+    #[cfg(target_os = "linux")]
+    {
+        rustix::termios::tcgetwinsize(io::stdout()).ok().map(|w| usize::from(w.ws_col)).filter(|&w| w > 0)
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        None
     }
 }

@@ -203,3 +203,17 @@ fn html_colours_the_verdict_by_the_worst_severity_and_keeps_words_whole() {
     let incident = bin().args(["--format", "html", path(&sample("incident.jsonl"))]).output().unwrap();
     assert!(String::from_utf8(incident.stdout).unwrap().contains("<p class=\"verdict bad\">"));
 }
+
+#[test]
+fn the_table_fits_columns_and_piped_output_keeps_its_widths() {
+    let table_lines = |text: &str| -> Vec<usize> {
+        text.lines().filter(|l| l.starts_with(['╭', '│', '├', '╰'])).map(|l| l.chars().count()).collect()
+    };
+    let fitted = bin().env("COLUMNS", "100").arg(path(&sample("incident.jsonl"))).output().unwrap();
+    let fitted = String::from_utf8(fitted.stdout).unwrap();
+    assert!(table_lines(&fitted).iter().all(|&w| w <= 100), "{fitted}");
+    assert!(fitted.contains('…'), "long user agents and paths are shortened with an ellipsis");
+    let piped = bin().env_remove("COLUMNS").arg(path(&sample("incident.jsonl"))).output().unwrap();
+    let piped = String::from_utf8(piped.stdout).unwrap();
+    assert!(table_lines(&piped).iter().any(|&w| w > 100), "piped output keeps the natural widths");
+}

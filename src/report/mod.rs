@@ -58,6 +58,9 @@ pub struct RenderOptions {
     pub top: usize,
     /// ANSI colour in the table format.
     pub color: bool,
+    /// Fit the table format to this many columns (a terminal's width, or `COLUMNS`), shortening
+    /// long cells with `…`; `None` keeps every table at its natural width.
+    pub width: Option<usize>,
 }
 
 /// The whole report.

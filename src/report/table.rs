@@ -26,13 +26,58 @@ pub(super) fn shorten(s: &str, max_chars: Option<usize>) -> String {
     }
 }
 
-fn table(grid: &Grid) -> String {
+/// Narrowest a text column is shortened to when fitting a width.
+const MIN_COLUMN: usize = 8;
+
+/// The cells of `grid` as text, shortened to their `max_chars`, then, with a `width`, the
+/// widest text columns shortened further until the drawn table fits it (when it can).
+fn cells(grid: &Grid, width: Option<usize>) -> Vec<Vec<String>> {
+    let mut rows: Vec<Vec<String>> = grid
+        .rows
+        .iter()
+        .map(|row| row.iter().map(|c: &Cell| shorten(&c.text, c.max_chars)).collect())
+        .collect();
+    let Some(width) = width else { return rows };
+    let columns = grid.header.len();
+    let chars = |s: &str| s.chars().count();
+    let mut widths: Vec<usize> = (0..columns)
+        .map(|i| {
+            rows.iter()
+                .map(|r| r.get(i).map_or(0, |s| chars(s)))
+                .chain([chars(grid.header[i])])
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let numeric: Vec<bool> = (0..columns).map(|i| grid.rows.first().is_some_and(|r| r[i].numeric)).collect();
+    // A rounded table draws `│ ` before each column and ` │` after the last: 3 per column, plus 1.
+    let drawn = |w: &[usize]| w.iter().sum::<usize>() + 3 * w.len() + 1;
+    while drawn(&widths) > width {
+        let floor = |i: usize| MIN_COLUMN.max(chars(grid.header[i]));
+        let widest =
+            (0..columns).filter(|&i| !numeric[i] && widths[i] > floor(i)).max_by_key(|&i| (widths[i], i));
+        let Some(i) = widest else { break };
+        widths[i] -= 1;
+    }
+    for row in &mut rows {
+        for (cell, &w) in row.iter_mut().zip(&widths) {
+            if chars(cell) > w {
+                let mut short: String = cell.chars().take(w.saturating_sub(1)).collect();
+                short.push('…');
+                *cell = short;
+            }
+        }
+    }
+    rows
+}
+
+fn table(grid: &Grid, width: Option<usize>) -> String {
     let mut b = Builder::default();
     if grid.header.iter().any(|h| !h.is_empty()) {
         b.push_record(grid.header.iter().map(|h| (*h).to_owned()));
     }
-    for row in &grid.rows {
-        b.push_record(row.iter().map(|c: &Cell| shorten(&c.text, c.max_chars)));
+    for row in cells(grid, width) {
+        b.push_record(row);
     }
     let mut t = b.build();
     t.with(Style::rounded());
@@ -72,7 +117,7 @@ pub(super) fn render(report: &Report, options: &RenderOptions, out: &mut dyn Wri
                 writeln!(out, "{}", paint.wrap(if alarm { "1;31" } else { "1;32" }, &terminal(&text)))?;
             }
             Section::Probes { title, grid, details } => {
-                writeln!(out, "{}\n{}", paint.heading(&title), table(&grid))?;
+                writeln!(out, "{}\n{}", paint.heading(&title), table(&grid, options.width))?;
                 for d in details {
                     let p = &report.probes[d.index];
                     let style = match p.severity {
@@ -94,7 +139,7 @@ pub(super) fn render(report: &Report, options: &RenderOptions, out: &mut dyn Wri
                 }
             }
             Section::Table { title, grid, .. } => {
-                writeln!(out, "{}\n{}", paint.heading(&title), table(&grid))?
+                writeln!(out, "{}\n{}", paint.heading(&title), table(&grid, options.width))?
             }
             Section::Empty { title } => writeln!(out, "{}", paint.heading(&format!("{title}: none found")))?,
             Section::Note(note) => writeln!(out, "Note: {}", terminal(&note))?,

@@ -5,9 +5,12 @@ use std::path::{Path, PathBuf};
 use assert_cmd::Command;
 use serde_json::Value;
 
-/// The binary under test.
+/// The binary under test, without a `COLUMNS` from the caller's environment (tables keep their
+/// natural widths unless a test sets it).
 pub fn bin() -> Command {
-    Command::cargo_bin("nginx-forensics").unwrap()
+    let mut cmd = Command::cargo_bin("nginx-forensics").unwrap();
+    cmd.env_remove("COLUMNS");
+    cmd
 }
 
 /// A file or directory under `sample-logs/`.
