@@ -217,3 +217,16 @@ fn the_table_fits_columns_and_piped_output_keeps_its_widths() {
     let piped = String::from_utf8(piped.stdout).unwrap();
     assert!(table_lines(&piped).iter().any(|&w| w > 100), "piped output keeps the natural widths");
 }
+
+#[test]
+fn the_readme_shows_what_the_binary_prints() {
+    let readme =
+        std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
+    let from = readme.find("## What it prints").unwrap();
+    let block = &readme[from..];
+    let start = block.find("```text\n").unwrap() + "```text\n".len();
+    let shown = &block[start..start + block[start..].find("\n…\n").unwrap()];
+    let out = bin().arg(path(&sample(""))).output().unwrap();
+    let printed = String::from_utf8(out.stdout).unwrap();
+    assert!(printed.starts_with(shown), "README.md's output is stale:\n{printed}");
+}
