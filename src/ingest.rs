@@ -12,7 +12,9 @@ use rayon::iter::{ParallelBridge, ParallelIterator};
 use crate::analysis::Detector;
 use crate::input::{Chunker, Compression, Lines, Opened, Piece, ReadBytes, Source, open};
 use crate::model::TimeResolution;
-use crate::parse::{DETECT_LINES, Detection, FieldMap, Format, Line, LineParser, detect, trim_leading_nul};
+use crate::parse::{
+    DETECT_LINES, Detection, FieldMap, Format, Line, LineParser, detect, trim_leading_nul, user_agent_hint,
+};
 
 /// How to ingest.
 #[derive(Clone, Debug)]
@@ -105,6 +107,8 @@ pub struct InputStats {
     pub counts: LineCounts,
     /// An error that ended reading early (the lines before it are counted).
     pub read_error: Option<String>,
+    /// A hint on reading it better (a key the built-in names do not read).
+    pub hint: Option<String>,
 }
 
 impl InputStats {
@@ -270,7 +274,12 @@ impl Feed<'_> {
                 None
             }
             Detection::Format(format) => {
-                self.update(index, |s| s.status = InputStatus::Read(format));
+                let hint =
+                    (format == Format::Json).then(|| user_agent_hint(&first, &self.opts.fields)).flatten();
+                self.update(index, |s| {
+                    s.status = InputStatus::Read(format);
+                    s.hint = hint;
+                });
                 let input = u32::try_from(index).unwrap_or(u32::MAX);
                 self.held = held.map(|piece| Work { input, chunk: 1, format, piece });
                 let next_chunk = if self.held.is_some() { 2 } else { 1 };
@@ -523,6 +532,7 @@ where
                 compression: None,
                 counts: LineCounts::default(),
                 read_error: None,
+                hint: None,
             })
             .collect::<Vec<_>>(),
     );

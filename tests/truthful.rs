@@ -230,3 +230,16 @@ fn the_readme_shows_what_the_binary_prints() {
     let printed = String::from_utf8(out.stdout).unwrap();
     assert!(printed.starts_with(shown), "README.md's output is stale:\n{printed}");
 }
+
+#[test]
+fn a_user_agent_key_spelled_differently_is_named_with_the_flag_to_use() {
+    let log =
+        br#"{"time":"2024-03-01T00:00:00Z","request":"GET / HTTP/1.1","status":"200","agentString":"curl/8"}
+"#;
+    let run = run_json(&[], Some(log.to_vec()));
+    let hint = input(&run.report, 0)["hint"].as_str().unwrap().to_owned();
+    assert!(hint.contains("--field user_agent=agentString"), "{hint}");
+    let fixed = run_json(&["--field", "user_agent=agentString"], Some(log.to_vec()));
+    assert_eq!(input(&fixed.report, 0)["hint"], Value::Null);
+    assert_eq!(fixed.report["clusters"][0]["user_agent"], "curl/8");
+}

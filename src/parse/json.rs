@@ -339,6 +339,20 @@ fn first_forwarded(xff: Cow<'_, str>) -> Option<Cow<'_, str>> {
     }
 }
 
+/// The first key of a JSON line that looks like a user agent's (`agent`, `ua`, `userAgent` …),
+/// for a hint when no record read one.
+pub(crate) fn agent_like_key(line: &[u8]) -> Option<String> {
+    let mut found = None;
+    let _ = scan_object(line, |key, value, _| {
+        let k = String::from_utf8_lossy(key).to_ascii_lowercase();
+        let looks = k.contains("agent") || k == "ua" || k.ends_with("_ua") || k.ends_with(".ua");
+        if found.is_none() && looks && value.is_some_and(|v| !v.is_absent()) {
+            found = Some(String::from_utf8_lossy(key).into_owned());
+        }
+    });
+    found
+}
+
 /// The keys of a JSON line whose values read as times: what `--field time=KEY` could name when
 /// none of the known time keys is there.
 pub(crate) fn time_like_keys(line: &[u8]) -> Vec<String> {

@@ -216,6 +216,26 @@ pub fn detect(sample: &[u8], fields: &FieldMap) -> Detection {
     }
 }
 
+/// A hint for a JSON input whose first records have no user agent though their lines hold a
+/// key that looks like one: the `--field` that would read it.
+#[must_use]
+pub fn user_agent_hint(sample: &[u8], fields: &FieldMap) -> Option<String> {
+    let mut parser = LineParser::new(Format::Json, fields.clone());
+    let lines =
+        sample.split(|&b| b == b'\n').map(|l| trim_leading_nul(l.trim_ascii())).filter(|l| !l.is_empty());
+    let mut key = None;
+    for line in lines.take(DETECT_LINES) {
+        match parser.parse(line) {
+            Ok(r) if r.user_agent.is_some() => return None,
+            Ok(_) => key = key.or_else(|| json::agent_like_key(line)),
+            Err(_) => {}
+        }
+    }
+    key.map(|k| {
+        format!("no record has a user agent, yet the lines have `{k}`: name it with --field user_agent={k}")
+    })
+}
+
 /// Parses one line of `format` with the built-in key sets: a convenience for tests and benches.
 pub fn parse_line(line: &[u8], format: Format) -> Result<Record<'_>, ParseError> {
     LineParser::new(format, FieldMap::default()).parse(line)

@@ -497,6 +497,9 @@ pub struct InputSummary {
     /// Why the input could not be read (missing, unreadable, a damaged `.gz`), in part or at
     /// all; `null` when it was read to its end or skipped on purpose.
     pub error: Option<String>,
+    /// How to read it better (a user-agent key the built-in names miss, and the `--field` that
+    /// reads it); `null` otherwise.
+    pub hint: Option<String>,
 }
 
 /// A malformed or skipped line.
@@ -560,6 +563,7 @@ impl Report {
                     timestamp_resolution,
                     reason,
                     error,
+                    hint: i.hint.clone(),
                 }
             })
             .chain(problems.iter().filter(|p| p.lost_input).map(|p| InputSummary {
@@ -573,6 +577,7 @@ impl Report {
                 timestamp_resolution: None,
                 reason: Some(p.reason.clone()),
                 error: Some(p.reason.clone()),
+                hint: None,
             }))
             .collect::<Vec<_>>();
         let errors = stats

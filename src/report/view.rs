@@ -306,7 +306,7 @@ fn inputs(report: &Report) -> Grid {
                 Cell::number(thousands(i.parsed)),
                 Cell::number(thousands(i.malformed)),
                 Cell::number(thousands(i.skipped_lines)),
-                Cell::plain(i.reason.clone().unwrap_or_default()),
+                Cell::plain(i.reason.clone().or_else(|| i.hint.clone()).unwrap_or_default()),
             ]
         })
         .collect();
