@@ -35,7 +35,8 @@ pub struct Cli {
     #[arg(long, short, value_name = "FILE")]
     pub output: Option<PathBuf>,
 
-    /// Worker threads (default: one per core).
+    /// Worker threads (default: one per core; at most four per core, and no more than the
+    /// input has pieces to read).
     #[arg(long, value_name = "N")]
     pub threads: Option<NonZeroUsize>,
 

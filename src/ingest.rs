@@ -511,6 +511,29 @@ fn lines(buf: &[u8]) -> impl Iterator<Item = &[u8]> {
     })
 }
 
+/// Most worker threads per core: more only wait for a piece to read.
+pub const THREADS_PER_CORE: usize = 4;
+
+/// The workers to start: as asked (or one per core), at most [`THREADS_PER_CORE`] per core,
+/// and no more than there can be pieces when every input is a plain file of known size (a
+/// compressed file or stdin can hold any number).
+#[must_use]
+pub fn workers(sources: &[Source], opts: &IngestOptions) -> usize {
+    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+    let asked = if opts.threads == 0 { cores } else { opts.threads };
+    let pieces: Option<u64> = sources
+        .iter()
+        .map(|s| match s {
+            Source::File(p) if !p.extension().is_some_and(|e| e == "gz") => {
+                std::fs::metadata(p).ok().map(|m| m.len().div_ceil(opts.chunk_bytes.max(1) as u64) + 1)
+            }
+            _ => None,
+        })
+        .sum();
+    let most = pieces.map_or(usize::MAX, |n| usize::try_from(n).unwrap_or(usize::MAX));
+    asked.min(THREADS_PER_CORE * cores).min(most).max(1)
+}
+
 /// Reads every source, parses every line and feeds the records to detectors made by `make`.
 ///
 /// Per-input problems (unreadable, not an access log) are recorded in the stats, never fatal.
@@ -522,7 +545,7 @@ where
     D: Detector,
     F: Fn() -> D + Sync + Send,
 {
-    let pool = rayon::ThreadPoolBuilder::new().num_threads(opts.threads).build()?;
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(workers(sources, opts)).build()?;
     let inputs = Mutex::new(
         sources
             .iter()

@@ -8,6 +8,7 @@
 
 mod cli;
 mod common;
+mod hostile;
 mod probes;
 mod properties;
 mod reports;

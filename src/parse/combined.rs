@@ -32,8 +32,7 @@ pub(crate) fn parse<'a>(
     let lb = sp + memchr::memchr(b'[', &line[sp..]).ok_or(malformed("no [time]"))?;
     let rb = lb + memchr::memchr(b']', &line[lb..]).ok_or(malformed("no closing ] after the time"))?;
     let raw_time = &line[lb + 1..rb];
-    let (ms, resolution) =
-        times.parse(raw_time).ok_or_else(|| ParseError::BadTime(ParseError::snippet(raw_time)))?;
+    let (ms, resolution) = times.parse(raw_time)?;
     let mut rest = &line[rb + 1..];
     rest = rest.strip_prefix(b" \"").ok_or(malformed("no quoted request after the time"))?;
     // From here on, a line that ends early was cut: it is "truncated", not a wrong field.

@@ -292,8 +292,7 @@ pub(crate) fn parse<'a>(
         return Err(if known { ParseError::MissingTime } else { ParseError::NotARecord });
     };
     let (ms, resolution) =
-        if time.escaped { times.parse(text(time).as_bytes()) } else { times.parse(time.bytes) }
-            .ok_or_else(|| ParseError::BadTime(ParseError::snippet(time.bytes)))?;
+        if time.escaped { times.parse(text(time).as_bytes()) } else { times.parse(time.bytes) }?;
 
     // A time and nothing else of a request (a status snapshot, an application log) is not an
     // access record.

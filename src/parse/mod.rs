@@ -54,6 +54,10 @@ pub enum ParseError {
     /// A time value in no known format.
     #[error("unrecognised time {0:?}")]
     BadTime(String),
+    /// A time before 1990 or later than a day from now: a clock gone wrong, or a value sent to
+    /// make a record stand where it does not belong.
+    #[error("time {0:?} is outside the plausible range (1990 to a day from now)")]
+    TimeOutOfRange(String),
     /// A status that is not a number.
     #[error("status {0:?} is not a number")]
     BadStatus(String),
@@ -94,17 +98,19 @@ pub(crate) struct TimeCache {
 }
 
 impl TimeCache {
-    fn parse(&mut self, raw: &[u8]) -> Option<(UnixMillis, TimeResolution)> {
-        if self.value.is_some() && crate::bytes::same_bytes(&self.raw, raw) {
-            return self.value;
+    /// The time `raw` says, in the plausible range ([`time::plausible`]).
+    fn parse(&mut self, raw: &[u8]) -> Result<(UnixMillis, TimeResolution), ParseError> {
+        if let (Some(v), true) = (self.value, crate::bytes::same_bytes(&self.raw, raw)) {
+            return Ok(v);
         }
-        let v = time::parse_time(raw);
-        if v.is_some() {
-            self.raw.clear();
-            self.raw.extend_from_slice(raw);
-            self.value = v;
+        let v = time::parse_time(raw).ok_or_else(|| ParseError::BadTime(ParseError::snippet(raw)))?;
+        if !time::plausible().contains(&v.0) {
+            return Err(ParseError::TimeOutOfRange(ParseError::snippet(raw)));
         }
-        v
+        self.raw.clear();
+        self.raw.extend_from_slice(raw);
+        self.value = Some(v);
+        Ok(v)
     }
 }
 

@@ -165,6 +165,15 @@ fn time_local(s: &[u8]) -> Option<(UnixMillis, TimeResolution)> {
     c.clock((y, mo, d), true)
 }
 
+/// Times a record may have (ms): from 1990 to a day after this process started. Anything else
+/// is a clock gone wrong or a value sent to make a record stand where it does not belong (a
+/// cluster's times are kept as offsets from its first, which such a value would push out).
+pub(crate) fn plausible() -> std::ops::RangeInclusive<UnixMillis> {
+    static LATEST: std::sync::OnceLock<UnixMillis> = std::sync::OnceLock::new();
+    let latest = *LATEST.get_or_init(|| chrono::Utc::now().timestamp_millis() + 86_400_000);
+    631_152_000_000..=latest
+}
+
 fn epoch(s: &[u8]) -> Option<(UnixMillis, TimeResolution)> {
     let (int, frac) = match memchr::memchr(b'.', s) {
         Some(p) => (&s[..p], Some(&s[p + 1..])),
@@ -175,8 +184,15 @@ fn epoch(s: &[u8]) -> Option<(UnixMillis, TimeResolution)> {
     }
     let whole: i64 = std::str::from_utf8(int).ok()?.parse().ok()?;
     match frac {
-        // 12+ digits without a fraction: epoch milliseconds (13 digits until the year 2286).
-        None if int.len() >= 12 => Some((whole, TimeResolution::Millis)),
+        // 12 digits and more without a fraction: milliseconds (13 digits until the year 2286),
+        // or microseconds (16): whichever lands in the plausible range.
+        None if int.len() >= 12 => {
+            let range = plausible();
+            [whole, whole / 1000]
+                .into_iter()
+                .find(|ms| range.contains(ms))
+                .map(|ms| (ms, TimeResolution::Millis))
+        }
         None => Some((whole * 1000, TimeResolution::Seconds)),
         Some(f) => {
             if f.is_empty() || !f.iter().all(u8::is_ascii_digit) || int.len() >= 12 {
@@ -227,6 +243,8 @@ mod tests {
         assert_eq!(p("1558723292"), Some((T, Seconds)));
         assert_eq!(p("1558723292123"), Some((T + 123, Millis)));
         assert_eq!(p("1558723292.1"), Some((T + 100, Millis)));
+        assert_eq!(p("1558723292123456"), Some((T + 123, Millis)), "microseconds, not year 51363");
+        assert_eq!(p("9999999999999999"), None, "neither milliseconds nor microseconds of a plausible time");
     }
 
     #[test]

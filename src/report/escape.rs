@@ -5,9 +5,40 @@
 use std::borrow::Cow;
 use std::fmt::Write;
 
+/// Characters shown as visible escapes: controls (C0, DEL and C1: ESC, BEL, CSI …), and the
+/// invisible ones that let a user agent look like another (`Go-http-\u{200b}client/1.1`):
+/// Unicode's format characters (zero-width spaces and joiners, bidirectional marks, overrides and
+/// isolates, the byte-order mark, tags), line and paragraph separators, and the blank Hangul
+/// fillers.
 fn is_hazard(c: char) -> bool {
-    c.is_control() // C0, DEL and C1 (ESC, BEL, CSI …)
-        || matches!(c, '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+    c.is_control()
+        || matches!(
+            c,
+            '\u{00AD}'
+                | '\u{0600}'..='\u{0605}'
+                | '\u{061C}'
+                | '\u{06DD}'
+                | '\u{070F}'
+                | '\u{0890}'..='\u{0891}'
+                | '\u{08E2}'
+                | '\u{115F}'..='\u{1160}'
+                | '\u{180E}'
+                | '\u{200B}'..='\u{200F}'
+                | '\u{2028}'..='\u{202E}'
+                | '\u{2060}'..='\u{2064}'
+                | '\u{2066}'..='\u{206F}'
+                | '\u{3164}'
+                | '\u{FEFF}'
+                | '\u{FFA0}'
+                | '\u{FFF9}'..='\u{FFFB}'
+                | '\u{110BD}'
+                | '\u{110CD}'
+                | '\u{13430}'..='\u{1343F}'
+                | '\u{1BCA0}'..='\u{1BCA3}'
+                | '\u{1D173}'..='\u{1D17A}'
+                | '\u{E0001}'
+                | '\u{E0020}'..='\u{E007F}'
+        )
 }
 
 /// Text safe to print on a terminal: control characters become visible escapes (`\x1b`,
@@ -105,6 +136,14 @@ mod tests {
         assert_eq!(terminal("\u{1b}]0;title\u{7}"), "\\x1b]0;title\\x07");
         assert_eq!(terminal("\u{1b}[2J\r\n\t\u{7f}\u{9b}"), "\\x1b[2J\\x0d\\x0a\\x09\\x7f\\x9b");
         assert_eq!(terminal("a\u{202e}b"), "a\\u{202e}b");
+        for invisible in
+            ['\u{200b}', '\u{200d}', '\u{feff}', '\u{2028}', '\u{2029}', '\u{61c}', '\u{2060}', '\u{e0041}']
+        {
+            let shown = terminal(&format!("Go-http-{invisible}client/1.1")).into_owned();
+            assert_eq!(shown, format!("Go-http-\\u{{{:x}}}client/1.1", invisible as u32));
+            assert!(html(&format!("a{invisible}b")).contains("\\u{"), "{shown}");
+            assert!(markdown(&format!("a{invisible}b")).contains("\\\\u{"), "{shown}");
+        }
         assert!(matches!(terminal("Go-http-client/1.1 é"), Cow::Borrowed(_)));
     }
 }
