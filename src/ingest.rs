@@ -524,7 +524,7 @@ pub fn workers(sources: &[Source], opts: &IngestOptions) -> usize {
     let pieces: Option<u64> = sources
         .iter()
         .map(|s| match s {
-            Source::File(p) if !p.extension().is_some_and(|e| e == "gz") => {
+            Source::File(p) if p.extension().is_none_or(|e| e != "gz") => {
                 std::fs::metadata(p).ok().map(|m| m.len().div_ceil(opts.chunk_bytes.max(1) as u64) + 1)
             }
             _ => None,
