@@ -38,6 +38,9 @@ pub fn run(config: &Config, messages: &mut dyn Write) -> anyhow::Result<Exit> {
     // Minutes of work are not spent on a report that cannot be written.
     if let Some(path) = &config.output {
         output_dir(path)?;
+        clean_up_on_signals();
+    } else {
+        stdout_is_open()?;
     }
     let Discovery { sources, problems } = discover(&config.paths);
     for p in &problems {
@@ -70,7 +73,7 @@ pub fn run(config: &Config, messages: &mut dyn Write) -> anyhow::Result<Exit> {
     report_problems(&ingested.stats, config.quiet, messages);
 
     match &config.output {
-        Some(path) => write_atomically(path, |w| report::render(&report, &config.render, w))
+        Some(path) => write_report(path, |w| report::render(&report, &config.render, w))
             .with_context(|| format!("writing the report to {}", path.display()))?,
         None => {
             let stdout = io::stdout();
@@ -199,6 +202,51 @@ fn report_problems(stats: &IngestStats, quiet: bool, out: &mut dyn Write) {
 }
 
 /// Writes a file through a temporary file in the same directory, renamed into place.
+/// Writes the report to `path`: through a temporary file renamed over it when `path` is a
+/// regular file or does not exist (a killed run never leaves half a report); directly into a
+/// device, a FIFO or a socket (`-o /dev/null`, `-o /dev/stdout` stay what they are); and for a
+/// symlink, to the file it points to, leaving the link in place.
+fn write_report(path: &Path, write: impl FnOnce(&mut dyn Write) -> io::Result<()>) -> anyhow::Result<()> {
+    match std::fs::symlink_metadata(path) {
+        Ok(m) if m.file_type().is_symlink() => match std::fs::canonicalize(path) {
+            Ok(real) if real.is_file() => write_atomically(&real, write),
+            _ => write_directly(path, write),
+        },
+        Ok(m) if !m.is_file() => write_directly(path, write),
+        _ => write_atomically(path, write),
+    }
+}
+
+/// Writes into `path` as it is (a device, a FIFO, what a symlink points to).
+fn write_directly(path: &Path, write: impl FnOnce(&mut dyn Write) -> io::Result<()>) -> anyhow::Result<()> {
+    let file = std::fs::OpenOptions::new().write(true).create(true).truncate(true).open(path)?;
+    let mut w = io::BufWriter::new(file);
+    write(&mut w)?;
+    w.flush()?;
+    Ok(())
+}
+
+/// The temporary file a report is being written to, removed when the run is interrupted.
+static WRITING: std::sync::Mutex<Option<std::path::PathBuf>> = std::sync::Mutex::new(None);
+
+/// On SIGINT or SIGTERM, removes the report being written (if any) and exits as the signal
+/// would have (128 + its number): no `.tmpXXXXXX` is left beside the reports.
+fn clean_up_on_signals() {
+    #[cfg(unix)]
+    if let Ok(mut signals) =
+        signal_hook::iterator::Signals::new([signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM])
+    {
+        std::thread::spawn(move || {
+            if let Some(signal) = signals.forever().next() {
+                if let Some(partial) = WRITING.lock().ok().and_then(|mut w| w.take()) {
+                    let _ = std::fs::remove_file(partial);
+                }
+                std::process::exit(128 + signal);
+            }
+        });
+    }
+}
+
 fn write_atomically(path: &Path, write: impl FnOnce(&mut dyn Write) -> io::Result<()>) -> anyhow::Result<()> {
     let dir = output_dir(path)?;
     // A new report gets the mode the umask gives (created 0666, masked as any file is); a
@@ -210,6 +258,9 @@ fn write_atomically(path: &Path, write: impl FnOnce(&mut dyn Write) -> io::Resul
         builder.permissions(std::fs::Permissions::from_mode(0o666));
     }
     let mut tmp = builder.tempfile_in(dir)?;
+    if let Ok(mut w) = WRITING.lock() {
+        *w = Some(tmp.path().to_path_buf());
+    }
     if let Ok(old) = std::fs::metadata(path) {
         tmp.as_file().set_permissions(old.permissions())?;
     }
@@ -220,6 +271,29 @@ fn write_atomically(path: &Path, write: impl FnOnce(&mut dyn Write) -> io::Resul
     }
     tmp.as_file().sync_all()?;
     tmp.persist(path)?;
+    if let Ok(mut w) = WRITING.lock() {
+        *w = None;
+    }
+    Ok(())
+}
+
+/// An error when standard output was closed (`>&-`): the report would go nowhere. The
+/// standard library opens `/dev/null` read-write in place of a closed standard descriptor at
+/// start, where a shell's `> /dev/null` opens it write-only; that is how the two are told apart.
+fn stdout_is_open() -> anyhow::Result<()> {
+    #[cfg(target_os = "linux")]
+    {
+        use rustix::fs::{FileType, OFlags};
+        let out = io::stdout();
+        let stat = rustix::fs::fstat(&out).ok();
+        let is_null = stat.is_some_and(|s| {
+            FileType::from_raw_mode(s.st_mode) == FileType::CharacterDevice
+                && rustix::fs::major(s.st_rdev) == 1
+                && rustix::fs::minor(s.st_rdev) == 3
+        });
+        let read_write = rustix::fs::fcntl_getfl(&out).is_ok_and(|f| f.contains(OFlags::RDWR));
+        anyhow::ensure!(!(is_null && read_write), "standard output is closed: nowhere to write the report");
+    }
     Ok(())
 }
 

@@ -88,3 +88,46 @@ fn threads_are_capped_and_the_output_does_not_change() {
         .unwrap();
     assert_eq!(one.stdout, many.stdout);
 }
+
+#[cfg(unix)]
+#[test]
+fn output_files_are_only_files() {
+    use std::os::unix::fs::FileTypeExt;
+    let bin_path = assert_cmd::cargo::cargo_bin("nginx-forensics");
+    let incident = crate::common::sample("incident.jsonl");
+    let dir = tempfile::tempdir().unwrap();
+    let sh = |script: String| {
+        std::process::Command::new("sh").arg("-c").arg(script).current_dir(dir.path()).output().unwrap()
+    };
+    // A symlink: the file it points to is replaced, the link stays.
+    std::fs::write(dir.path().join("real.txt"), "old").unwrap();
+    std::os::unix::fs::symlink("real.txt", dir.path().join("link.txt")).unwrap();
+    let out = sh(format!("{} -q -o link.txt {}", bin_path.display(), incident.display()));
+    assert!(out.status.success(), "{out:?}");
+    assert!(std::fs::symlink_metadata(dir.path().join("link.txt")).unwrap().file_type().is_symlink());
+    assert!(std::fs::read_to_string(dir.path().join("real.txt")).unwrap().starts_with("1 probe creates"));
+    // A FIFO stays a FIFO, and gets the report.
+    assert!(sh("mkfifo fifo".to_owned()).status.success());
+    let reader = std::thread::spawn({
+        let fifo = dir.path().join("fifo");
+        move || std::fs::read_to_string(fifo).unwrap()
+    });
+    let out = sh(format!("{} -q -o fifo {}", bin_path.display(), incident.display()));
+    assert!(out.status.success());
+    assert!(reader.join().unwrap().starts_with("1 probe creates"));
+    assert!(std::fs::metadata(dir.path().join("fifo")).unwrap().file_type().is_fifo());
+    // The process's own standard output, through /proc.
+    let out = sh(format!("{} -q -o /proc/self/fd/1 {}", bin_path.display(), incident.display()));
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("1 probe creates"), "{out:?}");
+    // Nothing else was left in the directory: no temporary file.
+    let mut names: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["fifo", "link.txt", "real.txt"]);
+    // A closed standard output is an error, not a silent success.
+    let out = sh(format!("{} {} >&-", bin_path.display(), incident.display()));
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("standard output is closed"));
+}
