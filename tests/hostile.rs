@@ -131,3 +131,20 @@ fn output_files_are_only_files() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("standard output is closed"));
 }
+
+#[test]
+fn a_100_kb_path_is_shortened_in_the_table() {
+    let path = format!("/{}", "a".repeat(100_000));
+    let host = format!("h{}.example", "b".repeat(100_000));
+    let mut log = String::new();
+    for i in 0..200 {
+        log.push_str(&format!(
+            "{{\"msec\":\"{}.000\",\"host\":\"{host}\",\"request\":\"GET {path} HTTP/1.1\",\"status\":\"200\",\"http_user_agent\":\"Go-http-client/1.1\"}}\n",
+            1_558_723_294 + i * 10
+        ));
+    }
+    let out = bin().write_stdin(log).output().unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("probe creates"), "{}", &text[..200.min(text.len())]);
+    assert!(text.lines().all(|l| l.chars().count() <= 1_010), "every line is bounded");
+}

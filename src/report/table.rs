@@ -26,6 +26,10 @@ pub(super) fn shorten(s: &str, max_chars: Option<usize>) -> String {
     }
 }
 
+/// Longest line of explanation the table report prints (the longest fix the user-agent table
+/// writes is about 600 characters).
+const MAX_LINE: usize = 1000;
+
 /// Narrowest a text column is shortened to when fitting a width.
 const MIN_COLUMN: usize = 8;
 
@@ -133,8 +137,10 @@ pub(super) fn render(report: &Report, options: &RenderOptions, out: &mut dyn Wri
                         shorten(p.user_agent.as_deref().unwrap_or("-"), Some(60)),
                         shorten(&view::probe_path(&p.path, &p.follow_ups), Some(80))
                     )?;
+                    // A sentence quotes the logged path and host: a 100 KB path is shortened
+                    // here, as in the tables (the JSON report keeps it whole).
                     for item in &d.items {
-                        writeln!(out, "   - {}", terminal(item))?;
+                        writeln!(out, "   - {}", shorten(item, Some(MAX_LINE)))?;
                     }
                 }
             }
