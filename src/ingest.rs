@@ -194,7 +194,7 @@ struct Feed<'s> {
     next_input: usize,
     current: Option<OpenInput>,
     /// A piece read during detection, handed out right after the first.
-    held: Option<Work>,
+    held: std::collections::VecDeque<Work>,
     /// Buffers the workers are done with, to read into again.
     spares: &'s Mutex<Vec<Lines>>,
 }
@@ -236,20 +236,24 @@ impl Feed<'_> {
         };
         let mut chunker =
             Chunker::new(reader, self.opts.chunk_bytes, self.opts.max_line_bytes).counting(count);
-        // Detection sees the same first lines whatever the chunk size: gather whole pieces until
-        // it has its lines (or the input ends, or an overlong line comes, which stays for later).
-        let mut first = Vec::new();
-        let mut held = None;
-        while !has_lines(&first, DETECT_LINES) && first.len() < DETECT_MAX_BYTES {
+        // Detection sees the first records wherever they stand: pieces are gathered, in order,
+        // until they hold DETECT_LINES non-empty lines, the input ends, or DETECT_MAX_BYTES were
+        // gathered. Lines over the length limit and runs of blank or NUL lines before the first
+        // record are gathered too, to be counted in their place.
+        let mut gathered: Vec<Piece> = Vec::new();
+        let mut text = Vec::new();
+        let mut bytes = 0usize;
+        while !has_lines(&text, DETECT_LINES) && bytes < DETECT_MAX_BYTES {
             match chunker.next_piece() {
-                Ok(Some(Piece::Lines(buf))) => first.extend_from_slice(&buf),
-                Ok(Some(overlong)) => {
-                    held = Some(overlong);
-                    break;
+                Ok(Some(Piece::Lines(buf))) => {
+                    bytes += buf.len();
+                    text.extend_from_slice(&buf);
+                    gathered.push(Piece::Lines(buf));
                 }
+                Ok(Some(overlong)) => gathered.push(overlong),
                 Ok(None) => break,
                 Err(e) => {
-                    if first.is_empty() {
+                    if gathered.is_empty() {
                         self.update(index, |s| s.status = InputStatus::Unreadable(e.to_string()));
                         return None;
                     }
@@ -258,51 +262,82 @@ impl Feed<'_> {
                 }
             }
         }
-        if first.is_empty() {
-            let why = match held {
-                Some(Piece::Overlong(n)) => {
-                    format!("not an access log: its first line is over {n} bytes long")
-                }
-                _ => "empty input".to_owned(),
-            };
-            self.update(index, |s| s.status = InputStatus::Skipped(why));
+        if gathered.is_empty() {
+            self.update(index, |s| s.status = InputStatus::Skipped("empty input".to_owned()));
             return None;
         }
-        match detect(&first, &self.opts.fields) {
+        let detection = if has_lines(&text, 1) {
+            detect(&text, &self.opts.fields)
+        } else if gathered.iter().any(|p| matches!(p, Piece::Overlong(_))) {
+            Detection::NotAccessLog(format!(
+                "not an access log: no line under the {}-byte limit in its first {} MiB",
+                self.opts.max_line_bytes,
+                DETECT_MAX_BYTES >> 20
+            ))
+        } else {
+            Detection::NotAccessLog("no non-empty lines".into())
+        };
+        drop(text);
+        match detection {
             Detection::NotAccessLog(why) => {
                 self.update(index, |s| s.status = InputStatus::Skipped(why));
                 None
             }
             Detection::Format(format) => {
-                let hint =
-                    (format == Format::Json).then(|| user_agent_hint(&first, &self.opts.fields)).flatten();
+                let hint = (format == Format::Json)
+                    .then(|| {
+                        let first: Vec<u8> = gathered
+                            .iter()
+                            .filter_map(|p| if let Piece::Lines(b) = p { Some(&b[..]) } else { None })
+                            .flatten()
+                            .copied()
+                            .take(DETECT_HINT_BYTES)
+                            .collect();
+                        user_agent_hint(&first, &self.opts.fields)
+                    })
+                    .flatten();
                 self.update(index, |s| {
                     s.status = InputStatus::Read(format);
                     s.hint = hint;
                 });
                 let input = u32::try_from(index).unwrap_or(u32::MAX);
-                self.held = held.map(|piece| Work { input, chunk: 1, format, piece });
-                let next_chunk = if self.held.is_some() { 2 } else { 1 };
+                let mut works = gathered.into_iter().zip(0u32..).map(|(piece, chunk)| Work {
+                    input,
+                    chunk,
+                    format,
+                    piece,
+                });
+                let first = works.next();
+                self.held.extend(works);
+                let next_chunk = u32::try_from(self.held.len()).unwrap_or(u32::MAX) + 1;
                 self.current = Some(OpenInput { input, chunker, format, next_chunk });
-                Some(Work { input, chunk: 0, format, piece: Piece::Lines(first.into()) })
+                first
             }
         }
     }
 }
 
-/// Detection reads at most this much before deciding.
-const DETECT_MAX_BYTES: usize = 1 << 20;
+/// Detection gathers at most this much before deciding (64 MiB): far more than a piece, so a
+/// first line over the length limit, or a long run of blank or NUL lines before the first
+/// record, does not hide the records after it.
+pub const DETECT_MAX_BYTES: usize = 64 << 20;
+
+/// Bytes of the first lines read for the user-agent hint.
+const DETECT_HINT_BYTES: usize = 1 << 20;
 
 /// True when `buf` holds at least `n` non-empty lines.
 fn has_lines(buf: &[u8], n: usize) -> bool {
-    buf.split(|&b| b == b'\n').filter(|l| !l.trim_ascii().is_empty()).nth(n.saturating_sub(1)).is_some()
+    buf.split(|&b| b == b'\n')
+        .filter(|l| !trim_leading_nul(l.trim_ascii()).is_empty())
+        .nth(n.saturating_sub(1))
+        .is_some()
 }
 
 impl Iterator for Feed<'_> {
     type Item = Work;
 
     fn next(&mut self) -> Option<Work> {
-        if let Some(work) = self.held.take() {
+        if let Some(work) = self.held.pop_front() {
             return Some(work);
         }
         loop {
@@ -562,8 +597,15 @@ where
     let n = sources.len();
     let keep = opts.samples_per_input;
     let spares = Mutex::new(Vec::new());
-    let feed =
-        Feed { sources, opts, inputs: &inputs, next_input: 0, current: None, held: None, spares: &spares };
+    let feed = Feed {
+        sources,
+        opts,
+        inputs: &inputs,
+        next_input: 0,
+        current: None,
+        held: std::collections::VecDeque::new(),
+        spares: &spares,
+    };
     let partial = pool.install(|| {
         feed.par_bridge()
             .fold(

@@ -148,3 +148,40 @@ fn a_100_kb_path_is_shortened_in_the_table() {
     assert!(text.contains("probe creates"), "{}", &text[..200.min(text.len())]);
     assert!(text.lines().all(|l| l.chars().count() <= 1_010), "every line is bounded");
 }
+
+#[test]
+fn records_after_a_long_first_line_or_padding_are_read() {
+    let record = |i: u64| {
+        format!(
+            "{{\"msec\":\"{}.000\",\"request\":\"GET / HTTP/1.1\",\"status\":\"200\",\"http_user_agent\":\"curl/8\"}}\n",
+            1_558_723_294 + i
+        )
+    };
+    let records: String = (0..50).map(record).collect();
+    let mib = 1 << 20;
+    let cases: [(&str, Vec<u8>, (u64, u64)); 3] = [
+        (
+            "a first line over 1 MiB",
+            [vec![b'x'; mib + 10], b"\n".to_vec(), records.clone().into_bytes()].concat(),
+            (1, 0),
+        ),
+        ("1 MiB of blank lines", [vec![b'\n'; mib + 10], records.clone().into_bytes()].concat(), (0, 0)),
+        (
+            "a NUL run over 1 MiB glued to the first record",
+            [vec![0u8; mib + 10], records.clone().into_bytes()].concat(),
+            (1, 0),
+        ),
+    ];
+    for (name, data, (too_long, malformed)) in cases {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("access.log");
+        std::fs::write(&log, &data).unwrap();
+        let run = run_json(&[log.to_str().unwrap()], None);
+        let s = &run.report["summary"];
+        assert_eq!(s["inputs"][0]["format"], "json", "{name}");
+        assert_eq!(s["skipped"]["too_long"], too_long, "{name}");
+        assert_eq!(s["malformed"], malformed, "{name}");
+        let lost_to_the_glue = u64::from(name.contains("glued"));
+        assert_eq!(s["parsed"], 50 - lost_to_the_glue, "{name}");
+    }
+}
