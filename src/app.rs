@@ -69,7 +69,10 @@ pub fn run(config: &Config, messages: &mut dyn Write) -> anyhow::Result<Exit> {
     let ingested = ingested?;
     let findings = ingested.detector.finish(&config.analysis);
     let judgement = config.probes.judge_all(&findings);
-    let report = Report::new(&ingested.stats, &problems, &findings, &judgement);
+    let mut report = Report::new(&ingested.stats, &problems, &findings, &judgement);
+    if config.render.format == report::OutputFormat::Html {
+        report.draw_activity(&findings, &judgement);
+    }
     report_problems(&ingested.stats, config.quiet, messages);
 
     match &config.output {

@@ -175,6 +175,9 @@ pub struct PeriodicReport {
     pub timestamp_resolution: &'static str,
     /// What the probe rules made of it: `probe (high)`, or why it is not a probe.
     pub verdict: String,
+    /// Where it was found: (cluster, caller) indices into the findings.
+    #[serde(skip)]
+    pub source: Option<(usize, usize)>,
     /// When it was active, for pictures.
     #[serde(skip)]
     pub activity: Option<Activity>,
@@ -403,7 +406,8 @@ fn periodic_reports(findings: &Findings, judgement: &Judgement) -> Vec<PeriodicR
                     distinct_clients: distinct_clients(c),
                     timestamp_resolution: resolution(c.res_ms),
                     verdict: verdicts.get(&(ci, pi)).cloned().unwrap_or_default(),
-                    activity: findings.span.map(|span| Activity::new(&c.times, span, p)),
+                    source: Some((ci, pi)),
+                    activity: None,
                 }
             })
         })
@@ -624,6 +628,32 @@ impl Report {
             periodic: periodic_reports(findings, judgement),
             errors,
             span_ms: findings.span,
+        }
+    }
+}
+
+/// Pictures drawn at most, for the HTML report: the first callers in the report's order (a log
+/// can have a hundred thousand periodic callers, and a picture is a kilobyte).
+pub const MAX_PICTURES: usize = 1000;
+
+impl Report {
+    /// Adds the pictures of when each probe and periodic caller was active (the first
+    /// [`MAX_PICTURES`] of each), for the HTML report; the other formats have no use for them.
+    pub fn draw_activity(&mut self, findings: &Findings, judgement: &Judgement) {
+        let Some(span) = findings.span else { return };
+        for (r, p) in self.probes.iter_mut().zip(&judgement.probes).take(MAX_PICTURES) {
+            r.activity = findings.clusters.get(p.cluster).and_then(|c| {
+                let caller = c.periodic.get(p.caller?)?;
+                Some(Activity::new(&c.times, span, caller))
+            });
+        }
+        for r in self.periodic.iter_mut().take(MAX_PICTURES) {
+            if let Some((c, p)) = r.source.and_then(|(ci, pi)| {
+                let c = findings.clusters.get(ci)?;
+                Some((c, c.periodic.get(pi)?))
+            }) {
+                r.activity = Some(Activity::new(&c.times, span, p));
+            }
         }
     }
 }

@@ -60,7 +60,7 @@ pub struct ProbeReport {
     pub estimated_session_bytes: f64,
     /// What to change, in plain words.
     pub suggestion: String,
-    /// When the probe was active, for pictures.
+    /// When the probe was active, for pictures ([`super::Report::draw_activity`]).
     #[serde(skip)]
     pub activity: Option<Activity>,
 }
@@ -87,10 +87,6 @@ impl ProbeReport {
                 p.caller_kind.as_str(),
                 human_seconds(p.period_ms / 1000.0)
             ),
-        });
-        let activity = findings.clusters.get(p.cluster).and_then(|c| {
-            let caller = c.periodic.get(p.caller?)?;
-            findings.span.map(|span| Activity::new(&c.times, span, caller))
         });
         let cookie_share = p.evidence.iter().find_map(|e| match e {
             Evidence::CookiesSet { set, logged } => Some(round3(*set as f64 / (*logged).max(1) as f64)),
@@ -122,7 +118,7 @@ impl ProbeReport {
             session_ttl_seconds: p.session_ttl_seconds,
             estimated_session_bytes: p.estimated_session_bytes,
             suggestion: suggestion(p),
-            activity,
+            activity: None,
         }
     }
 }

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Logs an attacker can shape, timed beside the common 1M-line log: wall time and peak RSS.
+#
+#   bash benches/hostile.sh
+#
+#   probes   N = 100,000 paths on one host, each answered 302 at the same 12 beats by one user
+#            agent (1.2M lines): every path a periodic caller, every one judged
+#   long     200,000 lines, each a new 8 KB path (a cluster each)
+#   common   the 1M-line log of benches/compare.sh, for the ratio
+set -euo pipefail
+WORK=${WORK:-${TMPDIR:-/tmp}/nginx-forensics-hostile}
+cd "$(dirname "$0")/.."
+cargo build --release --quiet --bins --examples
+NF=./target/release/nginx-forensics
+mkdir -p "$WORK"
+[ -s "$WORK/probes.log" ] || python3 - "$WORK/probes.log" <<'PY'
+import sys
+with open(sys.argv[1], "w") as out:
+    for beat in range(12):
+        t = 1558723294 + beat * 60
+        for i in range(100000):
+            out.write('{"msec":"%d.%03d","host":"app.example.com","request":"GET /p/x%d HTTP/1.1",'
+                      '"status":"302","http_user_agent":"Go-http-client/1.1"}\n' % (t, i % 1000, i))
+PY
+[ -s "$WORK/long.log" ] || python3 - "$WORK/long.log" <<'PY'
+import sys
+pad = "x" * 8000
+with open(sys.argv[1], "w") as out:
+    for i in range(200000):
+        out.write('{"msec":"%d.%03d","host":"app.example.com","request":"GET /p/%s%d HTTP/1.1",'
+                  '"status":"200","http_user_agent":"curl/8"}\n' % (1558723294 + i // 100, i % 1000, pad, i))
+PY
+[ -s "$WORK/common.log" ] || ./target/release/examples/generate 1000000 > "$WORK/common.log"
+for log in common probes long; do
+    cat "$WORK/$log.log" > /dev/null
+    /usr/bin/time -f "$log: %e s, %M KB peak" "$NF" --format json "$WORK/$log.log" > /dev/null
+done
