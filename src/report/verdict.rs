@@ -1,0 +1,154 @@
+//! The verdict: the one line a cron job and a person read first. Never an all-clear when the
+//! run could not look; with no probe, why each periodic caller is not one.
+
+use super::InputSummary;
+use super::view::thousands;
+use crate::analysis::Findings;
+use crate::analysis::agents::CallerKind;
+use crate::analysis::probe::{Cleared, Judgement};
+use crate::ingest::LineCounts;
+
+/// What the run could look at: the counts the verdict needs to say what it did not see.
+pub(super) struct Looked {
+    lines: u64,
+    parsed: u64,
+    malformed: u64,
+    analysed: u64,
+    outside: u64,
+    inputs: usize,
+    skipped: usize,
+    unreadable: usize,
+}
+
+impl Looked {
+    pub(super) fn of(totals: &LineCounts, inputs: &[InputSummary], findings: &Findings) -> Self {
+        let count = |f: &str| inputs.iter().filter(|i| i.format == f).count();
+        Looked {
+            lines: totals.lines,
+            parsed: totals.parsed,
+            malformed: totals.malformed,
+            analysed: totals.parsed.saturating_sub(findings.outside_window),
+            outside: findings.outside_window,
+            inputs: inputs.len(),
+            skipped: count("skipped"),
+            unreadable: count("unreadable")
+                + inputs.iter().filter(|i| i.format != "unreadable" && i.error.is_some()).count(),
+        }
+    }
+
+    /// What kept records from the analysis, as parts of a sentence.
+    fn losses(&self) -> Vec<String> {
+        let n = thousands;
+        let mut parts = Vec::new();
+        if self.inputs == 0 {
+            parts.push("no input found".to_owned());
+        }
+        if self.unreadable > 0 {
+            parts.push(format!("{} input(s) could not be read", self.unreadable));
+        }
+        if self.skipped > 0 {
+            parts.push(format!("{} input(s) skipped (not access logs, or empty)", self.skipped));
+        }
+        if self.malformed > 0 {
+            parts.push(format!("{} of {} line(s) malformed", n(self.malformed), n(self.lines)));
+        }
+        if self.outside > 0 {
+            parts.push(format!("{} record(s) outside the window", n(self.outside)));
+        }
+        parts
+    }
+}
+
+/// The one-line verdict: how many probes, and the sessions they create a day; with none, why
+/// each periodic caller is not one, and what could not be timed. Never an all-clear when
+/// nothing was analysed; and when most of what was read could not be analysed, it says so.
+pub(super) fn verdict(judgement: &Judgement, findings: &Findings, looked: &Looked) -> String {
+    if looked.analysed == 0 {
+        let mut losses = looked.losses();
+        if losses.is_empty() {
+            losses.push("the inputs hold no records".to_owned());
+        }
+        return format!("Nothing analysed: {}", losses.join(", "));
+    }
+    let probes = &judgement.probes;
+    let periodic: usize = findings.clusters.iter().map(|c| c.periodic.len()).sum();
+    let mut text = if probes.is_empty() {
+        let mut why: Vec<((&str, &str), usize)> = Vec::new();
+        for (_, _, c) in &judgement.cleared {
+            let label = short(c);
+            match why.iter_mut().find(|(l, _)| *l == label) {
+                Some((_, n)) => *n += 1,
+                None => why.push((label, 1)),
+            }
+        }
+        let why: Vec<String> =
+            why.iter().map(|((one, many), n)| format!("{n} {}", if *n == 1 { one } else { many })).collect();
+        if why.is_empty() {
+            format!("No probe creates sessions ({periodic} periodic caller(s))")
+        } else {
+            format!("No probe creates sessions ({periodic} periodic caller(s): {})", why.join(", "))
+        }
+    } else {
+        let per_day: f64 = probes.iter().map(|p| p.sessions_per_day).sum();
+        let n = probes.len();
+        let (s, verb) = if n == 1 { ("", "creates") } else { ("s", "create") };
+        format!("{n} probe{s} {verb} ~{} sessions/day", thousands(per_day.round() as u64))
+    };
+    let mostly_lost = looked.outside > looked.analysed
+        || looked.malformed > looked.parsed
+        || 2 * (looked.skipped + looked.unreadable) > looked.inputs;
+    if mostly_lost {
+        text.push_str(&format!(
+            "; only {} record(s) analysed: {}",
+            thousands(looked.analysed),
+            looked.losses().join(", ")
+        ));
+    }
+    let untimed = judgement.untimed.len();
+    if untimed > 0 {
+        text.push_str(&format!(
+            "; {untimed} caller(s) too fast for this log's 1-s timestamps to test for a schedule"
+        ));
+    }
+    text
+}
+
+/// Why a caller is not a probe, in a few words for counting in the verdict: one, and several.
+fn short(c: &Cleared) -> (&'static str, &'static str) {
+    match c {
+        Cleared::NoSessionPath => ("on --no-session-path", "on --no-session-path"),
+        Cleared::NoCookieSet => ("with an empty Set-Cookie", "with an empty Set-Cookie"),
+        Cleared::FollowUp => ("follow-up", "follow-ups"),
+        Cleared::NotAMonitor(CallerKind::FeedReader) => ("feed reader", "feed readers"),
+        Cleared::NotAMonitor(_) => ("crawler", "crawlers"),
+        Cleared::Browser => ("browser", "browsers"),
+        Cleared::ManyClients(_) => ("with many clients", "with many clients"),
+        Cleared::HealthName { scrape: false } => ("health endpoint", "health endpoints"),
+        Cleared::HealthName { scrape: true } => ("metrics endpoint", "metrics endpoints"),
+        Cleared::SessionlessName => ("static file or API", "static files or APIs"),
+        Cleared::NoEvidence => ("with no sign of a session", "with no sign of a session"),
+    }
+}
+
+/// Why a periodic caller is not a probe, as `periodic[].verdict` says it.
+pub(super) fn cleared_words(c: &Cleared) -> String {
+    match c {
+        Cleared::NoSessionPath => "not a probe: the path matches --no-session-path".to_owned(),
+        Cleared::NoCookieSet => "not a probe: the logged Set-Cookie is empty on every response".to_owned(),
+        Cleared::FollowUp => "follow-up of a probe (the redirect it follows), counted there".to_owned(),
+        Cleared::NotAMonitor(kind) => {
+            format!("not a probe: a {}, not a monitor", kind.as_str().replace('_', " "))
+        }
+        Cleared::Browser => "not a probe: a browser, which sends its session cookie back".to_owned(),
+        Cleared::ManyClients(n) => {
+            format!("not a probe: {n} distinct clients, people rather than one monitor")
+        }
+        Cleared::HealthName { scrape: false } => "not a probe: a health endpoint".to_owned(),
+        Cleared::HealthName { scrape: true } => "not a probe: a metrics endpoint".to_owned(),
+        Cleared::SessionlessName => "not a probe: a static file or an API".to_owned(),
+        Cleared::NoEvidence => {
+            "not a probe: no sign of a session (no cookie, no login redirect, not answered 2xx or 3xx)"
+                .to_owned()
+        }
+    }
+}
