@@ -224,9 +224,11 @@ fn too_fast(times: &[UnixMillis], res_ms: i64) -> bool {
     if res_ms < 1000 || times.len() < 2 {
         return false;
     }
-    let mut gaps: Vec<i64> = times.windows(2).map(|w| w[1] - w[0]).collect();
-    let mid = gaps.len() / 2;
-    *gaps.select_nth_unstable(mid).1 < 2 * res_ms
+    // The median gap is under two ticks exactly when more than half of the gaps are: counted
+    // in one pass, with no copy and no selection.
+    let gaps = times.len() - 1;
+    let short = times.windows(2).filter(|w| w[1] - w[0] < 2 * res_ms).count();
+    short > gaps / 2
 }
 
 /// The result of the analysis.

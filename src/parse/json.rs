@@ -159,12 +159,16 @@ type Span = ((usize, usize), bool, Option<(Field, u8)>);
 /// absent one (`-`, `""`, `null`), then the lower rank. Absent values are kept too, so that a
 /// field the log has but left empty (an empty `Set-Cookie`) is told from one it does not have.
 fn fill<'a>(slots: &mut Slots<'a>, (field, rank): (Field, u8), value: RawValue<'a>) {
+    // The order as one byte: [`ABSENT`] above every rank.
+    let order = rank | if value.is_absent() { ABSENT } else { 0 };
     let slot = &mut slots[field as usize];
-    let better = (value.is_absent(), rank);
-    if slot.is_none_or(|(r, v)| better < (v.is_absent(), r)) {
-        *slot = Some((rank, value));
+    if slot.is_none_or(|(r, _)| order < r) {
+        *slot = Some((order, value));
     }
 }
+
+/// Marks a slot's value as absent, in the byte that orders it (ranks are small).
+const ABSENT: u8 = 0x80;
 
 /// The layout of the last line the general scanner read: the literal text between its values
 /// (quotes, keys, `:`, `,`, spaces) and the field each value fills. nginx writes every line of a
@@ -287,7 +291,7 @@ pub(crate) fn parse<'a>(
         scanned?;
         known
     };
-    let get = |f: Field| slots[f as usize].map(|(_, v)| v).filter(|v| !v.is_absent());
+    let get = |f: Field| slots[f as usize].filter(|(order, _)| order & ABSENT == 0).map(|(_, v)| v);
     let Some(time) = get(Field::Time) else {
         return Err(if known { ParseError::MissingTime } else { ParseError::NotARecord });
     };
