@@ -241,13 +241,23 @@ impl Feed<'_> {
         // gathered. Lines over the length limit and runs of blank or NUL lines before the first
         // record are gathered too, to be counted in their place.
         let mut gathered: Vec<Piece> = Vec::new();
-        let mut text = Vec::new();
+        // The first non-empty lines, each with its newline: all that detection reads. Each piece
+        // is scanned once, and blank or NUL lines are not copied.
+        let mut first = Vec::new();
+        let mut found = 0;
         let mut bytes = 0usize;
-        while !has_lines(&text, DETECT_LINES) && bytes < DETECT_MAX_BYTES {
+        while found < DETECT_LINES && bytes < DETECT_MAX_BYTES {
             match chunker.next_piece() {
                 Ok(Some(Piece::Lines(buf))) => {
                     bytes += buf.len();
-                    text.extend_from_slice(&buf);
+                    let wanted = DETECT_LINES - found;
+                    let lines =
+                        buf.split(|&b| b == b'\n').filter(|l| !trim_leading_nul(l.trim_ascii()).is_empty());
+                    for line in lines.take(wanted) {
+                        first.extend_from_slice(line);
+                        first.push(b'\n');
+                        found += 1;
+                    }
                     gathered.push(Piece::Lines(buf));
                 }
                 Ok(Some(overlong)) => gathered.push(overlong),
@@ -266,8 +276,8 @@ impl Feed<'_> {
             self.update(index, |s| s.status = InputStatus::Skipped("empty input".to_owned()));
             return None;
         }
-        let detection = if has_lines(&text, 1) {
-            detect(&text, &self.opts.fields)
+        let detection = if found > 0 {
+            detect(&first, &self.opts.fields)
         } else if gathered.iter().any(|p| matches!(p, Piece::Overlong(_))) {
             Detection::NotAccessLog(format!(
                 "not an access log: no line under the {}-byte limit in its first {} MiB",
@@ -277,25 +287,14 @@ impl Feed<'_> {
         } else {
             Detection::NotAccessLog("no non-empty lines".into())
         };
-        drop(text);
         match detection {
             Detection::NotAccessLog(why) => {
                 self.update(index, |s| s.status = InputStatus::Skipped(why));
                 None
             }
             Detection::Format(format) => {
-                let hint = (format == Format::Json)
-                    .then(|| {
-                        let first: Vec<u8> = gathered
-                            .iter()
-                            .filter_map(|p| if let Piece::Lines(b) = p { Some(&b[..]) } else { None })
-                            .flatten()
-                            .copied()
-                            .take(DETECT_HINT_BYTES)
-                            .collect();
-                        user_agent_hint(&first, &self.opts.fields)
-                    })
-                    .flatten();
+                let hint =
+                    (format == Format::Json).then(|| user_agent_hint(&first, &self.opts.fields)).flatten();
                 self.update(index, |s| {
                     s.status = InputStatus::Read(format);
                     s.hint = hint;
@@ -321,17 +320,6 @@ impl Feed<'_> {
 /// first line over the length limit, or a long run of blank or NUL lines before the first
 /// record, does not hide the records after it.
 pub const DETECT_MAX_BYTES: usize = 64 << 20;
-
-/// Bytes of the first lines read for the user-agent hint.
-const DETECT_HINT_BYTES: usize = 1 << 20;
-
-/// True when `buf` holds at least `n` non-empty lines.
-fn has_lines(buf: &[u8], n: usize) -> bool {
-    buf.split(|&b| b == b'\n')
-        .filter(|l| !trim_leading_nul(l.trim_ascii()).is_empty())
-        .nth(n.saturating_sub(1))
-        .is_some()
-}
 
 impl Iterator for Feed<'_> {
     type Item = Work;

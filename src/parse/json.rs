@@ -342,34 +342,34 @@ fn first_forwarded(xff: Cow<'_, str>) -> Option<Cow<'_, str>> {
     }
 }
 
-/// The first key of a JSON line that looks like a user agent's (`agent`, `ua`, `userAgent` …),
-/// for a hint when no record read one.
-pub(crate) fn agent_like_key(line: &[u8]) -> Option<String> {
-    let mut found = None;
-    let _ = scan_object(line, |key, value, _| {
-        let k = String::from_utf8_lossy(key).to_ascii_lowercase();
-        let looks = k.contains("agent") || k == "ua" || k.ends_with("_ua") || k.ends_with(".ua");
-        if found.is_none() && looks && value.is_some_and(|v| !v.is_absent()) {
-            found = Some(String::from_utf8_lossy(key).into_owned());
-        }
-    });
-    found
-}
-
-/// The keys of a JSON line whose values read as times: what `--field time=KEY` could name when
-/// none of the known time keys is there.
-pub(crate) fn time_like_keys(line: &[u8]) -> Vec<String> {
+/// The keys of a JSON line whose present, unescaped values `wanted` accepts, `most` of them at
+/// most: for hints on keys the built-in names do not read.
+fn keys_where(line: &[u8], most: usize, wanted: impl Fn(&str, &[u8]) -> bool) -> Vec<String> {
     let mut keys = Vec::new();
     let _ = scan_object(line, |key, value, _| {
-        if let Some(v) = value.filter(|v| !v.escaped && !v.is_absent()) {
-            // A time since 2000: a status code or a byte count also reads as an epoch.
-            let recent = super::time::parse_time(v.bytes).is_some_and(|(ms, _)| ms >= 946_684_800_000);
-            if recent && keys.len() < 4 {
-                keys.push(String::from_utf8_lossy(key).into_owned());
-            }
+        let key = String::from_utf8_lossy(key);
+        if keys.len() < most && value.is_some_and(|v| !v.escaped && !v.is_absent() && wanted(&key, v.bytes)) {
+            keys.push(key.into_owned());
         }
     });
     keys
+}
+
+/// The first key of a JSON line that looks like a user agent's (`agent`, `ua`, `userAgent` …),
+/// for a hint when no record read one.
+pub(crate) fn agent_like_key(line: &[u8]) -> Option<String> {
+    keys_where(line, 1, |key, _| {
+        let k = key.to_ascii_lowercase();
+        k.contains("agent") || k == "ua" || k.ends_with("_ua") || k.ends_with(".ua")
+    })
+    .pop()
+}
+
+/// The keys of a JSON line whose values read as times since 2000 (a status code or a byte count
+/// also reads as an epoch): what `--field time=KEY` could name when none of the known time keys
+/// is there.
+pub(crate) fn time_like_keys(line: &[u8]) -> Vec<String> {
+    keys_where(line, 4, |_, v| super::time::parse_time(v).is_some_and(|(ms, _)| ms >= 946_684_800_000))
 }
 
 #[cfg(test)]

@@ -178,7 +178,7 @@ pub struct PeriodicReport {
     pub verdict: String,
     /// Where it was found: (cluster, caller) indices into the findings.
     #[serde(skip)]
-    pub source: Option<(usize, usize)>,
+    pub source: (usize, usize),
     /// When it was active, for pictures.
     #[serde(skip)]
     pub activity: Option<Activity>,
@@ -262,7 +262,7 @@ fn periodic_reports(findings: &Findings, judgement: &Judgement) -> Vec<PeriodicR
                     distinct_clients: distinct_clients(c),
                     timestamp_resolution: resolution(c.res_ms),
                     verdict: verdicts.get(&(ci, pi)).cloned().unwrap_or_default(),
-                    source: Some((ci, pi)),
+                    source: (ci, pi),
                     activity: None,
                 }
             })
@@ -479,7 +479,7 @@ impl Report {
                 until: window.1.map(rfc3339),
                 outside_window: findings.outside_window,
             },
-            probes: probes.iter().map(|p| ProbeReport::new(p, findings)).collect(),
+            probes: probes.iter().map(ProbeReport::new).collect(),
             clusters: findings.clusters.iter().take(listed).map(ClusterReport::new).collect(),
             periodic: periodic_reports(findings, judgement),
             errors,
@@ -504,10 +504,8 @@ impl Report {
             });
         }
         for r in self.periodic.iter_mut().take(MAX_PICTURES) {
-            if let Some((c, p)) = r.source.and_then(|(ci, pi)| {
-                let c = findings.clusters.get(ci)?;
-                Some((c, c.periodic.get(pi)?))
-            }) {
+            let (ci, pi) = r.source;
+            if let Some((c, p)) = findings.clusters.get(ci).and_then(|c| Some((c, c.periodic.get(pi)?))) {
                 r.activity = Some(Activity::new(&c.times, span, p));
             }
         }

@@ -5,7 +5,6 @@ use serde::{Serialize, Serializer};
 
 use super::activity::Activity;
 use super::units::{human_seconds, rfc3339, round3};
-use crate::analysis::Findings;
 use crate::analysis::agents::CallerKind;
 use crate::analysis::probe::{Evidence, Fix, Probe, Severity};
 
@@ -66,9 +65,9 @@ pub struct ProbeReport {
 }
 
 impl ProbeReport {
-    /// The report of `p`, found in `findings`.
+    /// The report of `p`; its picture is drawn apart ([`super::Report::draw_activity`]).
     #[must_use]
-    pub fn new(p: &Probe, findings: &Findings) -> Self {
+    pub fn new(p: &Probe) -> Self {
         let mut reasons: Vec<String> = p.evidence.iter().map(|e| reason(e, &p.path)).collect();
         let clients =
             p.distinct_clients.map_or_else(String::new, |n| format!(", from {n} client address(es)"));
@@ -88,14 +87,6 @@ impl ProbeReport {
                 human_seconds(p.period_ms / 1000.0)
             ),
         });
-        let cookie_share = p.evidence.iter().find_map(|e| match e {
-            Evidence::CookiesSet { set, logged } => Some(round3(*set as f64 / (*logged).max(1) as f64)),
-            _ => None,
-        });
-        let cookie_share = cookie_share.or_else(|| {
-            let c = findings.clusters.get(p.cluster)?;
-            (c.stats.set_cookie_logged > 0).then_some(0.0)
-        });
         ProbeReport {
             user_agent: p.user_agent.clone(),
             host: p.host.clone(),
@@ -106,7 +97,7 @@ impl ProbeReport {
             period_settled: p.caller.is_some(),
             phases: p.phases,
             distinct_clients: p.distinct_clients,
-            cookie_share,
+            cookie_share: p.cookie_share.map(round3),
             first_seen: rfc3339(p.first_seen),
             last_seen: rfc3339(p.last_seen),
             caller_kind: p.caller_kind,
@@ -136,10 +127,10 @@ fn status(s: Option<u16>) -> String {
 /// One piece of evidence about a probe of `path`, as a sentence that starts with its strength.
 fn reason(e: &Evidence, path: &str) -> String {
     match e {
-        Evidence::CookiesSet { set, logged } if 2 * set >= *logged => {
+        Evidence::CookiesSet { set, logged } => {
             format!("certain: {set} of {logged} responses set a cookie (Set-Cookie is logged)")
         }
-        Evidence::CookiesSet { set, logged } => format!(
+        Evidence::CookieJar { set, logged } => format!(
             "certain: {set} of {logged} responses set a cookie ({}): the caller keeps its cookies, so only \
              those responses make sessions",
             percent(*set as f64 / (*logged).max(1) as f64)

@@ -34,10 +34,17 @@ impl Severity {
 /// what the log holds.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Evidence {
-    /// For: the log has a `Set-Cookie` field, set on `set` of the `logged` responses that have
-    /// it. Certain on most responses; on a few, the caller keeps its cookie jar and only those
-    /// responses make sessions.
+    /// For, certain: the log has a `Set-Cookie` field, set on `set` of the `logged` responses
+    /// that have it, most of them: a session per beat.
     CookiesSet {
+        /// Responses that set a cookie.
+        set: u64,
+        /// Responses whose line has the field.
+        logged: u64,
+    },
+    /// For, certain but few: a cookie on `set` of the `logged` responses, under half. The caller
+    /// keeps its cookie jar, and only those responses make sessions.
+    CookieJar {
         /// Responses that set a cookie.
         set: u64,
         /// Responses whose line has the field.
@@ -152,6 +159,9 @@ pub struct Probe {
     pub caller_fix: String,
     /// Distinct client addresses of the cluster; `None` when none was logged.
     pub distinct_clients: Option<u64>,
+    /// Share of the responses with a `Set-Cookie` field that set a cookie; `None` when the log
+    /// has no such field for this cluster.
+    pub cookie_share: Option<f64>,
     /// Severity, from the evidence and the cost.
     pub severity: Severity,
     /// The evidence: for it, strongest first, then against it, then notes.

@@ -25,7 +25,7 @@ use regex::RegexSet;
 
 pub use finding::{Cleared, Evidence, Fix, Judgement, Probe, Severity};
 
-use super::agents::{CallerKind, UserAgents};
+use super::agents::{Agent, CallerKind, UserAgents};
 use super::endpoints::{Endpoint, Endpoints, is_login_path, is_sessionless_by_name};
 use super::normalize::path_template;
 use super::periodic::Periodicity;
@@ -72,6 +72,10 @@ const MAX_FOLLOW_UPS: usize = 8;
 /// Share of responses with a `Set-Cookie` field from which the field counts as logged.
 const LOGGED: f64 = 0.5;
 
+/// Fewest requests of a known monitor whose period is not settled, for a finding: enough to be
+/// a schedule rather than a few visits.
+const MIN_UNSETTLED: u64 = 8;
+
 /// Health paths learned per host (`None`: no host logged): each path that a known health checker
 /// polls there, with who polls it, sorted.
 type LearnedHealth<'a> = HashMap<Option<&'a str>, Vec<(&'a str, String)>>;
@@ -115,12 +119,6 @@ impl Cookies {
 }
 
 impl ProbeRules {
-    /// Finds the probes among the callers of `findings`, most costly first.
-    #[must_use]
-    pub fn find(&self, findings: &Findings) -> Vec<Probe> {
-        self.judge_all(findings).probes
-    }
-
     /// Judges every scheduled caller of `findings`: the probes, most costly first, and why
     /// each other fixed-interval caller is not one.
     #[must_use]
@@ -131,7 +129,10 @@ impl ProbeRules {
             .enumerate()
             .flat_map(|(ci, c)| (0..c.periodic.len()).map(move |pi| Caller { cluster: ci, periodic: pi }))
             .collect();
-        let learned = self.learned_health(clusters, &callers);
+        // Each caller's user agent, classified once.
+        let agents: Vec<&Agent> =
+            callers.iter().map(|k| self.agents.classify(clusters[k.cluster].key.user_agent())).collect();
+        let learned = learned_health(clusters, &callers, &agents, &self.endpoints);
         let healthy = self.health_on_hosts(clusters);
         let (follow_ups, folded) = follow_ups(clusters, &callers);
         let mut probes = Vec::new();
@@ -147,21 +148,27 @@ impl ProbeRules {
                 .unwrap_or_default();
             let c = &clusters[caller.cluster];
             let p = &c.periodic[caller.periodic];
-            match self.judge(c, caller.cluster, Some((caller.periodic, p)), follow) {
-                Ok(probe) => probes.push(self.with_fix(probe, &learned, &healthy)),
+            match self.judge(c, caller.cluster, agents[i], Some((caller.periodic, p)), follow) {
+                Ok(probe) => probes.push(with_fix(probe, &learned, &healthy)),
                 Err(why) => cleared.push((caller.cluster, caller.periodic, why)),
             }
         }
         // Known monitors that get a new cookie on every response, with no settled period; and
         // callers too fast for the log's timestamps, whose period cannot be tested.
         let mut untimed = Vec::new();
-        for (ci, c) in clusters.iter().enumerate() {
-            if c.periodic.is_empty() {
-                if let Ok(probe) = self.judge(c, ci, None, Vec::new()) {
-                    probes.push(self.with_fix(probe, &learned, &healthy));
-                } else if c.too_fast && self.is_machine(c) {
-                    untimed.push(ci);
-                }
+        for (ci, c) in clusters.iter().enumerate().filter(|(_, c)| c.periodic.is_empty()) {
+            // Counters first: the user agent is classified only for the few that can matter.
+            let cookies = Cookies::of(c);
+            let unsettled = cookies.logged && cookies.share() >= 0.9 && c.stats.requests >= MIN_UNSETTLED;
+            if !unsettled && !c.too_fast {
+                continue;
+            }
+            let agent = self.agents.classify(c.key.user_agent());
+            if let Some(probe) = unsettled.then(|| self.judge(c, ci, agent, None, Vec::new()).ok()).flatten()
+            {
+                probes.push(with_fix(probe, &learned, &healthy));
+            } else if c.too_fast && is_machine(agent, c) {
+                untimed.push(ci);
             }
         }
         probes.sort_by(|a, b| {
@@ -172,36 +179,6 @@ impl ProbeRules {
                 .then(a.period_ms.total_cmp(&b.period_ms))
         });
         Judgement { probes, cleared, untimed }
-    }
-
-    /// True when `c`'s user agent is not a person's: not a browser, feed reader or crawler,
-    /// and few clients.
-    fn is_machine(&self, c: &ClusterFinding) -> bool {
-        let kind = self.agents.classify(c.key.user_agent()).kind;
-        !matches!(kind, CallerKind::Browser | CallerKind::FeedReader | CallerKind::Crawler)
-            && (c.stats.clients.is_empty() || c.stats.clients.len() <= MANY_CLIENTS)
-    }
-
-    /// Health endpoints learned per host: what known health checkers poll there. They suggest
-    /// the fix; they do not exempt a path (a health checker left on `/` is judged like anyone).
-    fn learned_health<'a>(&self, clusters: &'a [ClusterFinding], callers: &[Caller]) -> LearnedHealth<'a> {
-        let mut learned: LearnedHealth<'a> = HashMap::new();
-        for caller in callers {
-            let c = &clusters[caller.cluster];
-            let agent = self.agents.classify(c.key.user_agent());
-            if agent.kind == CallerKind::HealthChecker
-                && self.endpoints.is_health(c.key.path())
-                && share(c, 200..=299) >= 0.5
-            {
-                let who = c.key.user_agent().map(str::to_owned).unwrap_or_else(|| agent.name.clone());
-                learned.entry(c.key.host()).or_default().push((c.key.path(), who));
-            }
-        }
-        for list in learned.values_mut() {
-            list.sort();
-            list.dedup();
-        }
-        learned
     }
 
     /// The first cluster per host (in the clusters' order) that is a health endpoint by name,
@@ -220,27 +197,6 @@ impl ProbeRules {
         healthy
     }
 
-    /// `probe` with its fix: a health path a known checker polls on the same host, else a
-    /// health endpoint that answers there, else any.
-    fn with_fix(
-        &self,
-        mut probe: Probe,
-        learned: &LearnedHealth<'_>,
-        healthy: &HashMap<Option<&str>, &ClusterFinding>,
-    ) -> Probe {
-        let host = probe.host.as_deref();
-        probe.fix = if let Some((health, who)) =
-            learned.get(&host).and_then(|l| l.iter().find(|(h, _)| *h != probe.path))
-        {
-            Fix::LearnedHealth { health: (*health).to_owned(), who: who.clone() }
-        } else if let Some(h) = healthy.get(&host).filter(|h| h.key.path() != probe.path) {
-            Fix::HealthOnHost { health: h.key.path().to_owned(), status: main_status(h) }
-        } else {
-            Fix::AnyHealthEndpoint
-        };
-        probe
-    }
-
     /// Weighs the evidence on cluster `c` (index `ci`) and its caller `caller` (or, with
     /// `None`, the cluster as a whole, whose period is not settled); a probe when it creates
     /// sessions.
@@ -248,11 +204,11 @@ impl ProbeRules {
         &self,
         c: &ClusterFinding,
         ci: usize,
+        agent: &Agent,
         caller: Option<(usize, &Periodicity)>,
         follow_ups: Vec<String>,
     ) -> Result<Probe, Cleared> {
         let path = c.key.path();
-        let agent = self.agents.classify(c.key.user_agent());
         let cookies = Cookies::of(c);
         let given = self.session_paths.is_match(path);
         // Ruled out: the user says so, or the log shows no cookie on any response.
@@ -274,19 +230,15 @@ impl ProbeRules {
         if let Some(n) = clients.filter(|&n| n > MANY_CLIENTS && n > 4 * phases) {
             return Err(Cleared::ManyClients(n as u64));
         }
-        // A period not settled: only a known monitor with a new cookie on (nearly) every
-        // response, seen often enough to be a schedule.
-        if caller.is_none()
-            && !(matches!(
-                agent.kind,
-                CallerKind::HealthChecker
-                    | CallerKind::UptimeMonitor
-                    | CallerKind::Monitoring
-                    | CallerKind::HeadlessBrowser
-            ) && cookies.logged
-                && cookies.share() >= 0.9
-                && c.stats.requests >= 8)
-        {
+        // A period not settled: only a known monitor (the caller checked its cookies).
+        let monitor = matches!(
+            agent.kind,
+            CallerKind::HealthChecker
+                | CallerKind::UptimeMonitor
+                | CallerKind::Monitoring
+                | CallerKind::HeadlessBrowser
+        );
+        if caller.is_none() && !monitor {
             return Err(Cleared::NoEvidence);
         }
         let status = main_status(c);
@@ -298,8 +250,10 @@ impl ProbeRules {
         let sessionless = by_name.is_some() || is_sessionless_by_name(path);
 
         let mut evidence = Vec::new();
-        if cookies.logged && cookies.set > 0 {
+        if cookies.on_most() {
             evidence.push(Evidence::CookiesSet { set: cookies.set, logged: cookies.with_field });
+        } else if cookies.logged && cookies.set > 0 {
+            evidence.push(Evidence::CookieJar { set: cookies.set, logged: cookies.with_field });
         }
         if let Some(login) = followed {
             evidence.push(Evidence::FollowedToLogin { status, login: login.clone() });
@@ -355,12 +309,12 @@ impl ProbeRules {
                 (s.requests, gap, 0.0, s.first_seen, s.last_seen, s.requests as f64 / (active / 86_400_000.0))
             }
         };
-        let sessions_per_day = (if cookies.logged { per_day * cookies.share() } else { per_day }).round();
+        // Where the log has the field, only the responses that set a cookie make sessions.
+        let cookie_share = cookies.logged.then(|| cookies.share());
+        let sessions_per_day = (per_day * cookie_share.unwrap_or(1.0)).round();
         let (live, ttl) = match self.session_ttl {
             SessionTtl::Seconds(s) => ((sessions_per_day * s / 86_400.0).round(), Some(s)),
-            SessionTtl::Never => {
-                ((requests as f64 * if cookies.logged { cookies.share() } else { 1.0 }).round(), None)
-            }
+            SessionTtl::Never => ((requests as f64 * cookie_share.unwrap_or(1.0)).round(), None),
         };
         let costly = sessions_per_day >= 1000.0 || (ttl.is_none() && sessions_per_day >= 100.0);
         let severity = if observed && costly {
@@ -387,6 +341,7 @@ impl ProbeRules {
             caller_name: agent.name.clone(),
             caller_fix: agent.fix.clone(),
             distinct_clients: clients.map(|n| n as u64),
+            cookie_share,
             severity,
             evidence,
             sessions_per_day,
@@ -396,6 +351,59 @@ impl ProbeRules {
             fix: Fix::AnyHealthEndpoint,
         })
     }
+}
+
+/// True when `agent` and `c` are not people: not a browser, feed reader or crawler, and few
+/// clients.
+fn is_machine(agent: &Agent, c: &ClusterFinding) -> bool {
+    !matches!(agent.kind, CallerKind::Browser | CallerKind::FeedReader | CallerKind::Crawler)
+        && (c.stats.clients.is_empty() || c.stats.clients.len() <= MANY_CLIENTS)
+}
+
+/// Health endpoints learned per host: what known health checkers poll there. They suggest the
+/// fix; they do not exempt a path (a health checker left on `/` is judged like anyone).
+fn learned_health<'a>(
+    clusters: &'a [ClusterFinding],
+    callers: &[Caller],
+    agents: &[&Agent],
+    endpoints: &Endpoints,
+) -> LearnedHealth<'a> {
+    let mut learned: LearnedHealth<'a> = HashMap::new();
+    for (caller, agent) in callers.iter().zip(agents) {
+        let c = &clusters[caller.cluster];
+        if agent.kind == CallerKind::HealthChecker
+            && endpoints.is_health(c.key.path())
+            && share(c, 200..=299) >= 0.5
+        {
+            let who = c.key.user_agent().map(str::to_owned).unwrap_or_else(|| agent.name.clone());
+            learned.entry(c.key.host()).or_default().push((c.key.path(), who));
+        }
+    }
+    for list in learned.values_mut() {
+        list.sort();
+        list.dedup();
+    }
+    learned
+}
+
+/// `probe` with its fix: a health path a known checker polls on the same host, else a health
+/// endpoint that answers there, else any.
+fn with_fix(
+    mut probe: Probe,
+    learned: &LearnedHealth<'_>,
+    healthy: &HashMap<Option<&str>, &ClusterFinding>,
+) -> Probe {
+    let host = probe.host.as_deref();
+    probe.fix = if let Some((health, who)) =
+        learned.get(&host).and_then(|l| l.iter().find(|(h, _)| *h != probe.path))
+    {
+        Fix::LearnedHealth { health: (*health).to_owned(), who: who.clone() }
+    } else if let Some(h) = healthy.get(&host).filter(|h| h.key.path() != probe.path) {
+        Fix::HealthOnHost { health: h.key.path().to_owned(), status: main_status(h) }
+    } else {
+        Fix::AnyHealthEndpoint
+    };
+    probe
 }
 
 /// Follow-ups: for each caller that is mostly redirected, the callers on the same host with
