@@ -6,7 +6,11 @@
 #   probes   N = 100,000 paths on one host, each answered 302 at the same 12 beats by one user
 #            agent (1.2M lines): every path a periodic caller, every one judged
 #   long     200,000 lines, each a new 8 KB path (a cluster each)
+#   unique   10,000,000 lines, each a new path (a cluster each; 1.3 GB)
 #   common   the 1M-line log of benches/compare.sh, for the ratio
+#
+# Under the default --max-memory (512M), `long` and `unique` fold their one-request clusters:
+# their peak RSS must stay under 512 MB (524,288 KB).
 set -euo pipefail
 WORK=${WORK:-${TMPDIR:-/tmp}/nginx-forensics-hostile}
 cd "$(dirname "$0")/.."
@@ -30,8 +34,23 @@ with open(sys.argv[1], "w") as out:
         out.write('{"msec":"%d.%03d","host":"app.example.com","request":"GET /p/%s%d HTTP/1.1",'
                   '"status":"200","http_user_agent":"curl/8"}\n' % (1558723294 + i // 100, i % 1000, pad, i))
 PY
+[ -s "$WORK/unique.log" ] || python3 - "$WORK/unique.log" <<'PY'
+import sys
+letters = "ghijklmnopqrstuvwxyz"  # no hex digits: a path segment of these is never an id
+def word(i):
+    s = []
+    while True:
+        s.append(letters[i % 20]); i //= 20
+        if i == 0: return "".join(s)
+with open(sys.argv[1], "w", buffering=1 << 20) as out:
+    for start in range(0, 10_000_000, 100_000):
+        out.write("".join(
+            '{"msec":"%d.%03d","host":"app.example.com","request":"GET /w/%s HTTP/1.1",'
+            '"status":"404","http_user_agent":"scanner"}\n' % (1558723294 + i // 1000, i % 1000, word(i))
+            for i in range(start, start + 100_000)))
+PY
 [ -s "$WORK/common.log" ] || ./target/release/examples/generate 1000000 > "$WORK/common.log"
-for log in common probes long; do
+for log in common probes long unique; do
     cat "$WORK/$log.log" > /dev/null
     /usr/bin/time -f "$log: %e s, %M KB peak" "$NF" --format json "$WORK/$log.log" > /dev/null
 done

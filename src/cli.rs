@@ -113,6 +113,12 @@ pub struct Cli {
     #[arg(long, short)]
     pub quiet: bool,
 
+    /// Memory the analysis may keep: over it, the clusters with the fewest requests are
+    /// folded into counted aggregates and the report says so (`512M`, `2G`; `0`: no limit).
+    /// Buffers and the report itself come on top: about 1 MiB per thread.
+    #[arg(long, value_name = "SIZE", default_value = "512M", value_parser = parse_size)]
+    pub max_memory: u64,
+
     /// Target size of the chunks workers parse (tuning and tests).
     #[arg(long, value_name = "BYTES", default_value_t = 1 << 20, hide = true)]
     pub chunk_bytes: usize,
@@ -210,6 +216,23 @@ fn parse_time(s: &str, now_ms: UnixMillis) -> Result<UnixMillis, String> {
             "{s:?} is not a time: give RFC 3339 (2024-03-01T00:00:00Z), a date (2024-03-01) or a duration before now (24h, 7d)"
         )),
     }
+}
+
+/// Parses a size: bytes, or with a K, M, G or T suffix (powers of 1,024; `KB`, `MiB`… too).
+fn parse_size(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let digits = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (n, unit) = t.split_at(digits);
+    let shift = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 0,
+        "k" | "kb" | "kib" => 10,
+        "m" | "mb" | "mib" => 20,
+        "g" | "gb" | "gib" => 30,
+        "t" | "tb" | "tib" => 40,
+        _ => return Err(format!("{s:?} is not a size: give bytes or a number with K, M, G or T (512M, 2G)")),
+    };
+    let n: u64 = n.parse().map_err(|_| format!("{s:?} is not a size: it must start with a number (512M)"))?;
+    n.checked_mul(1 << shift).ok_or_else(|| format!("{s:?} is too large"))
 }
 
 fn parse_ttl(s: &str) -> Result<SessionTtl, String> {
@@ -346,6 +369,10 @@ impl Cli {
                 since,
                 until,
                 listed_clusters: (self.max_clusters != 0).then(|| self.max_clusters.max(self.top)),
+                // A quarter is left for what is not the cluster table: buffers, the findings
+                // and the report.
+                max_memory: (self.max_memory != 0)
+                    .then(|| usize::try_from(self.max_memory / 4 * 3).unwrap_or(usize::MAX)),
                 ..AnalysisOptions::default()
             },
         })
@@ -377,6 +404,18 @@ mod tests {
         assert_eq!(cli.fields, vec![(Field::UserAgent, "ua".to_owned())]);
         assert!(Cli::try_parse_from(["nginx-forensics", "--field", "nope=x"]).is_err());
         assert!(Cli::try_parse_from(["nginx-forensics", "--field", "host"]).is_err());
+    }
+
+    #[test]
+    fn sizes_parse() {
+        assert_eq!(parse_size("512M"), Ok(512 << 20));
+        assert_eq!(parse_size("2GiB"), Ok(2 << 30));
+        assert_eq!(parse_size("1 kb"), Ok(1024));
+        assert_eq!(parse_size("4096"), Ok(4096));
+        assert_eq!(parse_size("0"), Ok(0));
+        assert!(parse_size("lots").is_err());
+        assert!(parse_size("5X").is_err());
+        assert!(parse_size("99999999999T").is_err());
     }
 
     #[test]

@@ -1,13 +1,12 @@
-//! The streaming, parallel driver: every input is cut into newline-aligned chunks that a rayon
-//! pool parses; each worker keeps its own counters and detector, merged at the end without locks.
+//! The streaming, parallel driver: every input is cut into newline-aligned chunks that worker
+//! threads parse; each worker keeps its own counters, and hands each chunk's observations to a
+//! total that merges them in input order (see [`crate::analysis::Detector`]).
 //!
 //! Every line is accounted for: parsed, malformed (with `source:line: reason`) or skipped with a
 //! reason (empty, NUL padding, over the length limit). Line numbers are exact even though chunks
 //! are parsed out of order: each chunk counts its lines, and numbers are fixed up after the merge.
 
 use std::sync::Mutex;
-
-use rayon::iter::{ParallelBridge, ParallelIterator};
 
 use crate::analysis::Detector;
 use crate::input::{Chunker, Compression, Lines, Opened, Piece, ReadBytes, Source, open};
@@ -184,8 +183,8 @@ struct Work {
     piece: Piece,
 }
 
-/// Reads the inputs one after another and yields their pieces. Runs under rayon's bridge lock,
-/// so one worker reads (or decompresses) while the others parse, and at most one piece per
+/// Reads the inputs one after another and yields their pieces. Runs under a lock, so one
+/// worker reads (or decompresses) while the others parse, and at most one piece per
 /// worker is in memory.
 struct Feed<'s> {
     sources: &'s [Source],
@@ -557,18 +556,78 @@ pub fn workers(sources: &[Source], opts: &IngestOptions) -> usize {
     asked.min(THREADS_PER_CORE * cores).min(most).max(1)
 }
 
+/// The total of the pieces merged so far, and the pieces parsed ahead of their turn.
+///
+/// A worker that hands a piece over merges, in order, whatever has come in, unless another
+/// worker is already merging: then it goes back to parsing (the merging worker takes its piece
+/// too). Only when too many pieces wait does it wait for its turn to merge, so that memory
+/// stays bounded when merging is the slower part (a log of unique keys).
+struct InOrder<D> {
+    /// The number of the next piece to merge, and the pieces waiting for their turn.
+    queue: Mutex<(u64, std::collections::BTreeMap<u64, D>)>,
+    total: Mutex<D>,
+    /// Pieces that may wait before a worker waits to merge.
+    most_waiting: usize,
+}
+
+impl<D: Detector> InOrder<D> {
+    fn add(&self, seq: u64, piece: D) {
+        let backlog = {
+            let mut queue = lock(&self.queue);
+            queue.1.insert(seq, piece);
+            queue.1.len() > self.most_waiting
+        };
+        loop {
+            let mut total = if backlog {
+                lock(&self.total)
+            } else {
+                match self.total.try_lock() {
+                    Ok(total) => total,
+                    Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner(),
+                    Err(std::sync::TryLockError::WouldBlock) => return,
+                }
+            };
+            while let Some(piece) = self.next_piece() {
+                total.merge(piece);
+                total.settle();
+            }
+            drop(total);
+            // A piece handed over between the last look and the unlock found the total busy:
+            // its worker went back to parsing, so this one merges it.
+            let queue = lock(&self.queue);
+            if !queue.1.contains_key(&queue.0) {
+                return;
+            }
+        }
+    }
+
+    /// The next piece in order, if it was handed over.
+    fn next_piece(&self) -> Option<D> {
+        let mut queue = lock(&self.queue);
+        let next = queue.0;
+        let piece = queue.1.remove(&next)?;
+        queue.0 += 1;
+        Some(piece)
+    }
+}
+
+/// A lock that a panicked worker left behind is still usable: the panic itself is reported
+/// when the workers are joined.
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 /// Reads every source, parses every line and feeds the records to detectors made by `make`.
 ///
 /// Per-input problems (unreadable, not an access log) are recorded in the stats, never fatal.
 ///
 /// # Errors
-/// Only when the thread pool cannot be built.
+/// Only when an ingest worker panicked (a bug).
 pub fn run<D, F>(sources: &[Source], opts: &IngestOptions, make: F) -> anyhow::Result<Ingested<D>>
 where
     D: Detector,
     F: Fn() -> D + Sync + Send,
 {
-    let pool = rayon::ThreadPoolBuilder::new().num_threads(workers(sources, opts)).build()?;
     let inputs = Mutex::new(
         sources
             .iter()
@@ -594,17 +653,48 @@ where
         held: std::collections::VecDeque::new(),
         spares: &spares,
     };
-    let partial = pool.install(|| {
-        feed.par_bridge()
-            .fold(
-                || Partial::new(make(), n),
-                |mut acc, work| {
-                    acc.process(work, opts, &spares);
-                    acc
-                },
-            )
-            .reduce(|| Partial::new(make(), n), |a, b| a.merge(b, keep))
-    });
+    // The pieces are numbered as they are read, and merged into the total in that order
+    // whichever worker parsed them: what the total settles on never depends on the threads.
+    let feed = Mutex::new((feed, 0u64));
+    let threads = workers(sources, opts);
+    let total = InOrder {
+        queue: Mutex::new((0, std::collections::BTreeMap::new())),
+        total: Mutex::new(make()),
+        most_waiting: 2 * threads,
+    };
+    let partials: Vec<Partial<D>> = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..threads)
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut partial = Partial::new(make(), n);
+                    loop {
+                        let next = {
+                            let mut feed = lock(&feed);
+                            let (feed, seq) = &mut *feed;
+                            feed.next().map(|work| {
+                                *seq += 1;
+                                (*seq - 1, work)
+                            })
+                        };
+                        let Some((seq, work)) = next else { break };
+                        partial.process(work, opts, &spares);
+                        let piece = partial.detector.split_off();
+                        total.add(seq, piece);
+                    }
+                    partial
+                })
+            })
+            .collect();
+        workers.into_iter().map(|w| w.join()).collect::<Result<Vec<_>, _>>()
+    })
+    .map_err(|_| anyhow::anyhow!("an ingest worker panicked"))?;
+    let Some(mut partial) = partials.into_iter().reduce(|a, b| a.merge(b, keep)) else {
+        anyhow::bail!("no ingest worker ran");
+    };
+    let InOrder { total, queue, .. } = total;
+    let waiting = queue.into_inner().map_or(1, |q| q.1.len());
+    debug_assert_eq!(waiting, 0, "every piece is merged once all are parsed");
+    partial.detector = total.into_inner().map_err(|_| anyhow::anyhow!("an ingest worker panicked"))?;
     let mut inputs = inputs.into_inner().map_err(|_| anyhow::anyhow!("an ingest worker panicked"))?;
     for (stats, counts) in inputs.iter_mut().zip(&partial.counts) {
         stats.counts = *counts;

@@ -7,6 +7,12 @@ use clap::Parser;
 use nginx_forensics::app::{self, Exit};
 use nginx_forensics::cli::{Cli, Environment};
 
+/// mimalloc: a log of unique keys makes a cluster, and two small allocations, per line; under
+/// `--max-memory` most are freed again by whichever worker merges, and glibc's allocator spent
+/// 40 % of such a run freeing them across threads (figures in `docs/performance.md`).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,

@@ -185,3 +185,71 @@ fn records_after_a_long_first_line_or_padding_are_read() {
         assert_eq!(s["parsed"], 50 - lost_to_the_glue, "{name}");
     }
 }
+
+/// A path segment per number, of letters only (never folded into `:id`).
+fn word(mut i: usize) -> String {
+    let mut w = String::new();
+    loop {
+        w.push(char::from(b'g' + (i % 20) as u8));
+        i /= 20;
+        if i == 0 {
+            return w;
+        }
+    }
+}
+
+#[test]
+fn the_memory_budget_folds_the_long_tail_keeps_the_probe_and_says_so() {
+    // The incident's probe among 57,600 scanner requests, each on a path of its own.
+    let mut lines = Vec::new();
+    for (i, pair) in probe_hour().chunks(2).enumerate() {
+        lines.extend_from_slice(pair);
+        for j in 0..160 {
+            let t = 1_558_723_294 + i * 10;
+            lines.push(format!(
+                r#"{{"msec":"{t}.{:03}","host":"admin.example.com","request":"GET /x/{} HTTP/1.1","status":"404","http_user_agent":"scanner"}}"#,
+                j * 6,
+                word(i * 160 + j)
+            ));
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("access.log");
+    std::fs::write(&log, lines.join("\n") + "\n").unwrap();
+    let path = log.to_str().unwrap();
+
+    let whole = run_json(&["--max-memory", "0", path], None).report;
+    assert_eq!(whole["summary"]["folded"]["clusters"], 0);
+    assert_eq!(whole["summary"]["clusters"], 57_600 + 2);
+
+    let mut reports = Vec::new();
+    for threads in ["1", "2", "8"] {
+        let run =
+            run_json(&["--max-memory", "2M", "--threads", threads, "--chunk-bytes", "65536", path], None);
+        reports.push(run.report);
+    }
+    let piped =
+        run_json(&["--max-memory", "2M", "--chunk-bytes", "65536"], Some(std::fs::read(&log).unwrap()));
+    reports.push(piped.report);
+    for r in &mut reports {
+        r["summary"]["inputs"] = Value::Null;
+    }
+    assert!(reports.windows(2).all(|w| w[0] == w[1]), "the same report whatever the threads or input");
+
+    let report = &reports[0];
+    let folded = &report["summary"]["folded"];
+    assert!(folded["clusters"].as_u64().unwrap() > 40_000, "{folded}");
+    assert_eq!(folded["clusters"], folded["requests"], "only one-request clusters are folded");
+    assert_eq!(folded["most_requests"], 1);
+    assert_eq!(report["summary"]["lines"], lines.len() as u64, "every line still counted");
+    let probes = report["probes"].as_array().unwrap();
+    assert_eq!(probes.len(), 1, "the probe survives the folding");
+    assert_eq!(probes[0]["requests"], whole["probes"][0]["requests"], "with its exact counts");
+    let verdict = report["summary"]["verdict"].as_str().unwrap();
+    assert!(
+        verdict.starts_with("1 probe creates") && verdict.contains("folded to stay within --max-memory"),
+        "{verdict}"
+    );
+    let table = bin().args(["--max-memory", "2M", path]).output().unwrap();
+    assert!(String::from_utf8_lossy(&table.stdout).contains("folded"));
+}

@@ -1,9 +1,12 @@
 //! Detectors: accumulators that observe records and merge without locks, and the analysis
 //! that turns them into findings.
 //!
-//! Every detector has the same shape (xsv's `Commute`): each worker observes its own chunks
-//! into its own instance, and instances are merged. `merge` must be associative and
-//! commutative, so that the result depends neither on the thread count nor on input order.
+//! Every detector has the same shape (xsv's `Commute`): each worker observes a piece of input
+//! into its own instance, hands what it observed over ([`Detector::split_off`]), and the pieces
+//! are merged into one total in input order, each followed by [`Detector::settle`]. `merge` must
+//! be associative and commutative, so that the result depends neither on the thread count nor
+//! on which worker read what; `settle` (where a detector keeps its memory within a budget) sees
+//! the same sequence of totals whatever the thread count, so it may decide on them.
 //! Detectors and the analysis decide; they do no I/O and no wording: [`crate::report`] turns
 //! their findings into words, fields and pictures.
 
@@ -26,6 +29,12 @@ pub trait Detector: Send {
     fn observe(&mut self, record: &Record<'_>);
     /// Absorbs another instance's observations.
     fn merge(&mut self, other: Self);
+    /// The observations so far, leaving this instance empty (but keeping what only speeds it
+    /// up, such as caches).
+    #[must_use]
+    fn split_off(&mut self) -> Self;
+    /// Called on the total after each piece of input is merged into it, in input order.
+    fn settle(&mut self) {}
 }
 
 /// The span of time the records cover.
@@ -46,6 +55,10 @@ impl Detector for TimeSpan {
             (Some((a, b)), Some((c, d))) => Some((a.min(c), b.max(d))),
             (x, None) | (None, x) => x,
         };
+    }
+
+    fn split_off(&mut self) -> Self {
+        std::mem::take(self)
     }
 }
 
@@ -72,6 +85,10 @@ pub struct AnalysisOptions {
     /// [`Findings::clusters`]: nothing else can use it (a schedule needs several requests), and
     /// a log of scanners makes a cluster of nearly every request.
     pub listed_clusters: Option<usize>,
+    /// What the cluster table may hold, in bytes (`--max-memory`); `None`: no limit. Over it,
+    /// the clusters with the fewest requests are folded into counted aggregates
+    /// ([`cluster::Folded`]).
+    pub max_memory: Option<usize>,
 }
 
 /// Everything the detectors accumulate: the time span and the clusters.
@@ -87,6 +104,7 @@ pub struct Analysis {
     pub outside_window: u64,
     since: Option<UnixMillis>,
     until: Option<UnixMillis>,
+    max_memory: Option<usize>,
 }
 
 impl Analysis {
@@ -100,6 +118,7 @@ impl Analysis {
             outside_window: 0,
             since: options.since,
             until: options.until,
+            max_memory: options.max_memory,
         }
     }
 
@@ -112,7 +131,7 @@ impl Analysis {
         // Kept: every repeated cluster, and one-request clusters up to the head (listed, or
         // ordered by key).
         let kept_head = options.listed_clusters.map_or(usize::MAX, |n| n.max(KEY_ORDERED));
-        let cluster::Ordered { clusters: ordered, count: cluster_count, rest: unlisted } =
+        let cluster::Ordered { clusters: ordered, count: cluster_count, rest: unlisted, folded } =
             self.clusters.into_ordered(kept_head);
         let clusters: Vec<ClusterFinding> = ordered
             .into_par_iter()
@@ -167,7 +186,9 @@ impl Analysis {
         Findings {
             span: self.span.range,
             clusters,
-            cluster_count,
+            cluster_count: cluster_count + folded.clusters,
+            folded,
+            folded_could_be_periodic: folded.most_requests >= options.periodic.min_requests as u64,
             outside_window: self.outside_window,
             since: options.since,
             until: options.until,
@@ -192,6 +213,24 @@ impl Detector for Analysis {
         self.span.merge(other.span);
         self.clusters.merge(other.clusters);
         self.coverage.merge(other.coverage);
+    }
+
+    fn split_off(&mut self) -> Self {
+        Analysis {
+            span: std::mem::take(&mut self.span),
+            clusters: self.clusters.split_off(),
+            coverage: std::mem::take(&mut self.coverage),
+            outside_window: std::mem::take(&mut self.outside_window),
+            since: self.since,
+            until: self.until,
+            max_memory: self.max_memory,
+        }
+    }
+
+    fn settle(&mut self) {
+        if let Some(budget) = self.max_memory {
+            self.clusters.fold_within(budget);
+        }
     }
 }
 
@@ -239,8 +278,12 @@ pub struct Findings {
     /// The clusters, most requests first: every one, but for clusters of one request beyond
     /// the listed and the [`KEY_ORDERED`] biggest (see [`AnalysisOptions::listed_clusters`]).
     pub clusters: Vec<ClusterFinding>,
-    /// Every cluster, kept or not.
+    /// Every cluster, kept or not (folded ones included; approximate when any was folded).
     pub cluster_count: u64,
+    /// Clusters folded into counts to stay within `--max-memory`.
+    pub folded: cluster::Folded,
+    /// A folded cluster had enough requests for a schedule: a periodic caller may be among them.
+    pub folded_could_be_periodic: bool,
     /// Records outside `--since`/`--until`, not analysed.
     pub outside_window: u64,
     /// The `--since` the analysis was limited to.

@@ -220,7 +220,7 @@ impl ClusterReport {
 }
 
 /// The fixed-interval callers of every cluster, most requests per day first.
-fn periodic_reports(findings: &Findings, judgement: &Judgement) -> Vec<PeriodicReport> {
+fn periodic_reports(findings: &Findings, judgement: &Judgement, listed: usize) -> Vec<PeriodicReport> {
     let mut verdicts: std::collections::HashMap<(usize, usize), String> = judgement
         .cleared
         .iter()
@@ -274,6 +274,7 @@ fn periodic_reports(findings: &Findings, judgement: &Judgement) -> Vec<PeriodicR
             .then_with(|| (&a.user_agent, &a.host, &a.path).cmp(&(&b.user_agent, &b.host, &b.path)))
             .then_with(|| a.period_seconds.total_cmp(&b.period_seconds))
     });
+    out.truncate(listed);
     out
 }
 
@@ -306,6 +307,14 @@ pub struct Summary {
     pub clusters: u64,
     /// Clusters listed in `clusters` (the most requests first; `--max-clusters`).
     pub clusters_listed: u64,
+    /// Probes found (the verdict counts them all).
+    pub probes: u64,
+    /// Probes listed in `probes` (the most sessions first; `--max-clusters`).
+    pub probes_listed: u64,
+    /// Periodic callers found.
+    pub periodic_callers: u64,
+    /// Periodic callers listed in `periodic` (the most requests a day first; `--max-clusters`).
+    pub periodic_listed: u64,
     /// Clusters of callers (not people) whose requests come faster than the log's 1-s
     /// timestamps can time (half of them under 2 s apart): no schedule could be tested.
     pub untimed_callers: u64,
@@ -318,6 +327,21 @@ pub struct Summary {
     pub until: Option<String>,
     /// Parsed records outside the window, not analysed (0 without a window).
     pub outside_window: u64,
+    /// Clusters folded into counts to stay within `--max-memory` (all 0 when none was).
+    pub folded: FoldedSummary,
+}
+
+/// Clusters folded into counts to stay within `--max-memory`: the fewest-request clusters,
+/// whose keys and statistics are gone. With any folded, cluster counts are approximate (a key
+/// seen again after its cluster was folded is counted again).
+#[derive(Clone, Copy, Debug, Default, Serialize)]
+pub struct FoldedSummary {
+    /// Clusters folded.
+    pub clusters: u64,
+    /// Their requests.
+    pub requests: u64,
+    /// The most requests any folded cluster had.
+    pub most_requests: u64,
 }
 
 /// Skipped lines by reason.
@@ -385,6 +409,7 @@ impl Report {
         judgement: &Judgement,
     ) -> Self {
         let probes = &judgement.probes;
+        let periodic_total: u64 = findings.clusters.iter().map(|c| c.periodic.len() as u64).sum();
         let window = (findings.since, findings.until);
         let listed = findings.listed_clusters;
         let span = findings.span;
@@ -474,14 +499,23 @@ impl Report {
                 untimed_callers: judgement.untimed.len() as u64,
                 clusters: findings.cluster_count,
                 clusters_listed: findings.clusters.len().min(listed) as u64,
+                probes: probes.len() as u64,
+                probes_listed: probes.len().min(listed) as u64,
+                periodic_callers: periodic_total,
+                periodic_listed: periodic_total.min(listed as u64),
                 periodic_explained_by_log_gaps: findings.clusters.iter().map(|c| c.suppressed as u64).sum(),
                 since: window.0.map(rfc3339),
                 until: window.1.map(rfc3339),
                 outside_window: findings.outside_window,
+                folded: FoldedSummary {
+                    clusters: findings.folded.clusters,
+                    requests: findings.folded.requests,
+                    most_requests: findings.folded.most_requests,
+                },
             },
-            probes: probes.iter().map(ProbeReport::new).collect(),
+            probes: probes.iter().take(listed).map(ProbeReport::new).collect(),
             clusters: findings.clusters.iter().take(listed).map(ClusterReport::new).collect(),
-            periodic: periodic_reports(findings, judgement),
+            periodic: periodic_reports(findings, judgement, listed),
             errors,
             span_ms: findings.span,
         }

@@ -104,6 +104,17 @@ pub(super) fn verdict(judgement: &Judgement, findings: &Findings, looked: &Looke
             looked.losses().join(", ")
         ));
     }
+    let folded = &findings.folded;
+    if folded.clusters > 0 {
+        text.push_str(&format!(
+            "; {} cluster(s) of at most {} request(s) folded to stay within --max-memory",
+            thousands(folded.clusters),
+            thousands(folded.most_requests)
+        ));
+        if findings.folded_could_be_periodic {
+            text.push_str(" (periodic callers among them are not seen)");
+        }
+    }
     let untimed = judgement.untimed.len();
     if untimed > 0 {
         text.push_str(&format!(

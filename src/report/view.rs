@@ -78,7 +78,10 @@ pub(super) fn sections(report: &Report, top: usize) -> Vec<Section> {
     }];
     if !report.probes.is_empty() {
         out.push(Section::Probes {
-            title: format!("Probes that create sessions ({})", report.probes.len()),
+            title: format!(
+                "Probes that create sessions ({})",
+                of(report.probes.len(), report.summary.probes)
+            ),
             grid: probes(report),
             details: probe_details(report),
         });
@@ -87,7 +90,10 @@ pub(super) fn sections(report: &Report, top: usize) -> Vec<Section> {
         Section::Empty { title: "Periodic callers".to_owned() }
     } else {
         Section::Table {
-            title: format!("Periodic callers ({})", report.periodic.len()),
+            title: format!(
+                "Periodic callers ({})",
+                of(report.periodic.len(), report.summary.periodic_callers)
+            ),
             grid: periodic(report),
             periodic: true,
         }
@@ -113,6 +119,15 @@ pub(super) fn sections(report: &Report, top: usize) -> Vec<Section> {
             other => other,
         })
         .collect()
+}
+
+/// `12`, or `1,000 of 100,000` when a list is capped by `--max-clusters`.
+fn of(listed: usize, total: u64) -> String {
+    if listed as u64 == total {
+        thousands(total)
+    } else {
+        format!("{} of {}", thousands(listed as u64), thousands(total))
+    }
 }
 
 /// `1234567` → `1,234,567`.
@@ -283,6 +298,15 @@ fn summary(report: &Report) -> Grid {
         );
         rows.push(vec![Cell::plain("window (UTC)"), Cell::plain(window)]);
         rows.push(vec![Cell::plain("outside the window"), Cell::plain(thousands(s.outside_window))]);
+    }
+    if s.folded.clusters > 0 {
+        let folded = format!(
+            "{} cluster(s), {} request(s), at most {} each (--max-memory)",
+            thousands(s.folded.clusters),
+            thousands(s.folded.requests),
+            thousands(s.folded.most_requests)
+        );
+        rows.push(vec![Cell::plain("folded"), Cell::plain(folded)]);
     }
     rows.push(vec![Cell::plain("time span (UTC)"), Cell::plain(span)]);
     Grid { header: vec!["", ""], rows }

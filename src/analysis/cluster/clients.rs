@@ -101,12 +101,13 @@ impl ClientSet {
         self.items = merged;
     }
 
-    /// Absorbs another worker's set (a union, capped as one set would be).
+    /// Absorbs another set (a union, capped as one set would be). Its hashes are appended like
+    /// inserted ones, and merged into the sorted run by the same rule: a busy cluster's set,
+    /// merged with every piece's, is not copied whole for each.
     pub fn merge(&mut self, mut other: ClientSet) {
         if self.capped {
             return;
         }
-        other.flush();
         if other.capped {
             *self = other;
             return;
@@ -114,10 +115,12 @@ impl ClientSet {
         if self.one.is_none() {
             self.one = other.one.take();
         }
-        self.flush();
         self.items.extend(other.one);
         self.items.extend(other.items);
-        self.flush();
+        let sorted = self.sorted as usize;
+        if self.items.len() - sorted >= sorted.max(CLIENT_BATCH) {
+            self.flush();
+        }
     }
 
     /// This set with its appended hashes merged: itself once flushed (as `finish` leaves it),

@@ -10,6 +10,7 @@ mod clients;
 mod key;
 mod stats;
 
+use std::borrow::Cow;
 use std::collections::BinaryHeap;
 use std::hash::{BuildHasher, Hasher};
 
@@ -23,6 +24,7 @@ pub use key::ClusterKey;
 pub use stats::ClusterStats;
 
 use super::normalize::{TemplateCache, normalize_host};
+use super::timeline::MAX_HITS;
 use crate::model::Record;
 use key::{encode_part, encodes, order_hash};
 use stats::{Hit, SlotStats};
@@ -61,7 +63,45 @@ pub struct Clusters {
     path: String,
     templates: TemplateCache,
     client_hasher: ahash::RandomState,
+    /// What the table holds, for [`Clusters::footprint`]: bytes of keys, clusters of more than
+    /// one request, and times kept by timelines.
+    key_bytes: usize,
+    repeated: usize,
+    times: usize,
+    /// Clusters folded away to stay within a memory budget.
+    folded: Folded,
 }
+
+/// Clusters folded into counts to keep the table within its memory budget
+/// ([`Clusters::fold_within`]): the fewest-request clusters, whose statistics are gone. A key
+/// seen again after its cluster was folded starts a new cluster, so counts are approximate
+/// whenever anything was folded.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Folded {
+    /// Clusters folded.
+    pub clusters: u64,
+    /// Their requests.
+    pub requests: u64,
+    /// The most requests any folded cluster had.
+    pub most_requests: u64,
+}
+
+impl Folded {
+    fn add(&mut self, other: &Folded) {
+        self.clusters += other.clusters;
+        self.requests += other.requests;
+        self.most_requests = self.most_requests.max(other.most_requests);
+    }
+}
+
+/// Estimated bytes per cluster in the table (its slot with the table's spare room, its key's
+/// allocation and its first request), per cluster of more than one request (whole
+/// statistics), and per time a timeline keeps; checked against measured peak memory in
+/// `docs/performance.md`.
+const CLUSTER_BYTES: usize =
+    2 * std::mem::size_of::<Slot>() + std::mem::size_of::<Hit<Cow<'static, str>>>() + 48;
+const REPEATED_BYTES: usize = std::mem::size_of::<ClusterStats>() + 64;
+const TIME_BYTES: usize = 6;
 
 /// Fixed seeds: distinct-client counts must not vary between runs through hash collisions.
 fn fixed_hasher() -> ahash::RandomState {
@@ -86,6 +126,72 @@ impl Clusters {
             path: String::new(),
             templates: TemplateCache::default(),
             client_hasher: fixed_hasher(),
+            key_bytes: 0,
+            repeated: 0,
+            times: 0,
+            folded: Folded::default(),
+        }
+    }
+
+    /// The clusters so far, leaving this table empty but with its caches.
+    #[must_use]
+    pub fn split_off(&mut self) -> Clusters {
+        let mut taken = Clusters::new(self.raw_paths);
+        std::mem::swap(&mut taken.tables, &mut self.tables);
+        taken.key_bytes = std::mem::take(&mut self.key_bytes);
+        taken.repeated = std::mem::take(&mut self.repeated);
+        taken.times = std::mem::take(&mut self.times);
+        taken.folded = std::mem::take(&mut self.folded);
+        taken
+    }
+
+    /// Estimated bytes the table holds.
+    #[must_use]
+    pub fn footprint(&self) -> usize {
+        self.len() * CLUSTER_BYTES + self.key_bytes + self.repeated * REPEATED_BYTES + self.times * TIME_BYTES
+    }
+
+    /// What was folded to stay within the memory budget.
+    #[must_use]
+    pub fn folded(&self) -> Folded {
+        self.folded
+    }
+
+    /// Keeps the table within `budget` bytes: when over, folds the clusters of one request,
+    /// then of up to 2, 4, 8... until the table is at most half the budget (so that folding
+    /// is rare and its cost shared by the many clusters added in between). The clusters a
+    /// periodic caller makes have many requests, and go last.
+    pub fn fold_within(&mut self, budget: usize) {
+        if self.footprint() <= budget {
+            return;
+        }
+        let mut most = 1u64;
+        loop {
+            let mut folded = Folded::default();
+            let (mut key_bytes, mut repeated, mut times) = (0, 0, 0);
+            for table in &mut self.tables {
+                table.retain(|s| {
+                    let n = s.stats.requests();
+                    if n > most {
+                        return true;
+                    }
+                    folded.clusters += 1;
+                    folded.requests += n;
+                    folded.most_requests = folded.most_requests.max(n);
+                    key_bytes += s.key.len();
+                    repeated += usize::from(s.stats.is_repeated());
+                    times += timeline_times(n);
+                    false
+                });
+            }
+            self.folded.add(&folded);
+            self.key_bytes -= key_bytes;
+            self.repeated -= repeated;
+            self.times -= times;
+            if self.footprint() <= budget / 2 || self.is_empty() {
+                break;
+            }
+            most = most.saturating_mul(2);
         }
     }
 
@@ -116,6 +222,9 @@ impl Clusters {
         if let Some(slot) = self.tables[part(hash)]
             .find_mut(hash, |s| s.hash == hash && encodes(&s.key, user_agent, host, path))
         {
+            let before = slot.stats.requests();
+            self.repeated += usize::from(before == 1);
+            self.times += usize::from(before < MAX_HITS as u64);
             slot.stats.observe(&Hit::of(r, client));
         } else {
             let stats = SlotStats::One(Box::new(Hit::of(r, client).kept()));
@@ -125,15 +234,32 @@ impl Clusters {
             self.key.extend_from_slice(path.as_bytes());
             let key = self.key.as_slice();
             let slot = Slot { hash, order_hash: order_hash(key), key: key.into(), stats };
+            self.key_bytes += key.len();
+            self.times += 1;
             self.tables[part(hash)].insert_unique(hash, slot, |s| s.hash);
         }
     }
 
     /// Absorbs another instance's clusters, a part at a time in parallel.
     pub fn merge(&mut self, other: Clusters) {
+        self.key_bytes += other.key_bytes;
+        self.repeated += other.repeated;
+        self.times += other.times;
+        self.folded.add(&other.folded);
         let parts: Vec<(&mut HashTable<Slot>, HashTable<Slot>)> =
             self.tables.iter_mut().zip(other.tables).collect();
-        parts.into_par_iter().for_each(|(mine, theirs)| merge_table(mine, theirs));
+        // A small table (a piece's) is merged on this thread: splitting it costs more.
+        let small = parts.iter().map(|(_, t)| t.len()).sum::<usize>() < SERIAL_MERGE;
+        let merged: Vec<Shared> = if small {
+            parts.into_iter().map(|(mine, theirs)| merge_table(mine, theirs)).collect()
+        } else {
+            parts.into_par_iter().map(|(mine, theirs)| merge_table(mine, theirs)).collect()
+        };
+        for m in merged {
+            self.key_bytes -= m.key_bytes;
+            self.repeated = self.repeated.saturating_add_signed(-m.repeated);
+            self.times -= m.times;
+        }
     }
 
     /// Number of clusters.
@@ -211,6 +337,7 @@ impl Clusters {
     /// beyond, so that the order never depends on the thread count or on the table's layout.
     #[must_use]
     pub fn into_ordered(self, head: usize) -> Ordered {
+        let folded = self.folded;
         let Kept { repeated, mut single, count, rest } = self.split_kept(head);
         // Repeated clusters are sorted as a permutation, then moved once: comparing keys or
         // counters scattered over the heap would dominate.
@@ -231,7 +358,7 @@ impl Clusters {
                 .cmp(&a.stats.requests())
                 .then_with(|| key::parts(&a.key).cmp(&key::parts(&b.key)))
         });
-        Ordered { clusters: entries.into_iter().map(OrderedCluster).collect(), count, rest }
+        Ordered { clusters: entries.into_iter().map(OrderedCluster).collect(), count, rest, folded }
     }
 }
 
@@ -271,6 +398,8 @@ pub struct Ordered {
     pub count: u64,
     /// The one-request clusters not kept: only to be freed.
     pub rest: Clusters,
+    /// What was folded during the ingest to stay within the memory budget (not in `count`).
+    pub folded: Folded,
 }
 
 /// One kept cluster, still as the table stored it: [`OrderedCluster::into_parts`] decodes its
@@ -307,8 +436,28 @@ fn part(hash: u64) -> usize {
 /// Clusters with at least this many requests on both sides of a merge are merged in parallel.
 const PARALLEL_MERGE: u64 = 1024;
 
-/// Absorbs `other` into `mine` (one part of two workers' clusters).
-fn merge_table(mine: &mut HashTable<Slot>, mut other: HashTable<Slot>) {
+/// Tables with fewer clusters than this are merged on one thread.
+const SERIAL_MERGE: usize = 4096;
+
+/// Times a timeline keeps for a cluster of `requests`.
+fn timeline_times(requests: u64) -> usize {
+    usize::try_from(requests.min(MAX_HITS as u64)).unwrap_or(MAX_HITS)
+}
+
+/// What two tables counted twice, found by their merge: the keys and statistics of clusters
+/// in both, and the times beyond a timeline's limit.
+#[derive(Default)]
+struct Shared {
+    key_bytes: usize,
+    /// Counted twice as repeated, less the clusters that became repeated by merging (two of
+    /// one request each).
+    repeated: isize,
+    times: usize,
+}
+
+/// Absorbs `other` into `mine` (one part of two workers' clusters); returns what both held.
+fn merge_table(mine: &mut HashTable<Slot>, mut other: HashTable<Slot>) -> Shared {
+    let mut shared = Shared::default();
     if other.len() > mine.len() {
         std::mem::swap(mine, &mut other);
     }
@@ -319,7 +468,15 @@ fn merge_table(mine: &mut HashTable<Slot>, mut other: HashTable<Slot>) {
     let mut busy = Vec::new();
     for slot in other {
         // One probe: a new key (most of a scanner's) goes where the search ended.
-        match mine.entry(slot.hash, |s| s.hash == slot.hash && s.key == slot.key, |s| s.hash) {
+        let entry = mine.entry(slot.hash, |s| s.hash == slot.hash && s.key == slot.key, |s| s.hash);
+        if let Entry::Occupied(found) = &entry {
+            // One key, one whole statistics, one timeline up to its limit.
+            let (a, b) = (found.get().stats.requests(), slot.stats.requests());
+            shared.key_bytes += slot.key.len();
+            shared.repeated += isize::from(a > 1) + isize::from(b > 1) - 1;
+            shared.times += timeline_times(a) + timeline_times(b) - timeline_times(a + b);
+        }
+        match entry {
             Entry::Occupied(found)
                 if found.get().stats.requests().min(slot.stats.requests()) >= PARALLEL_MERGE =>
             {
@@ -341,6 +498,7 @@ fn merge_table(mine: &mut HashTable<Slot>, mut other: HashTable<Slot>) {
     for slot in merged {
         mine.insert_unique(slot.hash, slot, |s| s.hash);
     }
+    shared
 }
 
 #[cfg(test)]
