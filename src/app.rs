@@ -11,8 +11,10 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::analysis::Analysis;
 use crate::config::Config;
+use crate::ingest::SharedInputs;
 use crate::ingest::{self, IngestStats, InputStatus};
-use crate::input::{Discovery, ReadBytes, Source, discover};
+use crate::input::{Discovery, Live, ReadBytes, Source, discover};
+use crate::live::{Emitter, Window};
 use crate::report::escape::terminal;
 use crate::report::{self, Report};
 
@@ -38,9 +40,12 @@ pub fn run(config: &Config, messages: &mut dyn Write) -> anyhow::Result<Exit> {
     // Minutes of work are not spent on a report that cannot be written.
     if let Some(path) = &config.output {
         output_dir(path)?;
-        clean_up_on_signals();
     } else {
         stdout_is_open()?;
+    }
+    let live = config.live.filter(|l| l.follow).map(|_| Live::default());
+    if config.output.is_some() || live.is_some() {
+        handle_signals(live.clone());
     }
     let Discovery { sources, problems } = discover(&config.paths);
     for p in &problems {
@@ -62,7 +67,30 @@ pub fn run(config: &Config, messages: &mut dyn Write) -> anyhow::Result<Exit> {
         ingest_options.read_bytes = Some(read.clone());
         Progress::start(read, total_bytes(&sources))
     });
-    let ingested = ingest::run(&sources, &ingest_options, || Analysis::new(&config.analysis));
+    let mut emitter = None;
+    let ingested = match config.live {
+        None => ingest::run(&sources, &ingest_options, || Analysis::new(&config.analysis)),
+        Some(options) => {
+            let shared = SharedInputs::default();
+            ingest_options.follow = live;
+            ingest_options.slot_ms = Some(options.every_ms);
+            ingest_options.live_inputs = Some(shared.clone());
+            let emit = Arc::new(std::sync::Mutex::new(
+                Emitter::new(Arc::new(config.clone()), shared, problems.clone())
+                    .with_context(|| "opening the events output")?,
+            ));
+            emitter = Some(emit.clone());
+            let analysis = Arc::new(config.analysis.clone());
+            let total = Window::new(analysis.clone(), &options, Some(emit));
+            ingest::run_into(
+                &sources,
+                &ingest_options,
+                || Window::new(analysis.clone(), &options, None),
+                total,
+            )
+            .map(|i| ingest::Ingested { stats: i.stats, detector: i.detector.snapshot() })
+        }
+    };
     if let Some(p) = progress {
         p.stop();
     }
@@ -75,7 +103,20 @@ pub fn run(config: &Config, messages: &mut dyn Write) -> anyhow::Result<Exit> {
     }
     report_problems(&ingested.stats, config.quiet, messages);
 
+    let events = config.render.format == report::OutputFormat::Events;
+    if let Some(emit) = emitter.as_ref().and_then(|e| e.lock().ok()) {
+        if let Some(e) = &emit.error {
+            let _ = writeln!(messages, "nginx-forensics: writing a live report: {}", terminal(e));
+        }
+    }
     match &config.output {
+        _ if events && emitter.is_some() => {
+            // The final events: what changed since the last emission, and the final heartbeat.
+            let at = findings.span.map_or(0, |(_, last)| last);
+            if let Some(mut emit) = emitter.as_ref().and_then(|e| e.lock().ok()) {
+                emit.emit_report(&report, at, true);
+            }
+        }
         Some(path) => write_report(path, |w| report::render(&report, &config.render, w))
             .with_context(|| format!("writing the report to {}", path.display()))?,
         None => {
@@ -209,7 +250,10 @@ fn report_problems(stats: &IngestStats, quiet: bool, out: &mut dyn Write) {
 /// regular file or does not exist (a killed run never leaves half a report); directly into a
 /// device, a FIFO or a socket (`-o /dev/null`, `-o /dev/stdout` stay what they are); and for a
 /// symlink, to the file it points to, leaving the link in place.
-fn write_report(path: &Path, write: impl FnOnce(&mut dyn Write) -> io::Result<()>) -> anyhow::Result<()> {
+pub(crate) fn write_report(
+    path: &Path,
+    write: impl FnOnce(&mut dyn Write) -> io::Result<()>,
+) -> anyhow::Result<()> {
     match std::fs::symlink_metadata(path) {
         Ok(m) if m.file_type().is_symlink() => match std::fs::canonicalize(path) {
             Ok(real) if real.is_file() => write_atomically(&real, write),
@@ -234,20 +278,34 @@ static WRITING: std::sync::Mutex<Option<std::path::PathBuf>> = std::sync::Mutex:
 
 /// On SIGINT or SIGTERM, removes the report being written (if any) and exits as the signal
 /// would have (128 + its number): no `.tmpXXXXXX` is left beside the reports.
-fn clean_up_on_signals() {
+///
+/// Under `--follow` (`live`), the first SIGINT or SIGTERM asks the inputs to stop instead, so
+/// that the final report is written and the run exits 0 (a second one exits at once), and SIGHUP
+/// asks followed files to look at their paths again.
+fn handle_signals(live: Option<Live>) {
     #[cfg(unix)]
-    if let Ok(mut signals) =
-        signal_hook::iterator::Signals::new([signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM])
     {
-        std::thread::spawn(move || {
-            if let Some(signal) = signals.forever().next() {
-                if let Some(partial) = WRITING.lock().ok().and_then(|mut w| w.take()) {
-                    let _ = std::fs::remove_file(partial);
+        use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+        let wanted: &[i32] = if live.is_some() { &[SIGINT, SIGTERM, SIGHUP] } else { &[SIGINT, SIGTERM] };
+        if let Ok(mut signals) = signal_hook::iterator::Signals::new(wanted) {
+            std::thread::spawn(move || {
+                for signal in signals.forever() {
+                    match &live {
+                        Some(l) if signal == SIGHUP => l.reopen(),
+                        Some(l) if !l.stopped() => l.stop(),
+                        _ => {
+                            if let Some(partial) = WRITING.lock().ok().and_then(|mut w| w.take()) {
+                                let _ = std::fs::remove_file(partial);
+                            }
+                            std::process::exit(128 + signal);
+                        }
+                    }
                 }
-                std::process::exit(128 + signal);
-            }
-        });
+            });
+        }
     }
+    #[cfg(not(unix))]
+    let _ = live;
 }
 
 fn write_atomically(path: &Path, write: impl FnOnce(&mut dyn Write) -> io::Result<()>) -> anyhow::Result<()> {

@@ -113,6 +113,26 @@ pub struct Cli {
     #[arg(long, short)]
     pub quiet: bool,
 
+    /// Keep reading what is appended to the files (like `tail -F`: through rotation by rename
+    /// or truncation) or to a pipe on stdin, and report every --every over the last --window
+    /// of log time; SIGINT or SIGTERM writes the final report and exits 0, SIGHUP reopens.
+    #[arg(long, short)]
+    pub follow: bool,
+
+    /// Report as --follow does (every --every, over the last --window of log time), but end at
+    /// the end of the input: a finished log replayed as if live.
+    #[arg(long, conflicts_with = "follow")]
+    pub replay: bool,
+
+    /// With --follow or --replay: the log time analysed, ending at the latest record (long
+    /// enough for a 5-minute caller to show twelve beats).
+    #[arg(long, value_name = "DURATION", default_value = "1h", value_parser = parse_duration_ms)]
+    pub window: i64,
+
+    /// With --follow or --replay: how often, in log time, findings are recomputed and emitted.
+    #[arg(long, value_name = "DURATION", default_value = "1m", value_parser = parse_duration_ms)]
+    pub every: i64,
+
     /// Memory the analysis may keep: over it, the clusters with the fewest requests are
     /// folded into counted aggregates and the report says so (`512M`, `2G`; `0`: no limit).
     /// Buffers and the report itself come on top: about 1 MiB per thread.
@@ -145,6 +165,11 @@ pub enum FormatArg {
     Markdown,
     /// One self-contained HTML page with a picture of each caller's hits.
     Html,
+    /// One JSON object per line: each probe or periodic caller that appears, changes or goes
+    /// away, and a heartbeat with the line counts (for jq, Vector, a pager script).
+    Events,
+    /// Prometheus text, for node_exporter's textfile collector.
+    Prometheus,
 }
 
 /// `--color` values.
@@ -233,6 +258,16 @@ fn parse_size(s: &str) -> Result<u64, String> {
     };
     let n: u64 = n.parse().map_err(|_| format!("{s:?} is not a size: it must start with a number (512M)"))?;
     n.checked_mul(1 << shift).ok_or_else(|| format!("{s:?} is too large"))
+}
+
+/// Parses a duration (`1m`, `1h`, `90s`) into milliseconds; zero is refused.
+fn parse_duration_ms(s: &str) -> Result<i64, String> {
+    let d = humantime::parse_duration(s).map_err(|e| format!("{e} (for example 30s, 1m, 1h)"))?;
+    let ms = i64::try_from(d.as_millis()).map_err(|_| format!("{s:?} is too long"))?;
+    if ms < 1000 {
+        return Err("give at least one second".to_owned());
+    }
+    Ok(ms)
 }
 
 fn parse_ttl(s: &str) -> Result<SessionTtl, String> {
@@ -324,6 +359,8 @@ impl Cli {
             FormatArg::Json => OutputFormat::Json,
             FormatArg::Markdown => OutputFormat::Markdown,
             FormatArg::Html => OutputFormat::Html,
+            FormatArg::Events => OutputFormat::Events,
+            FormatArg::Prometheus => OutputFormat::Prometheus,
         };
         let color = format == OutputFormat::Table
             && match self.color {
@@ -347,7 +384,14 @@ impl Cli {
                 top: self.top,
                 color,
                 width: env.columns.filter(|_| self.output.is_none()),
+                refresh_seconds: None,
             },
+            live: (self.follow || self.replay).then(|| crate::config::LiveOptions {
+                follow: self.follow,
+                window_ms: self.window.max(self.every),
+                every_ms: self.every,
+                terminal: env.stdout_is_terminal && self.output.is_none(),
+            }),
             output: self.output,
             fail_on_probes: self.fail_on_probes.then_some(match self.min_severity {
                 SeverityArg::High => Severity::High,

@@ -31,4 +31,19 @@ pub struct Config {
     pub progress: bool,
     /// Which periodic callers are session-creating probes, and what they cost.
     pub probes: ProbeRules,
+    /// `--follow` or `--replay`: report as the log goes.
+    pub live: Option<LiveOptions>,
+}
+
+/// How to report as the log goes (`--follow`, `--replay`).
+#[derive(Clone, Copy, Debug)]
+pub struct LiveOptions {
+    /// Wait for more input at its end (`--follow`); without, end there (`--replay`).
+    pub follow: bool,
+    /// Log time analysed, ending at the latest record (ms).
+    pub window_ms: i64,
+    /// Log time between two reports (ms).
+    pub every_ms: i64,
+    /// The table goes to a terminal: redraw it in place.
+    pub terminal: bool,
 }

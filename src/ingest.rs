@@ -9,7 +9,9 @@
 use std::sync::Mutex;
 
 use crate::analysis::Detector;
-use crate::input::{Chunker, Compression, Lines, Opened, Piece, ReadBytes, Source, open};
+use crate::input::{
+    Chunker, Compression, Lines, Live, Opened, Piece, ReadBytes, Source, open, open_followed,
+};
 use crate::model::TimeResolution;
 use crate::parse::{
     DETECT_LINES, Detection, FieldMap, Format, Line, LineParser, detect, trim_leading_nul, user_agent_hint,
@@ -30,7 +32,19 @@ pub struct IngestOptions {
     pub samples_per_input: usize,
     /// Where to count the bytes read from the inputs (for a progress display).
     pub read_bytes: Option<ReadBytes>,
+    /// Follow the inputs as they grow (`--follow`), until this asks them to stop.
+    pub follow: Option<Live>,
+    /// Cut the observations at every multiple of this many milliseconds of log time, and call
+    /// [`Detector::advance`] on the total before the first of a later slot: what live reports
+    /// are emitted on. `None`: no cuts (a batch run).
+    pub slot_ms: Option<i64>,
+    /// Where the inputs' status and counts are kept as they are read, for reports made while
+    /// reading (`--follow`); counts are added a piece at a time. `None`: kept privately.
+    pub live_inputs: Option<SharedInputs>,
 }
+
+/// The inputs' status and counts, shared with whoever reports while the ingest runs.
+pub type SharedInputs = std::sync::Arc<Mutex<Vec<InputStats>>>;
 
 impl Default for IngestOptions {
     fn default() -> Self {
@@ -41,6 +55,9 @@ impl Default for IngestOptions {
             fields: FieldMap::default(),
             samples_per_input: 5,
             read_bytes: None,
+            follow: None,
+            slot_ms: None,
+            live_inputs: None,
         }
     }
 }
@@ -65,6 +82,20 @@ pub struct LineCounts {
 }
 
 impl LineCounts {
+    /// What was counted since `before` (these counts only grow).
+    #[must_use]
+    pub fn since(&self, before: &LineCounts) -> LineCounts {
+        LineCounts {
+            lines: self.lines - before.lines,
+            parsed: self.parsed - before.parsed,
+            malformed: self.malformed - before.malformed,
+            empty: self.empty - before.empty,
+            too_long: self.too_long - before.too_long,
+            nul_padding: self.nul_padding - before.nul_padding,
+            millis_records: self.millis_records - before.millis_records,
+        }
+    }
+
     /// Lines skipped for any reason.
     #[must_use]
     pub fn skipped(&self) -> u64 {
@@ -192,6 +223,10 @@ struct Feed<'s> {
     inputs: &'s Mutex<Vec<InputStats>>,
     next_input: usize,
     current: Option<OpenInput>,
+    /// Followed inputs that had nothing new when last asked, taken in turn.
+    live: std::collections::VecDeque<OpenInput>,
+    /// Followed files with no line yet, opened again (from their start) in turn.
+    pending: Vec<usize>,
     /// A piece read during detection, handed out right after the first.
     held: std::collections::VecDeque<Work>,
     /// Buffers the workers are done with, to read into again.
@@ -219,7 +254,12 @@ impl Feed<'_> {
 
     /// Opens input `index`, detects its format and returns its first piece.
     fn start(&mut self, index: usize) -> Option<Work> {
-        let (reader, count) = match open(&self.sources[index], self.opts.read_bytes.as_ref()) {
+        let source = &self.sources[index];
+        let opened = match &self.opts.follow {
+            Some(live) => open_followed(source, live, self.opts.read_bytes.as_ref()),
+            None => open(source, self.opts.read_bytes.as_ref()),
+        };
+        let (reader, count) = match opened {
             Err(e) => {
                 self.update(index, |s| s.status = InputStatus::Unreadable(e.to_string()));
                 return None;
@@ -261,6 +301,18 @@ impl Feed<'_> {
                 }
                 Ok(Some(overlong)) => gathered.push(overlong),
                 Ok(None) => break,
+                // A followed input with nothing new: decide on the lines there are; with none, a
+                // file is opened again later (nothing of it was counted) and stdin waited for.
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                    if found > 0 {
+                        break;
+                    }
+                    if matches!(self.sources[index], Source::File(_)) {
+                        self.pending.push(index);
+                        return None;
+                    }
+                    std::thread::sleep(FOLLOW_POLL);
+                }
                 Err(e) => {
                     if gathered.is_empty() {
                         self.update(index, |s| s.status = InputStatus::Unreadable(e.to_string()));
@@ -315,6 +367,53 @@ impl Feed<'_> {
     }
 }
 
+/// How long a followed input with nothing new is left before it is asked again.
+const FOLLOW_POLL: std::time::Duration = std::time::Duration::from_millis(100);
+
+impl Feed<'_> {
+    /// The next piece of any followed input, in turn: waits while none has anything new, and
+    /// ends when all have ended (after a stop, each reads to its end first).
+    fn follow_round(&mut self) -> Option<Work> {
+        let live = self.opts.follow.clone()?;
+        loop {
+            if live.stopped() {
+                for index in std::mem::take(&mut self.pending) {
+                    self.update(index, |s| {
+                        s.status = InputStatus::Skipped("no lines before the stop".into())
+                    });
+                }
+            }
+            for index in std::mem::take(&mut self.pending) {
+                if let Some(work) = self.start(index) {
+                    return Some(work);
+                }
+            }
+            for _ in 0..self.live.len() {
+                let Some(mut open) = self.live.pop_front() else { break };
+                if let Some(buf) = self.spares.lock().ok().and_then(|mut s| s.pop()) {
+                    open.chunker.recycle(buf);
+                }
+                match open.chunker.next_piece() {
+                    Ok(Some(piece)) => {
+                        let work =
+                            Work { input: open.input, chunk: open.next_chunk, format: open.format, piece };
+                        open.next_chunk += 1;
+                        self.live.push_back(open);
+                        return Some(work);
+                    }
+                    Ok(None) => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => self.live.push_back(open),
+                    Err(e) => self.update(open.input as usize, |s| s.read_error = Some(e.to_string())),
+                }
+            }
+            if self.live.is_empty() && self.pending.is_empty() {
+                return None;
+            }
+            std::thread::sleep(FOLLOW_POLL);
+        }
+    }
+}
+
 /// Detection gathers at most this much before deciding (64 MiB): far more than a piece, so a
 /// first line over the length limit, or a long run of blank or NUL lines before the first
 /// record, does not hide the records after it.
@@ -340,6 +439,9 @@ impl Iterator for Feed<'_> {
                         return Some(work);
                     }
                     Ok(None) => self.current = None,
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                        self.live.extend(self.current.take());
+                    }
                     Err(e) => {
                         self.current = None;
                         self.update(input as usize, |s| s.read_error = Some(e.to_string()));
@@ -348,7 +450,7 @@ impl Iterator for Feed<'_> {
                 continue;
             }
             if self.next_input >= self.sources.len() {
-                return None;
+                return self.follow_round();
             }
             self.next_input += 1;
             if let Some(work) = self.start(self.next_input - 1) {
@@ -378,6 +480,10 @@ struct ChunkLines {
 /// One worker's share.
 struct Partial<D> {
     detector: D,
+    /// The log-time slot of the piece's observations so far (`IngestOptions::slot_ms`), and
+    /// the observations of its earlier slots.
+    slot: Option<i64>,
+    segments: Vec<(i64, D)>,
     counts: Vec<LineCounts>,
     chunk_lines: Vec<ChunkLines>,
     samples: Vec<Vec<Sample>>,
@@ -388,6 +494,8 @@ impl<D: Detector> Partial<D> {
     fn new(detector: D, inputs: usize) -> Self {
         Partial {
             detector,
+            slot: None,
+            segments: Vec::new(),
             counts: vec![LineCounts::default(); inputs],
             chunk_lines: Vec::new(),
             samples: vec![Vec::new(); inputs],
@@ -480,6 +588,19 @@ impl<D: Detector> Partial<D> {
                         Ok(ref record) => {
                             counts.parsed += 1;
                             counts.millis_records += u64::from(record.resolution == TimeResolution::Millis);
+                            if let Some(ms) = opts.slot_ms {
+                                // A later slot starts a new segment; a late record joins the
+                                // current one.
+                                let slot = record.time.div_euclid(ms);
+                                match self.slot {
+                                    Some(current) if slot > current => {
+                                        self.segments.push((current, self.detector.split_off()));
+                                        self.slot = Some(slot);
+                                    }
+                                    Some(_) => {}
+                                    None => self.slot = Some(slot),
+                                }
+                            }
                             self.detector.observe(record);
                         }
                         Err(e) => {
@@ -503,6 +624,13 @@ impl<D: Detector> Partial<D> {
                 }
             }
         }
+    }
+
+    /// The piece's observations, by log-time slot, leaving the detector empty.
+    fn hand_over(&mut self) -> Vec<(i64, D)> {
+        let mut segments = std::mem::take(&mut self.segments);
+        segments.push((self.slot.take().unwrap_or(i64::MIN), self.detector.split_off()));
+        segments
     }
 
     fn merge(mut self, other: Self, keep: usize) -> Self {
@@ -563,15 +691,17 @@ pub fn workers(sources: &[Source], opts: &IngestOptions) -> usize {
 /// too). Only when too many pieces wait does it wait for its turn to merge, so that memory
 /// stays bounded when merging is the slower part (a log of unique keys).
 struct InOrder<D> {
-    /// The number of the next piece to merge, and the pieces waiting for their turn.
-    queue: Mutex<(u64, std::collections::BTreeMap<u64, D>)>,
-    total: Mutex<D>,
+    /// The number of the next piece to merge, and the pieces waiting for their turn (each as
+    /// its observations by log-time slot).
+    queue: Mutex<(u64, std::collections::BTreeMap<u64, Vec<(i64, D)>>)>,
+    /// The total, and the latest log-time slot merged into it.
+    total: Mutex<(D, Option<i64>)>,
     /// Pieces that may wait before a worker waits to merge.
     most_waiting: usize,
 }
 
 impl<D: Detector> InOrder<D> {
-    fn add(&self, seq: u64, piece: D) {
+    fn add(&self, seq: u64, piece: Vec<(i64, D)>) {
         let backlog = {
             let mut queue = lock(&self.queue);
             queue.1.insert(seq, piece);
@@ -588,8 +718,15 @@ impl<D: Detector> InOrder<D> {
                 }
             };
             while let Some(piece) = self.next_piece() {
-                total.merge(piece);
-                total.settle();
+                let (total, latest) = &mut *total;
+                for (slot, segment) in piece {
+                    if latest.is_none_or(|l| slot > l) && slot != i64::MIN {
+                        total.advance(slot);
+                        *latest = Some(slot);
+                    }
+                    total.merge(segment);
+                    total.settle();
+                }
             }
             drop(total);
             // A piece handed over between the last look and the unlock found the total busy:
@@ -602,7 +739,7 @@ impl<D: Detector> InOrder<D> {
     }
 
     /// The next piece in order, if it was handed over.
-    fn next_piece(&self) -> Option<D> {
+    fn next_piece(&self) -> Option<Vec<(i64, D)>> {
         let mut queue = lock(&self.queue);
         let next = queue.0;
         let piece = queue.1.remove(&next)?;
@@ -628,19 +765,38 @@ where
     D: Detector,
     F: Fn() -> D + Sync + Send,
 {
-    let inputs = Mutex::new(
-        sources
-            .iter()
-            .map(|s| InputStats {
-                source: s.clone(),
-                status: InputStatus::Skipped("not read".into()),
-                compression: None,
-                counts: LineCounts::default(),
-                read_error: None,
-                hint: None,
-            })
-            .collect::<Vec<_>>(),
-    );
+    let total = make();
+    run_into(sources, opts, make, total)
+}
+
+/// [`run`], merging into `total` (which may differ from what `make` makes: a live report's
+/// total emits what the workers' detectors only gather).
+///
+/// # Errors
+/// Only when an ingest worker panicked (a bug).
+pub fn run_into<D, F>(
+    sources: &[Source],
+    opts: &IngestOptions,
+    make: F,
+    total: D,
+) -> anyhow::Result<Ingested<D>>
+where
+    D: Detector,
+    F: Fn() -> D + Sync + Send,
+{
+    let fresh = sources
+        .iter()
+        .map(|s| InputStats {
+            source: s.clone(),
+            status: InputStatus::Skipped("not read".into()),
+            compression: None,
+            counts: LineCounts::default(),
+            read_error: None,
+            hint: None,
+        })
+        .collect::<Vec<_>>();
+    let inputs: SharedInputs = opts.live_inputs.clone().unwrap_or_default();
+    *lock(&inputs) = fresh;
     let n = sources.len();
     let keep = opts.samples_per_input;
     let spares = Mutex::new(Vec::new());
@@ -650,6 +806,8 @@ where
         inputs: &inputs,
         next_input: 0,
         current: None,
+        live: std::collections::VecDeque::new(),
+        pending: Vec::new(),
         held: std::collections::VecDeque::new(),
         spares: &spares,
     };
@@ -659,7 +817,7 @@ where
     let threads = workers(sources, opts);
     let total = InOrder {
         queue: Mutex::new((0, std::collections::BTreeMap::new())),
-        total: Mutex::new(make()),
+        total: Mutex::new((total, None)),
         most_waiting: 2 * threads,
     };
     let partials: Vec<Partial<D>> = std::thread::scope(|scope| {
@@ -677,9 +835,14 @@ where
                             })
                         };
                         let Some((seq, work)) = next else { break };
+                        let input = work.input as usize;
+                        let before = partial.counts[input];
                         partial.process(work, opts, &spares);
-                        let piece = partial.detector.split_off();
-                        total.add(seq, piece);
+                        if opts.live_inputs.is_some() {
+                            let piece = partial.counts[input].since(&before);
+                            lock(&inputs)[input].counts.add(&piece);
+                        }
+                        total.add(seq, partial.hand_over());
                     }
                     partial
                 })
@@ -694,8 +857,8 @@ where
     let InOrder { total, queue, .. } = total;
     let waiting = queue.into_inner().map_or(1, |q| q.1.len());
     debug_assert_eq!(waiting, 0, "every piece is merged once all are parsed");
-    partial.detector = total.into_inner().map_err(|_| anyhow::anyhow!("an ingest worker panicked"))?;
-    let mut inputs = inputs.into_inner().map_err(|_| anyhow::anyhow!("an ingest worker panicked"))?;
+    partial.detector = total.into_inner().map_err(|_| anyhow::anyhow!("an ingest worker panicked"))?.0;
+    let mut inputs = lock(&inputs).clone();
     for (stats, counts) in inputs.iter_mut().zip(&partial.counts) {
         stats.counts = *counts;
     }

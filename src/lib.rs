@@ -29,6 +29,7 @@ pub mod cli;
 pub mod config;
 pub mod ingest;
 pub mod input;
+pub mod live;
 mod memo;
 pub mod model;
 pub mod parse;

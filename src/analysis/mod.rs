@@ -35,6 +35,9 @@ pub trait Detector: Send {
     fn split_off(&mut self) -> Self;
     /// Called on the total after each piece of input is merged into it, in input order.
     fn settle(&mut self) {}
+    /// Called on the total before the first observations of a later log-time slot are merged
+    /// (only when the ingest cuts slots: `IngestOptions::slot_ms`).
+    fn advance(&mut self, _slot: i64) {}
 }
 
 /// The span of time the records cover.

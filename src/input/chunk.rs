@@ -62,6 +62,8 @@ pub struct Chunker {
     spare: Option<Vec<u8>>,
     /// Where to add the bytes read, when the reader does not count them itself.
     count: Option<ReadBytes>,
+    /// A followed reader had nothing new (see [`super::follow`]).
+    paused: bool,
 }
 
 impl Chunker {
@@ -77,6 +79,7 @@ impl Chunker {
             error: None,
             spare: None,
             count: None,
+            paused: false,
         }
     }
 
@@ -102,8 +105,13 @@ impl Chunker {
         if buf.len() < want {
             buf.resize(want, 0);
         }
+        self.paused = false;
         while !self.eof && *filled < want {
             match self.reader.read(&mut buf[*filled..want]) {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    self.paused = true;
+                    return;
+                }
                 Ok(0) => self.eof = true,
                 Ok(n) => {
                     add_read(self.count.as_ref(), n);
@@ -119,6 +127,10 @@ impl Chunker {
     }
 
     /// The next piece, or `None` at the end of the input.
+    ///
+    /// A followed reader with nothing new makes it hand out the whole lines it has, or, with
+    /// none, return an error of kind [`io::ErrorKind::WouldBlock`] (the bytes read so far are
+    /// kept for the next call).
     pub fn next_piece(&mut self) -> io::Result<Option<Piece>> {
         let mut buf = self.spare.take().unwrap_or_default();
         let mut filled = self.carry.len();
@@ -141,6 +153,10 @@ impl Chunker {
                 return Ok(Some(Piece::Lines(Lines { buf, len: whole })));
             }
             if filled == 0 {
+                if self.paused {
+                    self.spare = Some(buf);
+                    return Err(io::ErrorKind::WouldBlock.into());
+                }
                 return Ok(None);
             }
             if self.eof {
@@ -149,6 +165,11 @@ impl Chunker {
             if let Some(nl) = memchr::memrchr(b'\n', &buf[..filled]) {
                 self.carry.extend_from_slice(&buf[nl + 1..filled]);
                 return Ok(Some(Piece::Lines(Lines { buf, len: nl + 1 })));
+            }
+            if self.paused && filled <= self.max_line_bytes {
+                self.carry.extend_from_slice(&buf[..filled]);
+                self.spare = Some(buf);
+                return Err(io::ErrorKind::WouldBlock.into());
             }
             if filled > self.max_line_bytes {
                 self.spare = Some(buf);
@@ -173,6 +194,11 @@ impl Chunker {
                     n
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                // A followed input in the middle of an overlong line: its end will come.
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    std::thread::sleep(std::time::Duration::from_millis(50));
+                    continue;
+                }
                 Err(e) => return Err(e),
             };
             if let Some(nl) = memchr::memchr(b'\n', &scratch[..n]) {

@@ -90,6 +90,14 @@ fn walk(dir: &Path, out: &mut Discovery, seen: &mut HashSet<PathBuf>) {
     }
 }
 
+/// True for a rotated generation of a log (`access.log.1`, `access.log-20240301`, anything
+/// gzipped), which no server writes to any more: `--follow` reads it once and follows the rest.
+#[must_use]
+pub fn is_rotated(path: &Path) -> bool {
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    name.ends_with(".gz") || rotation_key(path).2 != i64::MAX
+}
+
 /// Sort key that puts rotated generations of one log oldest first: for the base name
 /// `access.log`, `.N` suffixes count down (`.3` before `.2`), date suffixes count up, and the
 /// live file comes last.

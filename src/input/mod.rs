@@ -4,14 +4,16 @@
 
 mod chunk;
 mod discover;
+mod follow;
 mod open;
 
 use std::fmt;
 use std::path::PathBuf;
 
 pub use chunk::{Chunker, Lines, Piece};
-pub use discover::{Discovery, InputProblem, discover};
-pub use open::{Compression, Opened, ReadBytes, open};
+pub use discover::{Discovery, InputProblem, discover, is_rotated};
+pub use follow::{FollowFile, FollowStdin, Live};
+pub use open::{Compression, Opened, ReadBytes, open, open_followed};
 
 /// One input stream.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]

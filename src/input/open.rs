@@ -12,6 +12,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use flate2::bufread::MultiGzDecoder;
 
 use super::Source;
+use super::follow::{FollowFile, FollowStdin, Live};
 
 /// How an input was stored.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
@@ -83,6 +84,36 @@ pub fn open(source: &Source, read_bytes: Option<&ReadBytes>) -> io::Result<Opene
             wrap(BufReader::with_capacity(BUF_BYTES, io::stdin()), count)
         }
         Source::File(path) => wrap(BufReader::with_capacity(BUF_BYTES, File::open(path)?), count),
+    }
+}
+
+/// Opens `source` to follow it (`--follow`): a plain file by its path ([`FollowFile`]), standard
+/// input as a pipe that may stay open ([`FollowStdin`]). A compressed file is read once, as
+/// without `--follow`: nothing appends to a `.gz`.
+pub fn open_followed(source: &Source, live: &Live, read_bytes: Option<&ReadBytes>) -> io::Result<Opened> {
+    let count = read_bytes.cloned();
+    match source {
+        Source::Stdin => {
+            widen_pipe(&io::stdin());
+            let mut r = BufReader::with_capacity(BUF_BYTES, FollowStdin::new(live.clone()));
+            // The first bytes say whether it is compressed: wait for them (or the end).
+            loop {
+                match r.fill_buf() {
+                    Ok(_) => break,
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                    Err(e) => return Err(e),
+                }
+            }
+            wrap(r, count)
+        }
+        Source::File(path) => {
+            let mut head = [0u8; 6];
+            let n = File::open(path).and_then(|mut f| f.read(&mut head)).unwrap_or(0);
+            if n >= 2 && head[..2] == [0x1f, 0x8b] || super::is_rotated(path) {
+                return open(source, read_bytes);
+            }
+            Ok(Opened::Stream(Box::new(FollowFile::new(path, live.clone())), Compression::None, count))
+        }
     }
 }
 

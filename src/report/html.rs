@@ -129,6 +129,9 @@ pub(super) fn render(report: &Report, options: &RenderOptions, out: &mut dyn Wri
     let mut s = String::with_capacity(64 * 1024);
     s.push_str("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\"/>\n");
     s.push_str("<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"/>\n");
+    if let Some(n) = options.refresh_seconds {
+        let _ = writeln!(s, "<meta http-equiv=\"refresh\" content=\"{n}\"/>");
+    }
     let _ = write!(
         s,
         "<title>nginx-forensics: {}</title>\n<style>\n{CSS}</style>\n</head>\n<body>\n",

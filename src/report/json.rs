@@ -8,7 +8,7 @@
 use std::io::{self, Write};
 
 use serde::Serialize;
-use serde_json::ser::{Formatter, PrettyFormatter};
+use serde_json::ser::{CompactFormatter, Formatter, PrettyFormatter};
 
 use super::Report;
 
@@ -16,10 +16,11 @@ fn needs_escape(c: char) -> bool {
     matches!(c, '\u{7f}'..='\u{9f}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
 }
 
-/// serde_json's pretty formatter, escaping DEL, C1 controls and bidi overrides as well.
-struct SafeFormatter(PrettyFormatter<'static>);
+/// A serde_json formatter (pretty or compact), escaping DEL, C1 controls and bidi overrides as
+/// well.
+struct SafeFormatter<F>(F);
 
-impl Formatter for SafeFormatter {
+impl<F: Formatter> Formatter for SafeFormatter<F> {
     fn write_string_fragment<W: ?Sized + Write>(&mut self, w: &mut W, fragment: &str) -> io::Result<()> {
         let mut rest = fragment;
         while let Some((i, c)) = rest.char_indices().find(|&(_, c)| needs_escape(c)) {
@@ -62,6 +63,13 @@ impl Formatter for SafeFormatter {
 pub(super) fn render(report: &Report, out: &mut dyn Write) -> io::Result<()> {
     let mut ser = serde_json::Serializer::with_formatter(&mut *out, SafeFormatter(PrettyFormatter::new()));
     report.serialize(&mut ser)?;
+    out.write_all(b"\n")
+}
+
+/// `value` as one line of JSON, escaped like the report, and a newline.
+pub(super) fn write_line(value: &impl Serialize, out: &mut dyn Write) -> io::Result<()> {
+    let mut ser = serde_json::Serializer::with_formatter(&mut *out, SafeFormatter(CompactFormatter));
+    value.serialize(&mut ser)?;
     out.write_all(b"\n")
 }
 

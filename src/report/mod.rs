@@ -5,10 +5,12 @@
 
 pub mod activity;
 pub mod escape;
+pub mod events;
 mod html;
 mod json;
 mod markdown;
 pub mod probe;
+mod prometheus;
 mod table;
 pub mod units;
 mod verdict;
@@ -44,6 +46,11 @@ pub enum OutputFormat {
     Markdown,
     /// One self-contained HTML page.
     Html,
+    /// One JSON object per line for each finding that appears, changes or goes away, and a
+    /// heartbeat (see [`events`]).
+    Events,
+    /// Prometheus text, for node_exporter's textfile collector.
+    Prometheus,
 }
 
 /// Clusters listed by default: enough for any reading, bounded when a scanner makes a cluster
@@ -62,6 +69,8 @@ pub struct RenderOptions {
     /// Fit the table format to this many columns (a terminal's width, or `COLUMNS`), shortening
     /// long cells with `…`; `None` keeps every table at its natural width.
     pub width: Option<usize>,
+    /// The HTML page reloads itself this often (seconds), while `--follow` rewrites it.
+    pub refresh_seconds: Option<u64>,
 }
 
 /// The whole report.
@@ -556,5 +565,7 @@ pub fn render(report: &Report, options: &RenderOptions, out: &mut dyn Write) -> 
         OutputFormat::Table => table::render(report, options, out),
         OutputFormat::Markdown => markdown::render(report, options, out),
         OutputFormat::Html => html::render(report, options, out),
+        OutputFormat::Events => events::render(report, out),
+        OutputFormat::Prometheus => prometheus::render(report, out),
     }
 }

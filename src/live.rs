@@ -1,0 +1,225 @@
+//! Reporting as the log goes (`--follow`, `--replay`): a sliding window of log time, and what is
+//! emitted every `--every`.
+//!
+//! The ingest cuts every worker's observations at each `--every` of log time and merges them in
+//! input order (see [`crate::ingest::IngestOptions::slot_ms`]); before the first observations of
+//! a later slot, the [`Window`] total hands the findings of its window to an [`Emitter`]. The
+//! window is kept as panes (a quarter of it each, in whole `--every`s): a pane is dropped whole
+//! once it ends before the window starts, so memory is bounded by the window and statistics
+//! stay exact for what is kept (between the window and the window plus one pane of log time).
+
+use std::collections::VecDeque;
+use std::io::{self, Write};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use crate::analysis::{Analysis, AnalysisOptions, Detector};
+use crate::config::{Config, LiveOptions};
+use crate::ingest::{IngestStats, SharedInputs};
+use crate::input::InputProblem;
+use crate::model::Record;
+use crate::report::events::Events;
+use crate::report::{self, OutputFormat, Report};
+
+/// What a [`Window`] calls with the analysis of its window and the log time it is as of.
+pub type Emit = Arc<Mutex<Emitter>>;
+
+/// The analysis of a sliding window of log time: a detector.
+pub struct Window {
+    options: Arc<AnalysisOptions>,
+    slot_ms: i64,
+    window_ms: i64,
+    pane_ms: i64,
+    /// What a worker observes into; in the total, what came before the first slot.
+    current: Analysis,
+    /// The total's panes: (pane number, its analysis), oldest first.
+    panes: VecDeque<(i64, Analysis)>,
+    /// The total's emitter; workers have none.
+    emit: Option<Emit>,
+    started: bool,
+}
+
+impl Window {
+    /// A worker's window (or, with `emit`, the total).
+    #[must_use]
+    pub fn new(options: Arc<AnalysisOptions>, live: &LiveOptions, emit: Option<Emit>) -> Self {
+        let every = live.every_ms.max(1);
+        let pane_ms = (live.window_ms / 4 / every).max(1) * every;
+        Window {
+            current: Analysis::new(&options),
+            options,
+            slot_ms: every,
+            window_ms: live.window_ms,
+            pane_ms,
+            panes: VecDeque::new(),
+            emit,
+            started: false,
+        }
+    }
+
+    /// The analysis of the window: every pane kept, merged.
+    #[must_use]
+    pub fn snapshot(&self) -> Analysis {
+        let mut all = Analysis::new(&self.options);
+        all.merge(self.current.clone());
+        for (_, pane) in &self.panes {
+            all.merge(pane.clone());
+        }
+        all
+    }
+
+    fn latest(&mut self) -> &mut Analysis {
+        match self.panes.back_mut() {
+            Some((_, pane)) => pane,
+            None => &mut self.current,
+        }
+    }
+}
+
+impl Detector for Window {
+    fn observe(&mut self, record: &Record<'_>) {
+        self.current.observe(record);
+    }
+
+    fn merge(&mut self, other: Self) {
+        self.latest().merge(other.current);
+    }
+
+    fn split_off(&mut self) -> Self {
+        Window {
+            options: self.options.clone(),
+            slot_ms: self.slot_ms,
+            window_ms: self.window_ms,
+            pane_ms: self.pane_ms,
+            current: self.current.split_off(),
+            panes: VecDeque::new(),
+            emit: None,
+            started: false,
+        }
+    }
+
+    fn settle(&mut self) {
+        self.latest().settle();
+    }
+
+    fn advance(&mut self, slot: i64) {
+        let at = slot.saturating_mul(self.slot_ms);
+        if self.started {
+            if let Some(emit) = &self.emit {
+                let analysis = self.snapshot();
+                if let Ok(mut e) = emit.lock() {
+                    e.emit(analysis, at, false);
+                }
+            }
+        }
+        self.started = true;
+        let pane = at.div_euclid(self.pane_ms);
+        if self.panes.back().is_none_or(|(p, _)| pane > *p) {
+            let fresh = Analysis::new(&self.options);
+            let first = std::mem::replace(&mut self.current, Analysis::new(&self.options));
+            self.panes.push_back((pane, fresh));
+            if let Some((_, p)) = self.panes.back_mut() {
+                p.merge(first);
+            }
+        }
+        // Panes that end before the window starts are dropped whole.
+        let start = at - self.window_ms;
+        while self.panes.front().is_some_and(|(p, _)| (p + 1) * self.pane_ms <= start) {
+            if let Some((_, old)) = self.panes.pop_front() {
+                crate::analysis::drop_later(old);
+            }
+        }
+    }
+}
+
+/// Emits the findings of each window: events on stdout, a file rewritten atomically, or a
+/// table redrawn on a terminal.
+pub struct Emitter {
+    config: Arc<Config>,
+    live: LiveOptions,
+    inputs: SharedInputs,
+    problems: Vec<InputProblem>,
+    events: Events,
+    /// Where events go when `-o` names a file: opened once, appended to.
+    events_file: Option<io::BufWriter<std::fs::File>>,
+    /// The last error writing a report, reported once at the end.
+    pub error: Option<String>,
+}
+
+impl Emitter {
+    /// An emitter for `config`'s format and output.
+    ///
+    /// # Errors
+    /// When `-o` names a file that events cannot be appended to.
+    pub fn new(config: Arc<Config>, inputs: SharedInputs, problems: Vec<InputProblem>) -> io::Result<Self> {
+        let live = config.live.unwrap_or(LiveOptions {
+            follow: false,
+            window_ms: 0,
+            every_ms: 60_000,
+            terminal: false,
+        });
+        let events_file = match (&config.output, config.render.format) {
+            (Some(path), OutputFormat::Events) => {
+                Some(io::BufWriter::new(std::fs::OpenOptions::new().create(true).append(true).open(path)?))
+            }
+            _ => None,
+        };
+        Ok(Emitter { config, live, inputs, problems, events: Events::default(), events_file, error: None })
+    }
+
+    /// The report of `analysis` as of log time `at`.
+    fn report(&self, analysis: Analysis) -> (Report, crate::analysis::Findings) {
+        let findings = analysis.finish(&self.config.analysis);
+        let judgement = self.config.probes.judge_all(&findings);
+        let inputs = self.inputs.lock().map(|i| i.clone()).unwrap_or_default();
+        let stats = IngestStats { inputs, samples: Vec::new() };
+        let mut report = Report::new(&stats, &self.problems, &findings, &judgement);
+        if self.config.render.format == OutputFormat::Html {
+            report.draw_activity(&findings, &judgement);
+        }
+        (report, findings)
+    }
+
+    /// Emits the window's findings as of log time `at`.
+    pub fn emit(&mut self, analysis: Analysis, at: i64, last: bool) {
+        let (report, _) = self.report(analysis);
+        self.emit_report(&report, at, last);
+    }
+
+    /// Emits `report` as of log time `at` (`last`: the final one, at the end of the run).
+    pub fn emit_report(&mut self, report: &Report, at: i64, last: bool) {
+        let format = self.config.render.format;
+        let result = if format == OutputFormat::Events {
+            match &mut self.events_file {
+                Some(f) => self.events.emit(report, at, last, f),
+                None => self.events.emit(report, at, last, &mut io::stdout().lock()),
+            }
+        } else if let Some(path) = &self.config.output {
+            let mut render = self.config.render.clone();
+            if self.live.follow && !last {
+                render.refresh_seconds =
+                    Some(u64::try_from(self.live.every_ms / 1000).unwrap_or(60).clamp(5, 3600));
+            }
+            crate::app::write_report(path, |w| report::render(report, &render, w))
+                .map_err(|e| io::Error::other(e.to_string()))
+        } else if format == OutputFormat::Table && self.live.terminal && !last {
+            let mut out = io::stdout().lock();
+            // Home and clear, then the table: redrawn in place, like top.
+            out.write_all(b"\x1b[H\x1b[2J")
+                .and_then(|()| report::render(report, &self.config.render, &mut out))
+                .and_then(|()| out.flush())
+        } else {
+            // Printed once, at the end, by the caller.
+            Ok(())
+        };
+        if let Err(e) = result {
+            self.error = Some(e.to_string());
+        }
+    }
+
+    /// Where `-o` writes, if anywhere.
+    #[must_use]
+    pub fn output(&self) -> Option<&PathBuf> {
+        self.config.output.as_ref()
+    }
+}
