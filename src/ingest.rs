@@ -477,13 +477,23 @@ struct ChunkLines {
     lines: u64,
 }
 
+/// The observations of a piece within one log-time slot, and the lines they came from.
+struct Segment<D> {
+    slot: i64,
+    detector: D,
+    input: usize,
+    lines: LineCounts,
+}
+
 /// One worker's share.
 struct Partial<D> {
     detector: D,
     /// The log-time slot of the piece's observations so far (`IngestOptions::slot_ms`), and
     /// the observations of its earlier slots.
     slot: Option<i64>,
-    segments: Vec<(i64, D)>,
+    segments: Vec<Segment<D>>,
+    /// The counts of the piece's input when its current segment started.
+    segment_base: LineCounts,
     counts: Vec<LineCounts>,
     chunk_lines: Vec<ChunkLines>,
     samples: Vec<Vec<Sample>>,
@@ -496,6 +506,7 @@ impl<D: Detector> Partial<D> {
             detector,
             slot: None,
             segments: Vec::new(),
+            segment_base: LineCounts::default(),
             counts: vec![LineCounts::default(); inputs],
             chunk_lines: Vec::new(),
             samples: vec![Vec::new(); inputs],
@@ -594,7 +605,13 @@ impl<D: Detector> Partial<D> {
                                 let slot = record.time.div_euclid(ms);
                                 match self.slot {
                                     Some(current) if slot > current => {
-                                        self.segments.push((current, self.detector.split_off()));
+                                        // This line starts the next segment.
+                                        let mut before = counts;
+                                        before.lines -= 1;
+                                        let lines = before.since(&self.segment_base);
+                                        self.segment_base = before;
+                                        let detector = self.detector.split_off();
+                                        self.segments.push(Segment { slot: current, detector, input, lines });
                                         self.slot = Some(slot);
                                     }
                                     Some(_) => {}
@@ -627,9 +644,11 @@ impl<D: Detector> Partial<D> {
     }
 
     /// The piece's observations, by log-time slot, leaving the detector empty.
-    fn hand_over(&mut self) -> Vec<(i64, D)> {
+    fn hand_over(&mut self, input: usize) -> Vec<Segment<D>> {
         let mut segments = std::mem::take(&mut self.segments);
-        segments.push((self.slot.take().unwrap_or(i64::MIN), self.detector.split_off()));
+        let lines = self.counts[input].since(&self.segment_base);
+        let slot = self.slot.take().unwrap_or(i64::MIN);
+        segments.push(Segment { slot, detector: self.detector.split_off(), input, lines });
         segments
     }
 
@@ -693,15 +712,17 @@ pub fn workers(sources: &[Source], opts: &IngestOptions) -> usize {
 struct InOrder<D> {
     /// The number of the next piece to merge, and the pieces waiting for their turn (each as
     /// its observations by log-time slot).
-    queue: Mutex<(u64, std::collections::BTreeMap<u64, Vec<(i64, D)>>)>,
+    queue: Mutex<(u64, std::collections::BTreeMap<u64, Vec<Segment<D>>>)>,
     /// The total, and the latest log-time slot merged into it.
     total: Mutex<(D, Option<i64>)>,
     /// Pieces that may wait before a worker waits to merge.
     most_waiting: usize,
+    /// Where the counts of what is merged are added, for reports made while reading.
+    live_inputs: Option<SharedInputs>,
 }
 
 impl<D: Detector> InOrder<D> {
-    fn add(&self, seq: u64, piece: Vec<(i64, D)>) {
+    fn add(&self, seq: u64, piece: Vec<Segment<D>>) {
         let backlog = {
             let mut queue = lock(&self.queue);
             queue.1.insert(seq, piece);
@@ -719,12 +740,19 @@ impl<D: Detector> InOrder<D> {
             };
             while let Some(piece) = self.next_piece() {
                 let (total, latest) = &mut *total;
-                for (slot, segment) in piece {
+                for Segment { slot, detector, input, lines } in piece {
                     if latest.is_none_or(|l| slot > l) && slot != i64::MIN {
                         total.advance(slot);
                         *latest = Some(slot);
                     }
-                    total.merge(segment);
+                    // Counted in input order, as the observations are merged: a report made
+                    // while reading counts exactly the lines of what it analysed.
+                    if let Some(shared) = &self.live_inputs {
+                        if let Some(i) = lock(shared).get_mut(input) {
+                            i.counts.add(&lines);
+                        }
+                    }
+                    total.merge(detector);
                     total.settle();
                 }
             }
@@ -739,7 +767,7 @@ impl<D: Detector> InOrder<D> {
     }
 
     /// The next piece in order, if it was handed over.
-    fn next_piece(&self) -> Option<Vec<(i64, D)>> {
+    fn next_piece(&self) -> Option<Vec<Segment<D>>> {
         let mut queue = lock(&self.queue);
         let next = queue.0;
         let piece = queue.1.remove(&next)?;
@@ -819,6 +847,7 @@ where
         queue: Mutex::new((0, std::collections::BTreeMap::new())),
         total: Mutex::new((total, None)),
         most_waiting: 2 * threads,
+        live_inputs: opts.live_inputs.clone(),
     };
     let partials: Vec<Partial<D>> = std::thread::scope(|scope| {
         let workers: Vec<_> = (0..threads)
@@ -836,13 +865,9 @@ where
                         };
                         let Some((seq, work)) = next else { break };
                         let input = work.input as usize;
-                        let before = partial.counts[input];
+                        partial.segment_base = partial.counts[input];
                         partial.process(work, opts, &spares);
-                        if opts.live_inputs.is_some() {
-                            let piece = partial.counts[input].since(&before);
-                            lock(&inputs)[input].counts.add(&piece);
-                        }
-                        total.add(seq, partial.hand_over());
+                        total.add(seq, partial.hand_over(input));
                     }
                     partial
                 })

@@ -9,6 +9,7 @@
 mod cli;
 mod common;
 mod hostile;
+mod live;
 mod probes;
 mod properties;
 mod reports;

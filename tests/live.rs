@@ -1,0 +1,294 @@
+//! Live reports: `--replay` (a finished log as if live, deterministic), `--follow` on files that
+//! grow, rotate and are truncated, and on a pipe; the Prometheus text.
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::common::{bin, sample};
+
+const T0: i64 = 1_558_723_200; // 2019-05-24T18:40:00Z
+
+fn probe(t: i64) -> String {
+    format!(
+        r#"{{"msec":"{t}.000","host":"admin.example.com","request":"GET / HTTP/1.1","status":"302","http_user_agent":"Go-http-client/1.1"}}"#
+    )
+}
+
+fn person(t: i64, i: i64) -> String {
+    format!(
+        r#"{{"msec":"{t}.500","host":"admin.example.com","request":"GET /page/{} HTTP/1.1","status":"200","http_user_agent":"Mozilla/5.0 (X11; Linux x86_64) Firefox/120.0","remote_addr":"10.0.0.{}"}}"#,
+        ["a", "b", "c", "d"][(i % 4) as usize],
+        i % 200
+    )
+}
+
+fn events(stdout: &[u8]) -> Vec<Value> {
+    String::from_utf8_lossy(stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+}
+
+fn at(e: &Value) -> i64 {
+    chrono::DateTime::parse_from_rfc3339(e["at"].as_str().unwrap()).unwrap().timestamp()
+}
+
+/// The incident's probe from 10 minutes in until 40 minutes in, among people browsing for two
+/// hours: the events announce it within two minutes of its first beat, and announce it gone
+/// once the window no longer holds it; the same bytes whatever the thread count.
+#[test]
+fn replay_announces_the_probe_within_two_minutes_and_its_end() {
+    let first_beat = T0 + 600;
+    let mut lines: Vec<(i64, String)> = (0..7200).step_by(7).map(|s| (T0 + s, person(T0 + s, s))).collect();
+    lines.extend((0..180).map(|k| (first_beat + 10 * k, probe(first_beat + 10 * k))));
+    lines.sort_by_key(|(t, _)| *t);
+    let text: String = lines.iter().map(|(_, l)| format!("{l}\n")).collect();
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("access.log");
+    std::fs::write(&log, &text).unwrap();
+
+    let run = |threads: &str| {
+        bin()
+            .args(["--replay", "--window", "10m", "--format", "events", "--chunk-bytes", "4096", "--threads", threads])
+            .arg(&log)
+            .output()
+            .unwrap()
+    };
+    let out = run("2");
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    for threads in ["1", "8"] {
+        let other = run(threads).stdout;
+        assert!(other == out.stdout, "the same events with {threads} thread(s)");
+    }
+    let events = events(&out.stdout);
+    let probe_events: Vec<&Value> = events.iter().filter(|e| e["event"] == "probe").collect();
+    let appeared = probe_events.iter().find(|e| e["state"] == "appeared").expect("the probe is announced");
+    assert_eq!(appeared["user_agent"], "Go-http-client/1.1");
+    assert_eq!(appeared["path"], "/");
+    assert!(at(appeared) - first_beat <= 120, "announced {} s after its first beat", at(appeared) - first_beat);
+    let last_beat = first_beat + 1790;
+    let gone = probe_events.iter().find(|e| e["state"] == "gone").expect("its end is announced");
+    assert!(at(gone) > last_beat && at(gone) <= last_beat + 600 + 120, "gone at {}", at(gone) - last_beat);
+    // A heartbeat for each minute of log time, and a final one with every line counted.
+    let beats: Vec<&Value> = events.iter().filter(|e| e["event"] == "heartbeat").collect();
+    assert!(beats.len() >= 110, "{} heartbeats", beats.len());
+    let last = beats.last().unwrap();
+    assert_eq!(last["state"], "final");
+    assert_eq!(last["lines"], lines.len() as u64);
+}
+
+/// Batch and replay of the same log end with the same findings when the window holds it all.
+#[test]
+fn replay_ends_where_the_batch_report_is() {
+    let log = sample("incident.jsonl");
+    let batch = bin().args(["--format", "json"]).arg(&log).output().unwrap();
+    let replay = bin().args(["--format", "json", "--replay", "--window", "1d"]).arg(&log).output().unwrap();
+    let (b, r): (Value, Value) =
+        (serde_json::from_slice(&batch.stdout).unwrap(), serde_json::from_slice(&replay.stdout).unwrap());
+    assert_eq!(b["probes"], r["probes"]);
+    assert_eq!(b["summary"]["verdict"], r["summary"]["verdict"]);
+    assert_eq!(b["summary"]["lines"], r["summary"]["lines"]);
+}
+
+fn append(path: &std::path::Path, lines: &[String]) {
+    let mut f = std::fs::OpenOptions::new().create(true).append(true).open(path).unwrap();
+    for l in lines {
+        writeln!(f, "{l}").unwrap();
+    }
+}
+
+/// Waits until `events` (the lines the tool printed so far) show `want` lines read.
+fn wait_for_lines(out: &std::sync::Mutex<Vec<u8>>, want: u64) {
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(20) {
+        let text = String::from_utf8_lossy(&out.lock().unwrap()).into_owned();
+        if text.lines().filter_map(|l| serde_json::from_str::<Value>(l).ok()).any(|e| e["lines"] == want) {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("never saw {want} lines read");
+}
+
+/// A followed file is appended to, rotated by rename (its last lines written after the rename),
+/// truncated in place, and written again; SIGTERM ends the run with the final report: every
+/// line written is counted once, and the exit code is 0.
+#[cfg(unix)]
+#[test]
+fn follow_reads_every_line_once_through_rotation_and_truncation() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("access.log");
+    let mut t = T0;
+    let mut batch = |n: usize| -> Vec<String> {
+        (0..n)
+            .map(|i| {
+                t += 61; // a minute apart: each line starts a new slot, so each is emitted
+                person(t, i as i64)
+            })
+            .collect()
+    };
+    append(&log, &batch(3));
+    let mut child = Command::new(assert_cmd::cargo::cargo_bin("nginx-forensics"))
+        .args(["--follow", "--format", "events", "--every", "1m"])
+        .arg(&log)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let out = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let reader = {
+        let out = out.clone();
+        let mut stdout = child.stdout.take().unwrap();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = std::io::Read::read(&mut stdout, &mut buf) {
+                if n == 0 {
+                    break;
+                }
+                out.lock().unwrap().extend_from_slice(&buf[..n]);
+            }
+        })
+    };
+    wait_for_lines(&out, 2);
+    append(&log, &batch(4));
+    wait_for_lines(&out, 6);
+    // Rotation by rename: the server writes two more lines to the old file before reopening.
+    let rotated = dir.path().join("access.log.1");
+    std::fs::rename(&log, &rotated).unwrap();
+    append(&rotated, &batch(2));
+    append(&log, &batch(3));
+    wait_for_lines(&out, 11);
+    // copytruncate: the file is copied away, emptied in place, and written on.
+    std::fs::copy(&log, dir.path().join("access.log.2")).unwrap();
+    std::fs::OpenOptions::new().write(true).open(&log).unwrap().set_len(0).unwrap();
+    append(&log, &batch(1));
+    wait_for_lines(&out, 12);
+    append(&log, &batch(2));
+    wait_for_lines(&out, 13);
+    rustix_kill(child.id());
+    let status = child.wait().unwrap();
+    reader.join().unwrap();
+    assert_eq!(status.code(), Some(0));
+    let events = events(&out.lock().unwrap());
+    let last = events.last().unwrap();
+    assert_eq!(last["event"], "heartbeat");
+    assert_eq!(last["state"], "final");
+    assert_eq!(last["lines"], 15, "3 + 4 + 2 + 3 + 1 + 2 lines written, each read once");
+    assert_eq!(last["malformed"], 0);
+}
+
+#[cfg(unix)]
+fn rustix_kill(pid: u32) {
+    Command::new("kill").args(["-TERM", &pid.to_string()]).status().unwrap();
+}
+
+/// A pipe that stays open is followed: what comes is reported before the writer closes it, and
+/// the end of the pipe ends the run.
+#[test]
+fn follow_on_a_pipe_reports_before_it_closes_and_ends_with_it() {
+    let mut child = Command::new(assert_cmd::cargo::cargo_bin("nginx-forensics"))
+        .args(["--follow", "--format", "events"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let out = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let reader = {
+        let out = out.clone();
+        let mut stdout = child.stdout.take().unwrap();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = std::io::Read::read(&mut stdout, &mut buf) {
+                if n == 0 {
+                    break;
+                }
+                out.lock().unwrap().extend_from_slice(&buf[..n]);
+            }
+        })
+    };
+    for i in 0..5 {
+        writeln!(stdin, "{}", person(T0 + 61 * i, i)).unwrap();
+    }
+    stdin.flush().unwrap();
+    wait_for_lines(&out, 4);
+    drop(stdin);
+    let status = child.wait().unwrap();
+    reader.join().unwrap();
+    assert_eq!(status.code(), Some(0));
+    let events = events(&out.lock().unwrap());
+    assert_eq!(events.last().unwrap()["lines"], 5);
+}
+
+/// The Prometheus text of the incident: the probe with its cost, severity as a label, hostile
+/// label values escaped; checked by promtool when it is installed (CI installs it).
+#[test]
+fn prometheus_text_has_the_probe_and_passes_promtool() {
+    let out = bin().args(["--format", "prometheus"]).arg(sample("incident.jsonl")).output().unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("nginx_forensics_probes 1\n"), "{text}");
+    assert!(text.contains(
+        r#"nginx_forensics_probe_sessions_per_day{user_agent="Go-http-client/1.1",host="172.12.1.189",path="/",severity="high"} 8640"#
+    ), "{text}");
+    assert!(text.contains("nginx_forensics_last_record_timestamp_seconds 1558724492\n"), "{text}");
+    let hostile = bin().args(["--format", "prometheus"]).arg(sample("hostile.jsonl")).output().unwrap();
+    let hostile = String::from_utf8(hostile.stdout).unwrap();
+    for (name, text) in [("incident", &text), ("hostile", &hostile)] {
+        let Ok(mut check) = Command::new("promtool")
+            .args(["check", "metrics"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+        else {
+            eprintln!("promtool not installed: the exposition format is not checked here");
+            return;
+        };
+        check.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
+        let result = check.wait_with_output().unwrap();
+        let said = String::from_utf8_lossy(&result.stderr).into_owned() + &String::from_utf8_lossy(&result.stdout);
+        assert!(result.status.success() && said.trim().is_empty(), "{name}: {said}");
+    }
+}
+
+/// node_exporter's textfile collector reads the file `-o` writes, on the loopback address;
+/// skipped when node_exporter is not installed (CI installs it).
+#[cfg(unix)]
+#[test]
+fn node_exporter_scrapes_the_textfile() {
+    let dir = tempfile::tempdir().unwrap();
+    let prom = dir.path().join("nginx-forensics.prom");
+    let out = bin().args(["--format", "prometheus", "-o"]).arg(&prom).arg(sample("incident.jsonl")).output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let Ok(mut exporter) = Command::new("prometheus-node-exporter")
+        .args(["--collector.disable-defaults", "--collector.textfile"])
+        .arg(format!("--collector.textfile.directory={}", dir.path().display()))
+        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+    else {
+        eprintln!("prometheus-node-exporter not installed: the scrape is not checked here");
+        return;
+    };
+    let mut body = String::new();
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(10) {
+        if let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) {
+            use std::io::Read;
+            write!(s, "GET /metrics HTTP/1.0\r\nHost: localhost\r\n\r\n").unwrap();
+            body.clear();
+            let _ = s.read_to_string(&mut body);
+            if body.contains("node_textfile") {
+                break;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let _ = exporter.kill();
+    let _ = exporter.wait();
+    assert!(body.contains(r#"nginx_forensics_probe_sessions_per_day{host="172.12.1.189",path="/",severity="high",user_agent="Go-http-client/1.1"} 8640"#), "{body}");
+    assert!(body.contains("\nnode_textfile_scrape_error 0\n"), "{body}");
+}
