@@ -703,6 +703,9 @@ pub fn workers(sources: &[Source], opts: &IngestOptions) -> usize {
     asked.min(THREADS_PER_CORE * cores).min(most).max(1)
 }
 
+/// The number of the next piece to merge, and the pieces parsed ahead of their turn.
+type Queue<D> = (u64, std::collections::BTreeMap<u64, Vec<Segment<D>>>);
+
 /// The total of the pieces merged so far, and the pieces parsed ahead of their turn.
 ///
 /// A worker that hands a piece over merges, in order, whatever has come in, unless another
@@ -712,7 +715,7 @@ pub fn workers(sources: &[Source], opts: &IngestOptions) -> usize {
 struct InOrder<D> {
     /// The number of the next piece to merge, and the pieces waiting for their turn (each as
     /// its observations by log-time slot).
-    queue: Mutex<(u64, std::collections::BTreeMap<u64, Vec<Segment<D>>>)>,
+    queue: Mutex<Queue<D>>,
     /// The total, and the latest log-time slot merged into it.
     total: Mutex<(D, Option<i64>)>,
     /// Pieces that may wait before a worker waits to merge.

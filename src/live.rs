@@ -195,7 +195,7 @@ impl Emitter {
                 None => self.events.emit(report, at, last, &mut io::stdout().lock()),
             }
         } else if let Some(path) = &self.config.output {
-            let mut render = self.config.render.clone();
+            let mut render = self.config.render;
             if self.live.follow && !last {
                 render.refresh_seconds =
                     Some(u64::try_from(self.live.every_ms / 1000).unwrap_or(60).clamp(5, 3600));

@@ -49,7 +49,17 @@ fn replay_announces_the_probe_within_two_minutes_and_its_end() {
 
     let run = |threads: &str| {
         bin()
-            .args(["--replay", "--window", "10m", "--format", "events", "--chunk-bytes", "4096", "--threads", threads])
+            .args([
+                "--replay",
+                "--window",
+                "10m",
+                "--format",
+                "events",
+                "--chunk-bytes",
+                "4096",
+                "--threads",
+                threads,
+            ])
             .arg(&log)
             .output()
             .unwrap()
@@ -65,7 +75,11 @@ fn replay_announces_the_probe_within_two_minutes_and_its_end() {
     let appeared = probe_events.iter().find(|e| e["state"] == "appeared").expect("the probe is announced");
     assert_eq!(appeared["user_agent"], "Go-http-client/1.1");
     assert_eq!(appeared["path"], "/");
-    assert!(at(appeared) - first_beat <= 120, "announced {} s after its first beat", at(appeared) - first_beat);
+    assert!(
+        at(appeared) - first_beat <= 120,
+        "announced {} s after its first beat",
+        at(appeared) - first_beat
+    );
     let last_beat = first_beat + 1790;
     let gone = probe_events.iter().find(|e| e["state"] == "gone").expect("its end is announced");
     assert!(at(gone) > last_beat && at(gone) <= last_beat + 600 + 120, "gone at {}", at(gone) - last_beat);
@@ -247,7 +261,8 @@ fn prometheus_text_has_the_probe_and_passes_promtool() {
         };
         check.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
         let result = check.wait_with_output().unwrap();
-        let said = String::from_utf8_lossy(&result.stderr).into_owned() + &String::from_utf8_lossy(&result.stdout);
+        let said =
+            String::from_utf8_lossy(&result.stderr).into_owned() + &String::from_utf8_lossy(&result.stdout);
         assert!(result.status.success() && said.trim().is_empty(), "{name}: {said}");
     }
 }
@@ -259,7 +274,12 @@ fn prometheus_text_has_the_probe_and_passes_promtool() {
 fn node_exporter_scrapes_the_textfile() {
     let dir = tempfile::tempdir().unwrap();
     let prom = dir.path().join("nginx-forensics.prom");
-    let out = bin().args(["--format", "prometheus", "-o"]).arg(&prom).arg(sample("incident.jsonl")).output().unwrap();
+    let out = bin()
+        .args(["--format", "prometheus", "-o"])
+        .arg(&prom)
+        .arg(sample("incident.jsonl"))
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(0));
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let Ok(mut exporter) = Command::new("prometheus-node-exporter")
@@ -291,4 +311,18 @@ fn node_exporter_scrapes_the_textfile() {
     let _ = exporter.wait();
     assert!(body.contains(r#"nginx_forensics_probe_sessions_per_day{host="172.12.1.189",path="/",severity="high",user_agent="Go-http-client/1.1"} 8640"#), "{body}");
     assert!(body.contains("\nnode_textfile_scrape_error 0\n"), "{body}");
+}
+
+/// The alerting rules in the README are `docs/alerts.yml`, and promtool accepts them.
+#[test]
+fn the_alerting_rules_are_the_readmes_and_valid() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let rules = std::fs::read_to_string(root.join("docs/alerts.yml")).unwrap();
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    let body: String = rules.lines().filter(|l| !l.starts_with('#')).map(|l| format!("{l}\n")).collect();
+    assert!(readme.contains(&body), "README.md shows docs/alerts.yml");
+    match Command::new("promtool").args(["check", "rules"]).arg(root.join("docs/alerts.yml")).output() {
+        Ok(out) => assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr)),
+        Err(_) => eprintln!("promtool not installed: the rules are not checked here"),
+    }
 }

@@ -24,6 +24,9 @@ fn label(value: &str) -> String {
     out
 }
 
+/// A per-probe family: its name, its help, and the value of a probe.
+type PerProbe = (&'static str, &'static str, fn(&super::ProbeReport) -> f64);
+
 fn family(out: &mut dyn Write, name: &str, kind: &str, help: &str) -> io::Result<()> {
     writeln!(out, "# HELP {name} {help}")?;
     writeln!(out, "# TYPE {name} {kind}")
@@ -60,7 +63,7 @@ pub(super) fn render(report: &Report, out: &mut dyn Write) -> io::Result<()> {
             )
         })
         .collect();
-    let per_probe: [(&str, &str, fn(&super::ProbeReport) -> f64); 3] = [
+    let per_probe: [PerProbe; 3] = [
         ("nginx_forensics_probe_sessions_per_day", "Sessions a probe creates per day (estimated).", |p| {
             p.sessions_per_day
         }),

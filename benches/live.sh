@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# The live path: memory over a week of log time, and its throughput against the batch path.
+#
+#   bash benches/live.sh
+#
+#   week   `generate 1500000 2`: browsers at 2 requests/s and the incident's monitors, 7.3 days
+#   day    its first day; hour: its first hour
+#
+# Memory: --replay (the follow path without waiting: a log replayed as if live, with the default
+# --window 1h and --every 1m) must stay flat after the first window: the peak RSS for an hour,
+# a day and a week of log time. Throughput: the follow path on the 1M-line log of
+# benches/compare.sh, with one report a day (--every 1d --window 1d: the reading, slot-cutting
+# and window path) and with the default report every minute, against the batch path.
+set -euo pipefail
+WORK=${WORK:-${TMPDIR:-/tmp}/nginx-forensics-live}
+cd "$(dirname "$0")/.."
+cargo build --release --quiet --bins --examples
+NF=./target/release/nginx-forensics
+mkdir -p "$WORK"
+[ -s "$WORK/week.log" ] || ./target/release/examples/generate 1500000 2 > "$WORK/week.log"
+[ -s "$WORK/day.log" ] || awk -F'"' '$4 < "2019-05-25T00:00:00"' "$WORK/week.log" > "$WORK/day.log"
+[ -s "$WORK/hour.log" ] || awk -F'"' '$4 < "2019-05-24T01:00:00"' "$WORK/week.log" > "$WORK/hour.log"
+[ -s "$WORK/common.log" ] || ./target/release/examples/generate 1000000 > "$WORK/common.log"
+for log in hour day week; do
+    cat "$WORK/$log.log" > /dev/null
+    /usr/bin/time -f "replay $log ($(wc -l < "$WORK/$log.log") lines): %e s, %M KB peak" \
+        "$NF" --replay --format prometheus "$WORK/$log.log" > /dev/null
+done
+/usr/bin/time -f "batch week: %e s, %M KB peak" "$NF" --format prometheus "$WORK/week.log" > /dev/null
+for run in 1 2 3; do
+    /usr/bin/time -f "common batch: %e s" "$NF" --format json "$WORK/common.log" > /dev/null
+    /usr/bin/time -f "common replay, a report a day: %e s" \
+        "$NF" --replay --every 1d --window 1d --format json "$WORK/common.log" > /dev/null
+done
+/usr/bin/time -f "common replay, a report a minute: %e s" "$NF" --replay --format json "$WORK/common.log" > /dev/null
