@@ -76,7 +76,7 @@ pub fn run(config: &Config, messages: &mut dyn Write) -> anyhow::Result<Exit> {
             ingest_options.slot_ms = Some(options.every_ms);
             ingest_options.live_inputs = Some(shared.clone());
             let emit = Arc::new(std::sync::Mutex::new(
-                Emitter::new(Arc::new(config.clone()), shared, problems.clone())
+                Emitter::new(Arc::new(config.clone()), options, shared, problems.clone())
                     .with_context(|| "opening the events output")?,
             ));
             emitter = Some(emit.clone());

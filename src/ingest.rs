@@ -605,9 +605,12 @@ impl<D: Detector> Partial<D> {
                                 let slot = record.time.div_euclid(ms);
                                 match self.slot {
                                     Some(current) if slot > current => {
-                                        // This line starts the next segment.
+                                        // This record starts the next segment.
                                         let mut before = counts;
                                         before.lines -= 1;
+                                        before.parsed -= 1;
+                                        before.millis_records -=
+                                            u64::from(record.resolution == TimeResolution::Millis);
                                         let lines = before.since(&self.segment_base);
                                         self.segment_base = before;
                                         let detector = self.detector.split_off();

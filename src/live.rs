@@ -10,7 +10,6 @@
 
 use std::collections::VecDeque;
 use std::io::{self, Write};
-use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use crate::analysis::{Analysis, AnalysisOptions, Detector};
@@ -151,13 +150,12 @@ impl Emitter {
     ///
     /// # Errors
     /// When `-o` names a file that events cannot be appended to.
-    pub fn new(config: Arc<Config>, inputs: SharedInputs, problems: Vec<InputProblem>) -> io::Result<Self> {
-        let live = config.live.unwrap_or(LiveOptions {
-            follow: false,
-            window_ms: 0,
-            every_ms: 60_000,
-            terminal: false,
-        });
+    pub fn new(
+        config: Arc<Config>,
+        live: LiveOptions,
+        inputs: SharedInputs,
+        problems: Vec<InputProblem>,
+    ) -> io::Result<Self> {
         let events_file = match (&config.output, config.render.format) {
             (Some(path), OutputFormat::Events) => {
                 Some(io::BufWriter::new(std::fs::OpenOptions::new().create(true).append(true).open(path)?))
@@ -212,14 +210,18 @@ impl Emitter {
             // Printed once, at the end, by the caller.
             Ok(())
         };
-        if let Err(e) = result {
-            self.error = Some(e.to_string());
+        match result {
+            // Standard output went away (`| head`, a reader that quit): nobody is left to read
+            // what comes, so the run ends here.
+            Err(e)
+                if self.config.output.is_none()
+                    || format == OutputFormat::Events && self.events_file.is_none() =>
+            {
+                let _ = writeln!(io::stderr(), "nginx-forensics: writing to standard output: {e}");
+                std::process::exit(1);
+            }
+            Err(e) => self.error = Some(e.to_string()),
+            Ok(()) => {}
         }
-    }
-
-    /// Where `-o` writes, if anywhere.
-    #[must_use]
-    pub fn output(&self) -> Option<&PathBuf> {
-        self.config.output.as_ref()
     }
 }

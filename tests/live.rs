@@ -86,6 +86,11 @@ fn replay_announces_the_probe_within_two_minutes_and_its_end() {
     // A heartbeat for each minute of log time, and a final one with every line counted.
     let beats: Vec<&Value> = events.iter().filter(|e| e["event"] == "heartbeat").collect();
     assert!(beats.len() >= 110, "{} heartbeats", beats.len());
+    for beat in beats.iter().filter(|b| b["state"] == "running") {
+        let before = lines.iter().filter(|(t, _)| *t < at(beat)).count() as u64;
+        assert_eq!(beat["lines"], before, "a heartbeat counts exactly the lines before its time");
+        assert_eq!(beat["parsed"], before);
+    }
     let last = beats.last().unwrap();
     assert_eq!(last["state"], "final");
     assert_eq!(last["lines"], lines.len() as u64);
@@ -109,6 +114,25 @@ fn append(path: &std::path::Path, lines: &[String]) {
     for l in lines {
         writeln!(f, "{l}").unwrap();
     }
+}
+
+/// What the child prints, gathered as it comes by a thread of its own.
+type Gathered = std::sync::Arc<std::sync::Mutex<Vec<u8>>>;
+
+fn collect_stdout(child: &mut std::process::Child) -> (Gathered, std::thread::JoinHandle<()>) {
+    let out = Gathered::default();
+    let mut stdout = child.stdout.take().unwrap();
+    let sink = out.clone();
+    let reader = std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = std::io::Read::read(&mut stdout, &mut buf) {
+            if n == 0 {
+                break;
+            }
+            sink.lock().unwrap().extend_from_slice(&buf[..n]);
+        }
+    });
+    (out, reader)
 }
 
 /// Waits until `events` (the lines the tool printed so far) show `want` lines read.
@@ -149,20 +173,7 @@ fn follow_reads_every_line_once_through_rotation_and_truncation() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let out = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-    let reader = {
-        let out = out.clone();
-        let mut stdout = child.stdout.take().unwrap();
-        std::thread::spawn(move || {
-            let mut buf = [0u8; 4096];
-            while let Ok(n) = std::io::Read::read(&mut stdout, &mut buf) {
-                if n == 0 {
-                    break;
-                }
-                out.lock().unwrap().extend_from_slice(&buf[..n]);
-            }
-        })
-    };
+    let (out, reader) = collect_stdout(&mut child);
     wait_for_lines(&out, 2);
     append(&log, &batch(4));
     wait_for_lines(&out, 6);
@@ -208,20 +219,7 @@ fn follow_on_a_pipe_reports_before_it_closes_and_ends_with_it() {
         .spawn()
         .unwrap();
     let mut stdin = child.stdin.take().unwrap();
-    let out = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-    let reader = {
-        let out = out.clone();
-        let mut stdout = child.stdout.take().unwrap();
-        std::thread::spawn(move || {
-            let mut buf = [0u8; 4096];
-            while let Ok(n) = std::io::Read::read(&mut stdout, &mut buf) {
-                if n == 0 {
-                    break;
-                }
-                out.lock().unwrap().extend_from_slice(&buf[..n]);
-            }
-        })
-    };
+    let (out, reader) = collect_stdout(&mut child);
     for i in 0..5 {
         writeln!(stdin, "{}", person(T0 + 61 * i, i)).unwrap();
     }

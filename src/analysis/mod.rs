@@ -105,6 +105,8 @@ pub struct Analysis {
     pub coverage: coverage::LogCoverage,
     /// Records outside `--since`/`--until`, not analysed.
     pub outside_window: u64,
+    /// Records analysed (inside `--since`/`--until`).
+    pub records: u64,
     since: Option<UnixMillis>,
     until: Option<UnixMillis>,
     max_memory: Option<usize>,
@@ -119,6 +121,7 @@ impl Analysis {
             clusters: cluster::Clusters::new(options.raw_paths),
             coverage: coverage::LogCoverage::default(),
             outside_window: 0,
+            records: 0,
             since: options.since,
             until: options.until,
             max_memory: options.max_memory,
@@ -193,6 +196,7 @@ impl Analysis {
             folded,
             folded_could_be_periodic: folded.most_requests >= options.periodic.min_requests as u64,
             outside_window: self.outside_window,
+            records: self.records,
             since: options.since,
             until: options.until,
             listed_clusters: options.listed_clusters.unwrap_or(usize::MAX),
@@ -206,6 +210,7 @@ impl Detector for Analysis {
             self.outside_window += 1;
             return;
         }
+        self.records += 1;
         self.span.observe(record);
         self.clusters.observe(record);
         self.coverage.observe(record);
@@ -213,6 +218,7 @@ impl Detector for Analysis {
 
     fn merge(&mut self, other: Self) {
         self.outside_window += other.outside_window;
+        self.records += other.records;
         self.span.merge(other.span);
         self.clusters.merge(other.clusters);
         self.coverage.merge(other.coverage);
@@ -224,6 +230,7 @@ impl Detector for Analysis {
             clusters: self.clusters.split_off(),
             coverage: std::mem::take(&mut self.coverage),
             outside_window: std::mem::take(&mut self.outside_window),
+            records: std::mem::take(&mut self.records),
             since: self.since,
             until: self.until,
             max_memory: self.max_memory,
@@ -289,6 +296,8 @@ pub struct Findings {
     pub folded_could_be_periodic: bool,
     /// Records outside `--since`/`--until`, not analysed.
     pub outside_window: u64,
+    /// Records analysed: inside `--since`/`--until` (and, live, inside the window of log time).
+    pub records: u64,
     /// The `--since` the analysis was limited to.
     pub since: Option<UnixMillis>,
     /// The `--until` the analysis was limited to.

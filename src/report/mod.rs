@@ -504,7 +504,7 @@ impl Report {
                 last_seen: span.map(|(_, b)| rfc3339(b)),
                 inputs,
                 verdict: verdict(judgement, findings, &looked),
-                analysed: totals.parsed.saturating_sub(findings.outside_window),
+                analysed: findings.records,
                 untimed_callers: judgement.untimed.len() as u64,
                 clusters: findings.cluster_count,
                 clusters_listed: findings.clusters.len().min(listed) as u64,

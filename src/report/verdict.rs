@@ -27,7 +27,7 @@ impl Looked {
             lines: totals.lines,
             parsed: totals.parsed,
             malformed: totals.malformed,
-            analysed: totals.parsed.saturating_sub(findings.outside_window),
+            analysed: findings.records,
             outside: findings.outside_window,
             inputs: inputs.len(),
             skipped: count("skipped"),
