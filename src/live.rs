@@ -213,10 +213,7 @@ impl Emitter {
         match result {
             // Standard output went away (`| head`, a reader that quit): nobody is left to read
             // what comes, so the run ends here.
-            Err(e)
-                if self.config.output.is_none()
-                    || format == OutputFormat::Events && self.events_file.is_none() =>
-            {
+            Err(e) if self.config.output.is_none() => {
                 let _ = writeln!(io::stderr(), "nginx-forensics: writing to standard output: {e}");
                 std::process::exit(1);
             }
