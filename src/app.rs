@@ -72,7 +72,7 @@ pub fn run(config: &Config, messages: &mut dyn Write) -> anyhow::Result<Exit> {
         None => ingest::run(&sources, &ingest_options, || Analysis::new(&config.analysis)),
         Some(options) => {
             let shared = SharedInputs::default();
-            ingest_options.follow = live;
+            ingest_options.follow = live.clone();
             ingest_options.slot_ms = Some(options.every_ms);
             ingest_options.live_inputs = Some(shared.clone());
             let emit = Arc::new(std::sync::Mutex::new(
@@ -82,13 +82,9 @@ pub fn run(config: &Config, messages: &mut dyn Write) -> anyhow::Result<Exit> {
             emitter = Some(emit.clone());
             let analysis = Arc::new(config.analysis.clone());
             let total = Window::new(analysis.clone(), &options, Some(emit));
-            ingest::run_into(
-                &sources,
-                &ingest_options,
-                || Window::new(analysis.clone(), &options, None),
-                total,
-            )
-            .map(|i| ingest::Ingested { stats: i.stats, detector: i.detector.snapshot() })
+            let make = || Window::new(analysis.clone(), &options, None);
+            ingest::run_into(&sources, &ingest_options, make, total)
+                .map(|i| ingest::Ingested { stats: i.stats, detector: i.detector.snapshot() })
         }
     };
     if let Some(p) = progress {

@@ -367,6 +367,9 @@ impl Feed<'_> {
     }
 }
 
+/// The chunk number of the mark that follows the history of the followed inputs.
+const HISTORY_READ: u32 = u32::MAX;
+
 /// How long a followed input with nothing new is left before it is asked again.
 const FOLLOW_POLL: std::time::Duration = std::time::Duration::from_millis(100);
 
@@ -408,6 +411,13 @@ impl Feed<'_> {
             }
             if self.live.is_empty() && self.pending.is_empty() {
                 return None;
+            }
+            if !live.caught_up() {
+                // Every followed input is at its end: a mark, merged after all the history,
+                // tells the total (`Detector::history_read`).
+                live.catch_up();
+                let piece = Piece::Lines(Vec::new().into());
+                return Some(Work { input: 0, chunk: HISTORY_READ, format: Format::Json, piece });
             }
             std::thread::sleep(FOLLOW_POLL);
         }
@@ -483,6 +493,8 @@ struct Segment<D> {
     detector: D,
     input: usize,
     lines: LineCounts,
+    /// The mark that every followed input's history was read (no observations).
+    history_read: bool,
 }
 
 /// One worker's share.
@@ -614,7 +626,13 @@ impl<D: Detector> Partial<D> {
                                         let lines = before.since(&self.segment_base);
                                         self.segment_base = before;
                                         let detector = self.detector.split_off();
-                                        self.segments.push(Segment { slot: current, detector, input, lines });
+                                        self.segments.push(Segment {
+                                            slot: current,
+                                            detector,
+                                            input,
+                                            lines,
+                                            history_read: false,
+                                        });
                                         self.slot = Some(slot);
                                     }
                                     Some(_) => {}
@@ -651,7 +669,13 @@ impl<D: Detector> Partial<D> {
         let mut segments = std::mem::take(&mut self.segments);
         let lines = self.counts[input].since(&self.segment_base);
         let slot = self.slot.take().unwrap_or(i64::MIN);
-        segments.push(Segment { slot, detector: self.detector.split_off(), input, lines });
+        segments.push(Segment {
+            slot,
+            detector: self.detector.split_off(),
+            input,
+            lines,
+            history_read: false,
+        });
         segments
     }
 
@@ -746,7 +770,11 @@ impl<D: Detector> InOrder<D> {
             };
             while let Some(piece) = self.next_piece() {
                 let (total, latest) = &mut *total;
-                for Segment { slot, detector, input, lines } in piece {
+                for Segment { slot, detector, input, lines, history_read } in piece {
+                    if history_read {
+                        total.history_read();
+                        continue;
+                    }
                     if latest.is_none_or(|l| slot > l) && slot != i64::MIN {
                         total.advance(slot);
                         *latest = Some(slot);
@@ -871,9 +899,14 @@ where
                         };
                         let Some((seq, work)) = next else { break };
                         let input = work.input as usize;
+                        let mark = work.chunk == HISTORY_READ;
                         partial.segment_base = partial.counts[input];
                         partial.process(work, opts, &spares);
-                        total.add(seq, partial.hand_over(input));
+                        let mut segments = partial.hand_over(input);
+                        if mark {
+                            segments.iter_mut().for_each(|s| s.history_read = true);
+                        }
+                        total.add(seq, segments);
                     }
                     partial
                 })

@@ -36,6 +36,9 @@ pub struct Window {
     /// The total's emitter; workers have none.
     emit: Option<Emit>,
     started: bool,
+    /// Under `--follow`: no report is made until the inputs' history is read
+    /// ([`Detector::history_read`]); with `--replay`, every slot is reported.
+    waiting_for_history: bool,
 }
 
 impl Window {
@@ -53,6 +56,7 @@ impl Window {
             panes: VecDeque::new(),
             emit,
             started: false,
+            waiting_for_history: live.follow,
         }
     }
 
@@ -94,6 +98,7 @@ impl Detector for Window {
             panes: VecDeque::new(),
             emit: None,
             started: false,
+            waiting_for_history: false,
         }
     }
 
@@ -101,9 +106,24 @@ impl Detector for Window {
         self.latest().settle();
     }
 
+    fn history_read(&mut self) {
+        // The first report, as of the latest record.
+        self.waiting_for_history = false;
+        if let Some(emit) = &self.emit {
+            let analysis = self.snapshot();
+            let at = analysis.span.range.map_or(0, |(_, last)| last);
+            if let Ok(mut e) = emit.lock() {
+                e.emit(analysis, at, false);
+            }
+        }
+    }
+
     fn advance(&mut self, slot: i64) {
         let at = slot.saturating_mul(self.slot_ms);
-        if self.started {
+        // While following, the history the inputs held is read first with no report for each
+        // of its slots (each would be overwritten a moment later); the first report comes with
+        // the first slot after it.
+        if self.started && !self.waiting_for_history {
             if let Some(emit) = &self.emit {
                 let analysis = self.snapshot();
                 if let Ok(mut e) = emit.lock() {

@@ -174,7 +174,8 @@ fn follow_reads_every_line_once_through_rotation_and_truncation() {
         .spawn()
         .unwrap();
     let (out, reader) = collect_stdout(&mut child);
-    wait_for_lines(&out, 2);
+    // The history is read first, then reported at once.
+    wait_for_lines(&out, 3);
     append(&log, &batch(4));
     wait_for_lines(&out, 6);
     // Rotation by rename: the server writes two more lines to the old file before reopening.
@@ -224,13 +225,17 @@ fn follow_on_a_pipe_reports_before_it_closes_and_ends_with_it() {
         writeln!(stdin, "{}", person(T0 + 61 * i, i)).unwrap();
     }
     stdin.flush().unwrap();
-    wait_for_lines(&out, 4);
+    wait_for_lines(&out, 5);
+    writeln!(stdin, "{}", person(T0 + 61 * 5, 5)).unwrap();
+    writeln!(stdin, "{}", person(T0 + 61 * 6, 6)).unwrap();
+    stdin.flush().unwrap();
+    wait_for_lines(&out, 6);
     drop(stdin);
     let status = child.wait().unwrap();
     reader.join().unwrap();
     assert_eq!(status.code(), Some(0));
     let events = events(&out.lock().unwrap());
-    assert_eq!(events.last().unwrap()["lines"], 5);
+    assert_eq!(events.last().unwrap()["lines"], 7);
 }
 
 /// The Prometheus text of the incident: the probe with its cost, severity as a label, hostile

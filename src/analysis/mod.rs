@@ -38,6 +38,9 @@ pub trait Detector: Send {
     /// Called on the total before the first observations of a later log-time slot are merged
     /// (only when the ingest cuts slots: `IngestOptions::slot_ms`).
     fn advance(&mut self, _slot: i64) {}
+    /// Called on the total once everything the followed inputs held when the run started is
+    /// merged (`--follow` only).
+    fn history_read(&mut self) {}
 }
 
 /// The span of time the records cover.

@@ -18,6 +18,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 pub struct Live {
     stop: Arc<AtomicBool>,
     reopen: Arc<AtomicU64>,
+    caught_up: Arc<AtomicBool>,
 }
 
 impl Live {
@@ -35,6 +36,18 @@ impl Live {
     /// Asks every followed file to look at its path again, now.
     pub fn reopen(&self) {
         self.reopen.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// Notes that every followed input has been read to its end once: what comes now is new.
+    pub fn catch_up(&self) {
+        self.caught_up.store(true, Ordering::SeqCst);
+    }
+
+    /// True once every followed input was read to its end (what they held when the run
+    /// started: their history).
+    #[must_use]
+    pub fn caught_up(&self) -> bool {
+        self.caught_up.load(Ordering::SeqCst)
     }
 
     fn reopens(&self) -> u64 {
