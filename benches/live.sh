@@ -33,3 +33,17 @@ for run in 1 2 3; do
         "$NF" --replay --every 1d --window 1d --format json "$WORK/common.log" > /dev/null
 done
 /usr/bin/time -f "common replay, a report a minute: %e s" "$NF" --replay --format json "$WORK/common.log" > /dev/null
+# --follow on a log that already holds a week: the time to the first report (the history is read,
+# then reported once), against the batch run.
+for log in common week; do
+    out=$WORK/first.prom
+    rm -f "$out"
+    start=$(date +%s.%N)
+    "$NF" --follow --format prometheus -o "$out" "$WORK/$log.log" 2> /dev/null &
+    pid=$!
+    until [ -s "$out" ]; do sleep 0.02; done
+    echo "follow $log: first report after $(echo "$(date +%s.%N) - $start" | bc) s"
+    kill -TERM "$pid"
+    wait "$pid"
+    /usr/bin/time -f "batch $log: %e s" "$NF" --format prometheus "$WORK/$log.log" > /dev/null
+done
