@@ -399,7 +399,7 @@ impl Cli {
                 SeverityArg::Low => Severity::Low,
             }),
             quiet: self.quiet,
-            progress: !self.quiet && env.stderr_is_terminal,
+            progress: !self.quiet && env.stderr_is_terminal && !self.follow && !self.replay,
             strict: self.strict,
             ingest: IngestOptions {
                 threads: self.threads.map_or(0, NonZeroUsize::get),
