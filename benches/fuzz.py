@@ -1,8 +1,10 @@
 #!/usr/bin/env python3
 """Mutation fuzzing through the binary: lines of sample-logs/ with bytes flipped, cut, repeated
 or spliced with quotes, backslashes, \\xHH, NULs, invalid UTF-8, zero-width characters, escapes,
-far-off times; read from a file, a .gz and stdin in every format. Checks: no panic, an exit code
-of 0, 1 or 3, every line accounted for, no ESC in the table, no <script in the HTML.
+far-off times; read from a file, a .gz and stdin in every format, and replayed as if live
+(`--replay`) under a tiny `--max-memory`. Checks: no panic, an exit code of 0, 1 or 3, every line
+accounted for (the JSON summary, the final heartbeat of the events, the Prometheus line counts),
+no ESC in the table, no <script in the HTML, every Prometheus sample line well formed.
 
     cargo build --release && python3 benches/fuzz.py SEED LINES
 """
@@ -36,9 +38,13 @@ open(os.path.join(WORK, 'in.log'),'wb').write(data)
 gzip.open(os.path.join(WORK, 'in.log.gz'),'wb').write(data)
 NF=os.path.join(ROOT, 'target/release/nginx-forensics')
 problems = 0
-for fmt in ['json','table','markdown','html']:
+import re
+SAMPLE = re.compile(rb'^[a-z_]+(\{([a-z_]+="([^"\\\n]|\\.)*",?)*\})? [-+0-9.eInfNa]+$')
+runs = [(fmt, []) for fmt in ['json', 'table', 'markdown', 'html', 'events', 'prometheus']]
+runs += [('events', ['--replay', '--every', '1m', '--max-memory', '1M']), ('json', ['--replay', '--max-memory', '1M'])]
+for fmt, extra in runs:
     for src in [[os.path.join(WORK, 'in.log')], [os.path.join(WORK, 'in.log.gz')], []]:
-        p = subprocess.run([NF, '--format', fmt] + src, input=(data if not src else None), capture_output=True, timeout=120)
+        p = subprocess.run([NF, '--format', fmt] + extra + src, input=(data if not src else None), capture_output=True, timeout=600)
         if p.returncode not in (0, 1, 3) or b'panicked' in p.stderr:
             problems += 1; print('PROBLEM', fmt, src, p.returncode, p.stderr[-300:])
         if fmt == 'json':
@@ -46,6 +52,20 @@ for fmt in ['json','table','markdown','html']:
             s = r['summary']
             if s['lines'] != s['parsed'] + s['malformed'] + s['skipped_lines'] or s['lines'] != len(lines):
                 problems += 1; print('ACCOUNTING', src, s['lines'], len(lines), s['parsed'], s['malformed'], s['skipped_lines'])
+        if fmt == 'events':
+            last = json.loads(p.stdout.splitlines()[-1])
+            if last['event'] != 'heartbeat' or last['state'] != 'final' or last['lines'] != len(lines):
+                problems += 1; print('EVENTS ACCOUNTING', extra, src, last.get('lines'), len(lines))
+        if fmt == 'prometheus':
+            counts = {}
+            for l in p.stdout.splitlines():
+                if l.startswith(b'#'): continue
+                if not SAMPLE.match(l):
+                    problems += 1; print('PROMETHEUS line', l[:200])
+                m = re.match(rb'nginx_forensics_lines\{kind="(\w+)"\} (\d+)', l)
+                if m: counts[m.group(1)] = int(m.group(2))
+            if sum(counts.values()) != len(lines):
+                problems += 1; print('PROMETHEUS ACCOUNTING', src, counts, len(lines))
         if fmt == 'table' and b'\x1b' in p.stdout:
             problems += 1; print('ESCAPE reached the terminal', src)
         if fmt == 'html' and (b'<script' in p.stdout):
