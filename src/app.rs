@@ -108,7 +108,7 @@ pub fn run(config: &Config, messages: &mut dyn Write) -> anyhow::Result<Exit> {
     match &config.output {
         _ if events && emitter.is_some() => {
             // The final events: what changed since the last emission, and the final heartbeat.
-            let at = findings.span.map_or(0, |(_, last)| last);
+            let at = findings.span.map(|(_, last)| last);
             if let Some(mut emit) = emitter.as_ref().and_then(|e| e.lock().ok()) {
                 emit.emit_report(&report, at, true);
             }

@@ -111,7 +111,7 @@ impl Detector for Window {
         self.waiting_for_history = false;
         if let Some(emit) = &self.emit {
             let analysis = self.snapshot();
-            let at = analysis.span.range.map_or(0, |(_, last)| last);
+            let at = analysis.span.range.map(|(_, last)| last);
             if let Ok(mut e) = emit.lock() {
                 e.emit(analysis, at, false);
             }
@@ -127,7 +127,7 @@ impl Detector for Window {
             if let Some(emit) = &self.emit {
                 let analysis = self.snapshot();
                 if let Ok(mut e) = emit.lock() {
-                    e.emit(analysis, at, false);
+                    e.emit(analysis, Some(at), false);
                 }
             }
         }
@@ -199,13 +199,13 @@ impl Emitter {
     }
 
     /// Emits the window's findings as of log time `at`.
-    pub fn emit(&mut self, analysis: Analysis, at: i64, last: bool) {
+    pub fn emit(&mut self, analysis: Analysis, at: Option<i64>, last: bool) {
         let (report, _) = self.report(analysis);
         self.emit_report(&report, at, last);
     }
 
     /// Emits `report` as of log time `at` (`last`: the final one, at the end of the run).
-    pub fn emit_report(&mut self, report: &Report, at: i64, last: bool) {
+    pub fn emit_report(&mut self, report: &Report, at: Option<i64>, last: bool) {
         let format = self.config.render.format;
         let result = if format == OutputFormat::Events {
             match &mut self.events_file {

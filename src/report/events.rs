@@ -37,8 +37,14 @@ impl Events {
     ///
     /// # Errors
     /// When writing fails.
-    pub fn emit(&mut self, report: &Report, at: i64, last: bool, out: &mut dyn Write) -> io::Result<()> {
-        let at_text = rfc3339(at);
+    pub fn emit(
+        &mut self,
+        report: &Report,
+        at: Option<i64>,
+        last: bool,
+        out: &mut dyn Write,
+    ) -> io::Result<()> {
+        let at_text = at.map(rfc3339);
         let mut now: BTreeMap<Key, (String, Value)> = BTreeMap::new();
         let mut add =
             |kind: &'static str, user_agent: &Option<String>, host: &Option<String>, path: &str, v: Value| {
@@ -85,11 +91,17 @@ impl Events {
     }
 }
 
-fn write_event(out: &mut dyn Write, event: &str, state: &str, at: &str, fields: &Value) -> io::Result<()> {
+fn write_event(
+    out: &mut dyn Write,
+    event: &str,
+    state: &str,
+    at: &Option<String>,
+    fields: &Value,
+) -> io::Result<()> {
     let mut object = Map::new();
     object.insert("event".into(), Value::from(event));
     object.insert("state".into(), Value::from(state));
-    object.insert("at".into(), Value::from(at));
+    object.insert("at".into(), at.as_deref().map_or(Value::Null, Value::from));
     if let Value::Object(f) = fields {
         for (k, v) in f {
             object.entry(k.clone()).or_insert_with(|| v.clone());
@@ -100,6 +112,6 @@ fn write_event(out: &mut dyn Write, event: &str, state: &str, at: &str, fields: 
 
 /// A batch run's events: every finding appears, then the final heartbeat.
 pub(super) fn render(report: &Report, out: &mut dyn Write) -> io::Result<()> {
-    let at = report.span_ms.map_or(0, |(_, last)| last);
+    let at = report.span_ms.map(|(_, last)| last);
     Events::default().emit(report, at, true, out)
 }
