@@ -329,3 +329,32 @@ fn the_alerting_rules_are_the_readmes_and_valid() {
         Err(_) => eprintln!("promtool not installed: the rules are not checked here"),
     }
 }
+
+/// With `-o`, a followed report is rewritten as the log goes: the HTML page reloads itself while
+/// it is followed, and the final page (after SIGTERM) does not.
+#[cfg(unix)]
+#[test]
+fn a_followed_html_report_reloads_itself_until_the_end() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("access.log");
+    let page = dir.path().join("report.html");
+    append(&log, &(0..3).map(|i| person(T0 + 61 * i, i)).collect::<Vec<_>>());
+    let mut child = Command::new(assert_cmd::cargo::cargo_bin("nginx-forensics"))
+        .args(["--follow", "--format", "html", "-o"])
+        .arg(&page)
+        .arg(&log)
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    while !page.exists() && start.elapsed() < Duration::from_secs(20) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let live = std::fs::read_to_string(&page).unwrap();
+    assert!(live.contains(r#"<meta http-equiv="refresh" content="60"/>"#));
+    rustix_kill(child.id());
+    assert_eq!(child.wait().unwrap().code(), Some(0));
+    let last = std::fs::read_to_string(&page).unwrap();
+    assert!(!last.contains("http-equiv"), "the final page stays");
+    assert!(last.contains("</html>"));
+}
