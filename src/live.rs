@@ -121,8 +121,8 @@ impl Detector for Window {
     fn advance(&mut self, slot: i64) {
         let at = slot.saturating_mul(self.slot_ms);
         // While following, the history the inputs held is read first with no report for each
-        // of its slots (each would be overwritten a moment later); the first report comes with
-        // the first slot after it.
+        // of its slots (each would be overwritten a moment later): it is reported once, at the
+        // mark that follows it (`history_read`).
         if self.started && !self.waiting_for_history {
             if let Some(emit) = &self.emit {
                 let analysis = self.snapshot();
@@ -134,12 +134,10 @@ impl Detector for Window {
         self.started = true;
         let pane = at.div_euclid(self.pane_ms);
         if self.panes.back().is_none_or(|(p, _)| pane > *p) {
-            let fresh = Analysis::new(&self.options);
-            let first = std::mem::replace(&mut self.current, Analysis::new(&self.options));
+            // A new pane; the total's own observations (those before the first slot) go in it.
+            let mut fresh = Analysis::new(&self.options);
+            fresh.merge(self.current.split_off());
             self.panes.push_back((pane, fresh));
-            if let Some((_, p)) = self.panes.back_mut() {
-                p.merge(first);
-            }
         }
         // Panes that end before the window starts are dropped whole.
         let start = at - self.window_ms;

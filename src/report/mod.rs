@@ -228,63 +228,70 @@ impl ClusterReport {
     }
 }
 
-/// The fixed-interval callers of every cluster, most requests per day first.
+/// The fixed-interval callers of every cluster, most requests per day first: the first `listed`
+/// of them. They are ordered by what the order needs, and only the listed ones are written out
+/// (a log can have a hundred thousand).
 fn periodic_reports(findings: &Findings, judgement: &Judgement, listed: usize) -> Vec<PeriodicReport> {
-    let mut verdicts: std::collections::HashMap<(usize, usize), String> = judgement
-        .cleared
-        .iter()
-        .map(|(cluster, caller, why)| ((*cluster, *caller), cleared_words(why)))
-        .collect();
-    for p in &judgement.probes {
-        if let Some(caller) = p.caller {
-            verdicts.insert((p.cluster, caller), format!("probe ({})", p.severity.as_str()));
-        }
-    }
-    let verdicts = &verdicts;
-    let mut out: Vec<PeriodicReport> = findings
+    let per_day = |p: &crate::analysis::periodic::Periodicity| {
+        (p.requests as f64 / (p.active_ms / 86_400_000.0)).round()
+    };
+    let mut order: Vec<(f64, &ClusterFinding, usize, usize)> = findings
         .clusters
         .iter()
         .enumerate()
-        .flat_map(|(ci, c)| {
-            c.periodic.iter().enumerate().map(move |(pi, p)| {
-                let active_days = p.active_ms / 86_400_000.0;
-                PeriodicReport {
-                    user_agent: c.key.user_agent().map(str::to_owned),
-                    host: c.key.host().map(str::to_owned),
-                    path: c.key.path().to_owned(),
-                    period_seconds: round3(p.period_ms / 1000.0),
-                    phases: p.phases,
-                    restarts: p.restarts,
-                    jitter_seconds: round3(p.jitter_ms / 1000.0),
-                    coverage: round3(p.coverage),
-                    periodic_fraction: round3(p.periodic_fraction),
-                    confidence: round3(p.confidence),
-                    confidence_components: ConfidenceComponents {
-                        significance: round3(p.significance),
-                        tightness: round3(p.tightness),
-                        coverage: round3(p.coverage_factor),
-                    },
-                    requests: p.requests,
-                    requests_per_day: (p.requests as f64 / active_days).round(),
-                    first_seen: rfc3339(p.first_seen),
-                    last_seen: rfc3339(p.last_seen),
-                    distinct_clients: distinct_clients(c),
-                    timestamp_resolution: resolution(c.res_ms),
-                    verdict: verdicts.get(&(ci, pi)).cloned().unwrap_or_default(),
-                    source: (ci, pi),
-                    activity: None,
-                }
-            })
-        })
+        .flat_map(|(ci, c)| c.periodic.iter().enumerate().map(move |(pi, p)| (per_day(p), c, ci, pi)))
         .collect();
-    out.sort_by(|a, b| {
-        b.requests_per_day
-            .total_cmp(&a.requests_per_day)
-            .then_with(|| (&a.user_agent, &a.host, &a.path).cmp(&(&b.user_agent, &b.host, &b.path)))
-            .then_with(|| a.period_seconds.total_cmp(&b.period_seconds))
+    fn key(c: &ClusterFinding) -> (Option<&str>, Option<&str>, &str) {
+        (c.key.user_agent(), c.key.host(), c.key.path())
+    }
+    order.sort_by(|a, b| {
+        b.0.total_cmp(&a.0).then_with(|| key(a.1).cmp(&key(b.1))).then_with(|| {
+            round3(a.1.periodic[a.3].period_ms / 1000.0)
+                .total_cmp(&round3(b.1.periodic[b.3].period_ms / 1000.0))
+        })
     });
-    out.truncate(listed);
-    out
+    order.truncate(listed);
+    let cleared: std::collections::HashMap<(usize, usize), &crate::analysis::probe::Cleared> =
+        judgement.cleared.iter().map(|(cluster, caller, why)| ((*cluster, *caller), why)).collect();
+    let probes: std::collections::HashMap<(usize, usize), crate::analysis::probe::Severity> =
+        judgement.probes.iter().filter_map(|p| Some(((p.cluster, p.caller?), p.severity))).collect();
+    order
+        .into_iter()
+        .map(|(requests_per_day, c, ci, pi)| {
+            let p = &c.periodic[pi];
+            let verdict = match (probes.get(&(ci, pi)), cleared.get(&(ci, pi))) {
+                (Some(severity), _) => format!("probe ({})", severity.as_str()),
+                (None, Some(why)) => cleared_words(why),
+                (None, None) => String::new(),
+            };
+            PeriodicReport {
+                user_agent: c.key.user_agent().map(str::to_owned),
+                host: c.key.host().map(str::to_owned),
+                path: c.key.path().to_owned(),
+                period_seconds: round3(p.period_ms / 1000.0),
+                phases: p.phases,
+                restarts: p.restarts,
+                jitter_seconds: round3(p.jitter_ms / 1000.0),
+                coverage: round3(p.coverage),
+                periodic_fraction: round3(p.periodic_fraction),
+                confidence: round3(p.confidence),
+                confidence_components: ConfidenceComponents {
+                    significance: round3(p.significance),
+                    tightness: round3(p.tightness),
+                    coverage: round3(p.coverage_factor),
+                },
+                requests: p.requests,
+                requests_per_day,
+                first_seen: rfc3339(p.first_seen),
+                last_seen: rfc3339(p.last_seen),
+                distinct_clients: distinct_clients(c),
+                timestamp_resolution: resolution(c.res_ms),
+                verdict,
+                source: (ci, pi),
+                activity: None,
+            }
+        })
+        .collect()
 }
 
 /// Accounting of every line read.
