@@ -150,6 +150,8 @@ Examples:
   zcat access.log.*.gz | nginx-forensics --format json
   nginx-forensics --format html -o report.html /var/log/nginx
   nginx-forensics --since 24h --format markdown --fail-on-probes -q /var/log/nginx
+  nginx-forensics -f /var/log/nginx/access.log
+  nginx-forensics -f --format events /var/log/nginx/access.log | jq .
 
 Exit codes: 0 done; 1 an input could not be read (or --strict and malformed lines); 2 usage;
 3 probes found under --fail-on-probes.";
