@@ -91,20 +91,11 @@ pub fn run(config: &Config, messages: &mut dyn Write) -> anyhow::Result<Exit> {
         p.stop();
     }
     let ingested = ingested?;
-    let findings = ingested.detector.finish(&config.analysis);
-    let judgement = config.probes.judge_all(&findings);
-    let mut report = Report::new(&ingested.stats, &problems, &findings, &judgement);
-    if config.render.format == report::OutputFormat::Html {
-        report.draw_activity(&findings, &judgement);
-    }
+    let Analysed { findings, judgement, report } =
+        analyse(config, &ingested.stats, &problems, ingested.detector);
     report_problems(&ingested.stats, config.quiet, messages);
 
     let events = config.render.format == report::OutputFormat::Events;
-    if let Some(emit) = emitter.as_ref().and_then(|e| e.lock().ok()) {
-        if let Some(e) = &emit.error {
-            let _ = writeln!(messages, "nginx-forensics: writing a live report: {}", terminal(e));
-        }
-    }
     match &config.output {
         _ if events && emitter.is_some() => {
             // The final events: what changed since the last emission, and the final heartbeat.
@@ -120,6 +111,11 @@ pub fn run(config: &Config, messages: &mut dyn Write) -> anyhow::Result<Exit> {
             let mut out = io::BufWriter::new(stdout.lock());
             report::render(&report, &config.render, &mut out)?;
             out.flush()?;
+        }
+    }
+    if let Some(emit) = emitter.as_ref().and_then(|e| e.lock().ok()) {
+        if let Some(e) = &emit.error {
+            let _ = writeln!(messages, "nginx-forensics: writing a live report: {}", terminal(e));
         }
     }
 
@@ -144,6 +140,30 @@ pub fn run(config: &Config, messages: &mut dyn Write) -> anyhow::Result<Exit> {
     } else {
         Exit::Done
     })
+}
+
+/// What the analysis of a run (or of a live window) decided, and its report.
+pub(crate) struct Analysed {
+    pub(crate) findings: crate::analysis::Findings,
+    pub(crate) judgement: crate::analysis::probe::Judgement,
+    pub(crate) report: Report,
+}
+
+/// Analyses what the ingest gathered, judges every periodic caller and builds the report (with
+/// the HTML pictures only for the HTML report).
+pub(crate) fn analyse(
+    config: &Config,
+    stats: &IngestStats,
+    problems: &[crate::input::InputProblem],
+    analysis: Analysis,
+) -> Analysed {
+    let findings = analysis.finish(&config.analysis);
+    let judgement = config.probes.judge_all(&findings);
+    let mut report = Report::new(stats, problems, &findings, &judgement);
+    if config.render.format == report::OutputFormat::Html {
+        report.draw_activity(&findings, &judgement);
+    }
+    Analysed { findings, judgement, report }
 }
 
 /// Total size of the file inputs, `None` when stdin is among them (its size is unknown).

@@ -35,7 +35,6 @@ pub struct Window {
     panes: VecDeque<(i64, Analysis)>,
     /// The total's emitter; workers have none.
     emit: Option<Emit>,
-    started: bool,
     /// Under `--follow`: no report is made until the inputs' history is read
     /// ([`Detector::history_read`]); with `--replay`, every slot is reported.
     waiting_for_history: bool,
@@ -55,7 +54,6 @@ impl Window {
             pane_ms,
             panes: VecDeque::new(),
             emit,
-            started: false,
             waiting_for_history: live.follow,
         }
     }
@@ -97,7 +95,6 @@ impl Detector for Window {
             current: self.current.split_off(),
             panes: VecDeque::new(),
             emit: None,
-            started: false,
             waiting_for_history: false,
         }
     }
@@ -123,7 +120,8 @@ impl Detector for Window {
         // While following, the history the inputs held is read first with no report for each
         // of its slots (each would be overwritten a moment later): it is reported once, at the
         // mark that follows it (`history_read`).
-        if self.started && !self.waiting_for_history {
+        // No report before the first slot: there is nothing to report yet.
+        if !self.panes.is_empty() && !self.waiting_for_history {
             if let Some(emit) = &self.emit {
                 let analysis = self.snapshot();
                 if let Ok(mut e) = emit.lock() {
@@ -131,7 +129,6 @@ impl Detector for Window {
                 }
             }
         }
-        self.started = true;
         let pane = at.div_euclid(self.pane_ms);
         if self.panes.back().is_none_or(|(p, _)| pane > *p) {
             // A new pane; the total's own observations (those before the first slot) go in it.
@@ -183,22 +180,12 @@ impl Emitter {
         Ok(Emitter { config, live, inputs, problems, events: Events::default(), events_file, error: None })
     }
 
-    /// The report of `analysis` as of log time `at`.
-    fn report(&self, analysis: Analysis) -> (Report, crate::analysis::Findings) {
-        let findings = analysis.finish(&self.config.analysis);
-        let judgement = self.config.probes.judge_all(&findings);
-        let inputs = self.inputs.lock().map(|i| i.clone()).unwrap_or_default();
-        let stats = IngestStats { inputs, samples: Vec::new() };
-        let mut report = Report::new(&stats, &self.problems, &findings, &judgement);
-        if self.config.render.format == OutputFormat::Html {
-            report.draw_activity(&findings, &judgement);
-        }
-        (report, findings)
-    }
-
     /// Emits the window's findings as of log time `at`.
     pub fn emit(&mut self, analysis: Analysis, at: Option<i64>, last: bool) {
-        let (report, _) = self.report(analysis);
+        // The line counts so far; the examples of bad lines come with the final report.
+        let inputs = self.inputs.lock().map(|i| i.clone()).unwrap_or_default();
+        let stats = IngestStats { inputs, samples: Vec::new() };
+        let report = crate::app::analyse(&self.config, &stats, &self.problems, analysis).report;
         self.emit_report(&report, at, last);
     }
 
