@@ -2,6 +2,8 @@
 //! time. The classification is shown in reports and shapes the reasons and the suggested fix; it
 //! never replaces the timing evidence.
 
+use std::sync::Arc;
+
 use regex_automata::nfa::thompson::WhichCaptures;
 use regex_automata::util::syntax;
 use regex_automata::{Input, MatchKind, PatternSet, meta};
@@ -73,9 +75,9 @@ pub struct Agent {
     /// Its kind.
     pub kind: CallerKind,
     /// What reports call it.
-    pub name: String,
+    pub name: Arc<str>,
     /// Where its probe path is configured; empty when unknown.
-    pub fix: String,
+    pub fix: Arc<str>,
 }
 
 /// The compiled table.
@@ -123,7 +125,7 @@ impl UserAgents {
             let name = cols.next().filter(|n| !n.is_empty()).ok_or_else(|| err("no name"))?;
             let fix = cols.next().unwrap_or("");
             patterns.push(pattern.to_owned());
-            agents.push(Agent { kind, name: name.to_owned(), fix: fix.to_owned() });
+            agents.push(Agent { kind, name: name.into(), fix: fix.into() });
         }
         // Built at every start, before the ingest, and used on a few clusters at the end: no
         // literal prefilter and no capture groups, whose extraction from case-insensitive
@@ -138,8 +140,7 @@ impl UserAgents {
             )
             .build_many(&patterns)
             .map_err(|e| TableError { file: FILE, line: 0, reason: e.to_string() })?;
-        let unknown =
-            Agent { kind: CallerKind::Unknown, name: "unidentified client".to_owned(), fix: String::new() };
+        let unknown = Agent { kind: CallerKind::Unknown, name: "unidentified client".into(), fix: "".into() };
         Ok(UserAgents { set, agents, unknown })
     }
 

@@ -248,8 +248,24 @@ fn gap_candidates(beats: &[Beat], res: f64) -> Vec<(f64, Option<f64>)> {
     out
 }
 
+thread_local! {
+    /// The lag histogram's bins, kept between clusters and cleared bin by bin after use: a
+    /// small cluster fills a few of its hundreds of bins, and zeroing them all cost more than
+    /// the rest of its analysis.
+    static LAG_BINS: std::cell::RefCell<Vec<(u32, i64)>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
 /// Lag peaks: differences to the next beats, histogrammed on a log scale; the smallest clear peaks.
 fn lag_candidates(beats: &[Beat], res: f64) -> Vec<(f64, Option<f64>)> {
+    LAG_BINS.with_borrow_mut(|counts| {
+        let out = lag_peaks(beats, res, counts);
+        debug_assert!(counts.iter().all(|&c| c == (0, 0)));
+        out
+    })
+}
+
+/// [`lag_candidates`] with `counts` as the histogram: all zero on entry, and left so.
+fn lag_peaks(beats: &[Beat], res: f64, counts: &mut Vec<(u32, i64)>) -> Vec<(f64, Option<f64>)> {
     // Lags are whole milliseconds: binned and summed as integers (the sums stay far below 2^53,
     // so they are the floating-point sums exactly), the linear bins by a constant division.
     let unit = res as i64;
@@ -264,7 +280,21 @@ fn lag_candidates(beats: &[Beat], res: f64) -> Vec<(f64, Option<f64>)> {
             100 + ((d as f64 / (100.0 * res)).ln() / 0.01f64.ln_1p()) as usize
         }
     };
-    let mut counts: Vec<(u32, i64)> = Vec::new();
+    // The logarithm is the costly part of binning, and lags repeat (a schedule's multiples, or
+    // whole seconds): a small direct-mapped memo of lag to bin saves most of them.
+    let mut memo = [(i64::MIN, 0usize); 64];
+    let mut bin_of = |d: i64| -> usize {
+        let slot = &mut memo[(d as u64 ^ (d as u64 >> 6)) as usize % 64];
+        if slot.0 != d {
+            *slot = (d, bin_of(d));
+        }
+        slot.1
+    };
+    // The bins in use: those up to the largest lag's.
+    let mut len = 0;
+    // The bins that hold a lag, so that only they are looked at for peaks (the histogram has
+    // hundreds of bins, and a small cluster fills a few).
+    let mut touched: Vec<usize> = Vec::new();
     // At most LAG_SAMPLE beats, in four runs spread over the timeline: lags need neighbours.
     let (starts, run) = if beats.len() <= LAG_SAMPLE {
         (vec![0], beats.len())
@@ -283,30 +313,39 @@ fn lag_candidates(beats: &[Beat], res: f64) -> Vec<(f64, Option<f64>)> {
             if k >= counts.len() {
                 counts.resize(k + 1, (0, 0));
             }
+            len = len.max(k + 1);
+            if counts[k].0 == 0 {
+                touched.push(k);
+            }
             counts[k].0 += 1;
             counts[k].1 += d;
         }
     }
-    let max = counts.iter().map(|c| c.0).max().unwrap_or(0);
+    let max = touched.iter().map(|&k| counts[k].0).max().unwrap_or(0);
     let mut out = Vec::new();
-    for k in 0..counts.len() {
+    // In ascending order, as a scan of every bin would meet them (the others are empty).
+    touched.sort_unstable();
+    for &k in &touched {
         let c = counts[k].0;
         if c < 8 || f64::from(c) < 0.3 * f64::from(max) {
             continue;
         }
         // A clear peak: above its neighbourhood's typical bin, not just a smooth slope.
         let lo = k.saturating_sub(5);
-        let hi = (k + 6).min(counts.len());
+        let hi = (k + 6).min(len);
         let mut around: Vec<f64> = (lo..hi).filter(|&j| j != k).map(|j| f64::from(counts[j].0)).collect();
         let typical = median(&mut around);
         let left = if k > 0 { counts[k - 1].0 } else { 0 };
-        let right = counts.get(k + 1).map_or(0, |x| x.0);
+        let right = if k + 1 < len { counts[k + 1].0 } else { 0 };
         if c >= left && c >= right && f64::from(c) >= 3.0 * typical.max(1.0) {
             out.push((counts[k].1 as f64 / f64::from(c), None));
             if out.len() == 4 {
                 break;
             }
         }
+    }
+    for k in touched {
+        counts[k] = (0, 0);
     }
     out
 }
@@ -353,7 +392,9 @@ fn track(beats: &[Beat], anchor: usize, p0: f64, tol: f64) -> Component {
 /// Where to start tracking: the first beat, and the earliest beat in the densest phase bin.
 fn anchors(beats: &[Beat], p: f64, tol: f64) -> Vec<usize> {
     let mut out = vec![0];
-    for span in [256, beats.len()] {
+    // A cluster of 256 beats or fewer gives the same answer for both spans: looked at once.
+    let spans: &[usize] = if beats.len() > 256 { &[256, beats.len()] } else { &[256] };
+    for &span in spans {
         let bins = ((p / tol).floor() as usize).clamp(1, 4096);
         let mut count = vec![0u32; bins];
         let base = beats[0].t as f64;
@@ -479,8 +520,32 @@ struct Found {
 /// Beats a candidate is first tried on: a random cluster fails here, cheaply.
 const SCREEN_BEATS: usize = 2048;
 
+/// Whether a track of `n` beats at period `p` within `tol` could replace `best` (the comparison
+/// in [`best_component`]), so that one that could not is not tracked at all: the result is the
+/// same, and a clean schedule's multiples and wider windows cost nothing once it is found.
+///
+/// A track's selection score is `f × coverage × (1 − q)`, with `f` and `coverage` at most 1 and
+/// `q = 2·tol/period`. Its period starts at `p` and moves by at most `BETA · tol` per beat, so
+/// it ends within `n · BETA · tol` of `p`: that bounds both `1 − q` and the period it reports.
+fn could_be_better(p: f64, tol: f64, n: usize, bc: &Component, bs: &Scores) -> bool {
+    let drift = n as f64 * BETA * tol;
+    // A margin of a millionth keeps rounding in the track's own arithmetic on the safe side.
+    let bound = (1.0 - (2.0 * tol / (p + drift)).min(1.0)) * (1.0 + 1e-6);
+    bound > bs.selection * 1.02
+        || (bound >= bs.selection * 0.98 && p - drift < bc.period * 0.98 * (1.0 + 1e-6))
+}
+
 /// The best-scoring component among the candidates, tried on the first beats and then on all.
-fn best_component(beats: &[Beat], cands: &[(f64, Option<f64>)], res: f64) -> Option<(Component, Scores)> {
+fn best_component(
+    beats: &[Beat],
+    cands: &[(f64, Option<f64>)],
+    res: f64,
+    pruning: Pruning,
+) -> Option<(Component, Scores)> {
+    let hopeless = |best: &Option<(Component, Scores)>, p: f64, tol: f64| {
+        pruning == Pruning::On
+            && best.as_ref().is_some_and(|(bc, bs)| !could_be_better(p, tol, beats.len(), bc, bs))
+    };
     let mut best: Option<(Component, Scores)> = None;
     for &(p, sigma) in cands {
         if !(p.is_finite() && p >= 2.0 * res) {
@@ -507,7 +572,13 @@ fn best_component(beats: &[Beat], cands: &[(f64, Option<f64>)], res: f64) -> Opt
             if 2.0 * tol / p > 0.5 {
                 continue;
             }
+            if hopeless(&best, p, tol) {
+                continue;
+            }
             for anchor in anchors(beats, p, tol) {
+                if hopeless(&best, p, tol) {
+                    break;
+                }
                 if beats.len() > 2 * SCREEN_BEATS {
                     let window = &beats[anchor..(anchor + SCREEN_BEATS).min(beats.len())];
                     let s = score(&track(window, 0, p, tol), window, res);
@@ -542,6 +613,25 @@ pub fn detect(
     total_requests: u64,
     params: &PeriodicParams,
 ) -> Vec<Periodicity> {
+    detect_with(times, res_ms, total_requests, params, Pruning::On)
+}
+
+/// Whether [`best_component`] skips the candidates that could not replace its best (always,
+/// except in the test that shows the skipping changes nothing).
+#[derive(Clone, Copy, PartialEq)]
+enum Pruning {
+    On,
+    #[cfg(test)]
+    Off,
+}
+
+fn detect_with(
+    times: &[UnixMillis],
+    res_ms: i64,
+    total_requests: u64,
+    params: &PeriodicParams,
+    pruning: Pruning,
+) -> Vec<Periodicity> {
     if times.len() < params.min_requests {
         return Vec::new();
     }
@@ -566,7 +656,9 @@ pub fn detect(
                 cands.push(lag);
             }
         }
-        let Some((c, s)) = best_component(&beats, &cands, res).filter(|(c, s)| accept(c, s)) else { break };
+        let Some((c, s)) = best_component(&beats, &cands, res, pruning).filter(|(c, s)| accept(c, s)) else {
+            break;
+        };
         let period = fitted_period(&c, &beats);
         let requests = c.assigned.iter().map(|&i| u64::from(beats[i].hits)).sum();
         found.push(Found {
@@ -714,6 +806,77 @@ mod tests {
         fn the_integer_median_is_the_float_median(mut v in proptest::collection::vec(0i64..1_000_000, 0..50)) {
             let mut f: Vec<f64> = v.iter().map(|&x| x as f64).collect();
             proptest::prop_assert_eq!(median_int(&mut v), median(&mut f));
+        }
+    }
+
+    /// The lag histogram as a plain scan of every bin: what [`lag_candidates`] must equal.
+    fn lag_candidates_by_scan(beats: &[Beat], res: f64) -> Vec<(f64, Option<f64>)> {
+        let bin_of = |d: i64| -> usize {
+            if (d as f64) < 100.0 * res {
+                (d as f64 / res) as usize
+            } else {
+                100 + ((d as f64 / (100.0 * res)).ln() / 0.01f64.ln_1p()) as usize
+            }
+        };
+        let mut counts: Vec<(u32, i64)> = Vec::new();
+        let (starts, run) = if beats.len() <= LAG_SAMPLE {
+            (vec![0], beats.len())
+        } else {
+            let run = LAG_SAMPLE / 4;
+            ((0..4).map(|i| i * (beats.len() - run) / 3).collect::<Vec<_>>(), run)
+        };
+        for i in starts.iter().flat_map(|&s| s..s + run) {
+            for c in beats.iter().skip(i + 1).take(LAG_WINDOW) {
+                let d = c.t - beats[i].t;
+                if (d as f64) >= 2.0 * res {
+                    let k = bin_of(d);
+                    if k >= counts.len() {
+                        counts.resize(k + 1, (0, 0));
+                    }
+                    counts[k].0 += 1;
+                    counts[k].1 += d;
+                }
+            }
+        }
+        let max = counts.iter().map(|c| c.0).max().unwrap_or(0);
+        let mut out = Vec::new();
+        for k in 0..counts.len() {
+            let c = counts[k].0;
+            if c < 8 || f64::from(c) < 0.3 * f64::from(max) {
+                continue;
+            }
+            let (lo, hi) = (k.saturating_sub(5), (k + 6).min(counts.len()));
+            let mut around: Vec<f64> = (lo..hi).filter(|&j| j != k).map(|j| f64::from(counts[j].0)).collect();
+            let typical = median(&mut around);
+            let left = if k > 0 { counts[k - 1].0 } else { 0 };
+            let right = counts.get(k + 1).map_or(0, |x| x.0);
+            if c >= left && c >= right && f64::from(c) >= 3.0 * typical.max(1.0) {
+                out.push((counts[k].1 as f64 / f64::from(c), None));
+                if out.len() == 4 {
+                    break;
+                }
+            }
+        }
+        out
+    }
+
+    /// Skipping the candidates that cannot beat the best, and the sparse lag histogram, are
+    /// shortcuts: on every scenario of the evaluation they give exactly (bit for bit) what the
+    /// full search and a scan of every bin give.
+    #[test]
+    fn the_shortcuts_change_no_result() {
+        let p = PeriodicParams::default();
+        for seed in [1, 2, 3] {
+            for s in positives(seed).iter().chain(&negatives(seed)) {
+                let n = s.times.len() as u64;
+                let pruned = detect_with(&s.times, s.res_ms, n, &p, Pruning::On);
+                let full = detect_with(&s.times, s.res_ms, n, &p, Pruning::Off);
+                assert_eq!(format!("{pruned:?}"), format!("{full:?}"), "{}", s.name);
+                let beats = coalesce(&s.times, s.res_ms);
+                let res = s.res_ms as f64;
+                let (sparse, scan) = (lag_candidates(&beats, res), lag_candidates_by_scan(&beats, res));
+                assert_eq!(format!("{sparse:?}"), format!("{scan:?}"), "{}", s.name);
+            }
         }
     }
 

@@ -244,13 +244,22 @@ fn periodic_reports(findings: &Findings, judgement: &Judgement, listed: usize) -
     fn key(c: &ClusterFinding) -> (Option<&str>, Option<&str>, &str) {
         (c.key.user_agent(), c.key.host(), c.key.path())
     }
-    order.sort_by(|a, b| {
-        b.0.total_cmp(&a.0).then_with(|| key(a.1).cmp(&key(b.1))).then_with(|| {
-            round3(a.1.periodic[a.3].period_ms / 1000.0)
-                .total_cmp(&round3(b.1.periodic[b.3].period_ms / 1000.0))
-        })
-    });
-    order.truncate(listed);
+    // A total order (ties last by cluster and caller, the order they were gathered in): the
+    // listed head is selected, and only it sorted.
+    let order_of = |a: &(f64, &ClusterFinding, usize, usize), b: &(f64, &ClusterFinding, usize, usize)| {
+        b.0.total_cmp(&a.0)
+            .then_with(|| key(a.1).cmp(&key(b.1)))
+            .then_with(|| {
+                round3(a.1.periodic[a.3].period_ms / 1000.0)
+                    .total_cmp(&round3(b.1.periodic[b.3].period_ms / 1000.0))
+            })
+            .then((a.2, a.3).cmp(&(b.2, b.3)))
+    };
+    if listed < order.len() {
+        order.select_nth_unstable_by(listed, order_of);
+        order.truncate(listed);
+    }
+    order.sort_unstable_by(order_of);
     let cleared: std::collections::HashMap<(usize, usize), &crate::analysis::probe::Cleared> =
         judgement.cleared.iter().map(|(cluster, caller, why)| ((*cluster, *caller), why)).collect();
     let probes: std::collections::HashMap<(usize, usize), crate::analysis::probe::Severity> =

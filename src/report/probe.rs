@@ -101,7 +101,7 @@ impl ProbeReport {
             first_seen: rfc3339(p.first_seen),
             last_seen: rfc3339(p.last_seen),
             caller_kind: p.caller_kind,
-            caller_name: p.caller_name.clone(),
+            caller_name: p.caller_name.to_string(),
             severity: p.severity,
             reasons,
             sessions_per_day: p.sessions_per_day,

@@ -186,7 +186,12 @@ impl SlotStats {
             *self = SlotStats::Many(ClusterStats::of(first));
         }
         if let SlotStats::Many(stats) = self {
-            stats.merge(*other.into_stats());
+            match other {
+                // A piece's one request is observed: the same as merging its statistics,
+                // without building them (a log of many paths brings one per path per piece).
+                SlotStats::One(hit) => stats.observe(&hit.view()),
+                SlotStats::Many(theirs) => stats.merge(*theirs),
+            }
         }
     }
 

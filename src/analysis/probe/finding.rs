@@ -153,10 +153,10 @@ pub struct Probe {
     /// Who is calling, by its user agent.
     pub caller_kind: CallerKind,
     /// What the caller is, by its user agent.
-    pub caller_name: String,
+    pub caller_name: std::sync::Arc<str>,
     /// Where such a caller's probe path is configured, from the user-agent table; empty when
     /// unknown.
-    pub caller_fix: String,
+    pub caller_fix: std::sync::Arc<str>,
     /// Distinct client addresses of the cluster; `None` when none was logged.
     pub distinct_clients: Option<u64>,
     /// Share of the responses with a `Set-Cookie` field that set a cookie; `None` when the log

@@ -21,6 +21,8 @@ mod finding;
 
 use std::collections::HashMap;
 
+use rayon::iter::Either;
+use rayon::prelude::*;
 use regex::RegexSet;
 
 pub use finding::{Cleared, Evidence, Fix, Judgement, Probe, Severity};
@@ -131,28 +133,33 @@ impl ProbeRules {
             .collect();
         // Each caller's user agent, classified once.
         let agents: Vec<&Agent> =
-            callers.iter().map(|k| self.agents.classify(clusters[k.cluster].key.user_agent())).collect();
+            callers.par_iter().map(|k| self.agents.classify(clusters[k.cluster].key.user_agent())).collect();
         let learned = learned_health(clusters, &callers, &agents, &self.endpoints);
         let healthy = self.health_on_hosts(clusters);
         let (follow_ups, folded) = follow_ups(clusters, &callers);
-        let mut probes = Vec::new();
-        let mut cleared = Vec::new();
-        for (i, caller) in callers.iter().enumerate() {
-            if folded[i] && !follow_ups.contains_key(&i) {
-                cleared.push((caller.cluster, caller.periodic, Cleared::FollowUp));
-                continue;
-            }
-            let follow: Vec<String> = follow_ups
-                .get(&i)
-                .map(|f| f.iter().map(|&j| clusters[callers[j].cluster].key.path().to_owned()).collect())
-                .unwrap_or_default();
-            let c = &clusters[caller.cluster];
-            let p = &c.periodic[caller.periodic];
-            match self.judge(c, caller.cluster, agents[i], Some((caller.periodic, p)), follow) {
-                Ok(probe) => probes.push(with_fix(probe, &learned, &healthy)),
-                Err(why) => cleared.push((caller.cluster, caller.periodic, why)),
-            }
-        }
+        // Each caller is judged on its own: in parallel, collected in the callers' order (a log
+        // can hold a hundred thousand of them).
+        let (mut probes, cleared): (Vec<Probe>, Vec<(usize, usize, Cleared)>) = callers
+            .par_iter()
+            .enumerate()
+            .map(|(i, caller)| {
+                if folded[i] && !follow_ups.contains_key(&i) {
+                    return Err(Cleared::FollowUp);
+                }
+                let follow: Vec<String> = follow_ups
+                    .get(&i)
+                    .map(|f| f.iter().map(|&j| clusters[callers[j].cluster].key.path().to_owned()).collect())
+                    .unwrap_or_default();
+                let c = &clusters[caller.cluster];
+                let p = &c.periodic[caller.periodic];
+                self.judge(c, caller.cluster, agents[i], Some((caller.periodic, p)), follow)
+                    .map(|probe| with_fix(probe, &learned, &healthy))
+            })
+            .zip(callers.par_iter())
+            .partition_map(|(judged, caller)| match judged {
+                Ok(probe) => Either::Left(probe),
+                Err(why) => Either::Right((caller.cluster, caller.periodic, why)),
+            });
         // Known monitors that get a new cookie on every response, with no settled period; and
         // callers too fast for the log's timestamps, whose period cannot be tested.
         let mut untimed = Vec::new();
@@ -171,12 +178,19 @@ impl ProbeRules {
                 untimed.push(ci);
             }
         }
-        probes.sort_by(|a, b| {
+        // Ties last by where the probe was pushed (callers with a schedule first, each in the
+        // clusters' order): a total order, so the parallel sort is deterministic.
+        probes.par_sort_unstable_by(|a, b| {
             b.estimated_live_sessions
                 .total_cmp(&a.estimated_live_sessions)
                 .then(b.sessions_per_day.total_cmp(&a.sessions_per_day))
                 .then_with(|| (&a.user_agent, &a.host, &a.path).cmp(&(&b.user_agent, &b.host, &b.path)))
                 .then(a.period_ms.total_cmp(&b.period_ms))
+                .then((a.caller.is_none(), a.cluster, a.caller).cmp(&(
+                    b.caller.is_none(),
+                    b.cluster,
+                    b.caller,
+                )))
         });
         Judgement { probes, cleared, untimed }
     }
@@ -375,7 +389,7 @@ fn learned_health<'a>(
             && endpoints.is_health(c.key.path())
             && share(c, 200..=299) >= 0.5
         {
-            let who = c.key.user_agent().map(str::to_owned).unwrap_or_else(|| agent.name.clone());
+            let who = c.key.user_agent().map(str::to_owned).unwrap_or_else(|| agent.name.to_string());
             learned.entry(c.key.host()).or_default().push((c.key.path(), who));
         }
     }
