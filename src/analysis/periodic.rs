@@ -248,6 +248,87 @@ fn gap_candidates(beats: &[Beat], res: f64) -> Vec<(f64, Option<f64>)> {
     out
 }
 
+/// The logarithmic bin of a lag `d` (ms) of at least 100 ticks of `res` ms: 1 % wide, 100 and up.
+fn log_bin(d: i64, res: f64) -> usize {
+    100 + ((d as f64 / (100.0 * res)).ln() / 0.01f64.ln_1p()) as usize
+}
+
+/// [`log_bin`] read off tables, for the two resolutions logs have (1 ms and 1 s), up to
+/// [`LogBins::MAX_LAG`]: the same bins, without a logarithm per lag.
+///
+/// Lags are grouped into cells by their exponent and the top 8 bits of their mantissa as
+/// `f64`: a cell spans less than 0.4 %, so at most one bin starts inside it (bins are 1 %
+/// wide). A cell keeps the bin of its least lag, and `starts` the least lag of every bin, both
+/// found with [`log_bin`] itself: the bin of a lag is its cell's, or the next when the lag
+/// reaches the next bin's start. `log_bin` grows with the lag, so this is `log_bin` exactly.
+struct LogBins {
+    /// The least lag of each bin from 100 (index 0) on.
+    starts: Vec<i64>,
+    /// For each cell from `first_cell` on, the bin of its least lag.
+    cells: Vec<u16>,
+    first_cell: u64,
+}
+
+impl LogBins {
+    /// Lags from here (about 139 years) are binned by [`log_bin`].
+    const MAX_LAG: i64 = 1 << 42;
+
+    fn cell(d: i64) -> u64 {
+        (d as f64).to_bits() >> 44
+    }
+
+    fn build(unit: i64) -> Self {
+        let res = unit as f64;
+        let least = 100 * unit;
+        // The least lag of every bin, by bisection between the previous start and twice it.
+        let last_bin = log_bin(Self::MAX_LAG, res);
+        let mut starts = vec![least];
+        for bin in 101..=last_bin + 1 {
+            let (mut lo, mut hi) = (*starts.last().unwrap_or(&least), 2 * Self::MAX_LAG);
+            hi = hi.min(2 * lo + 2);
+            while lo < hi {
+                let mid = lo + (hi - lo) / 2;
+                if log_bin(mid, res) >= bin { hi = mid } else { lo = mid + 1 }
+            }
+            starts.push(lo);
+        }
+        let first_cell = Self::cell(least);
+        let cells = (first_cell..=Self::cell(Self::MAX_LAG))
+            .map(|c| {
+                // The cell's least whole lag, at least `least`.
+                let low = (f64::from_bits(c << 44).ceil() as i64).max(least);
+                u16::try_from(log_bin(low, res)).unwrap_or(u16::MAX)
+            })
+            .collect();
+        LogBins { starts, cells, first_cell }
+    }
+
+    /// The tables for `unit` (1 or 1000 ms), built once.
+    fn for_resolution(unit: i64) -> Option<&'static LogBins> {
+        static MS: std::sync::OnceLock<LogBins> = std::sync::OnceLock::new();
+        static S: std::sync::OnceLock<LogBins> = std::sync::OnceLock::new();
+        match unit {
+            1 => Some(MS.get_or_init(|| Self::build(1))),
+            1000 => Some(S.get_or_init(|| Self::build(1000))),
+            _ => None,
+        }
+    }
+
+    /// The bin of lag `d` (at least 100 ticks), `None` from [`LogBins::MAX_LAG`] on.
+    #[inline]
+    fn bin(&self, d: i64) -> Option<usize> {
+        if d >= Self::MAX_LAG {
+            return None;
+        }
+        let k = usize::try_from(Self::cell(d).checked_sub(self.first_cell)?).ok()?;
+        let mut bin = usize::from(*self.cells.get(k)?);
+        while self.starts.get(bin + 1 - 100).is_some_and(|&s| d >= s) {
+            bin += 1;
+        }
+        Some(bin)
+    }
+}
+
 thread_local! {
     /// The lag histogram's bins, kept between clusters and cleared bin by bin after use: a
     /// small cluster fills a few of its hundreds of bins, and zeroing them all cost more than
@@ -267,8 +348,10 @@ fn lag_candidates(beats: &[Beat], res: f64) -> Vec<(f64, Option<f64>)> {
 /// [`lag_candidates`] with `counts` as the histogram: all zero on entry, and left so.
 fn lag_peaks(beats: &[Beat], res: f64, counts: &mut Vec<(u32, i64)>) -> Vec<(f64, Option<f64>)> {
     // Lags are whole milliseconds: binned and summed as integers (the sums stay far below 2^53,
-    // so they are the floating-point sums exactly), the linear bins by a constant division.
+    // so they are the floating-point sums exactly), the linear bins by a constant division and
+    // the logarithmic ones from tables (a logarithm per lag was most of the analysis).
     let unit = res as i64;
+    let tables = LogBins::for_resolution(unit);
     let bin_of = |d: i64| -> usize {
         if (d as f64) < 100.0 * res {
             match unit {
@@ -277,18 +360,8 @@ fn lag_peaks(beats: &[Beat], res: f64, counts: &mut Vec<(u32, i64)>) -> Vec<(f64
                 _ => (d as f64 / res) as usize,
             }
         } else {
-            100 + ((d as f64 / (100.0 * res)).ln() / 0.01f64.ln_1p()) as usize
+            tables.and_then(|t| t.bin(d)).unwrap_or_else(|| log_bin(d, res))
         }
-    };
-    // The logarithm is the costly part of binning, and lags repeat (a schedule's multiples, or
-    // whole seconds): a small direct-mapped memo of lag to bin saves most of them.
-    let mut memo = [(i64::MIN, 0usize); 64];
-    let mut bin_of = |d: i64| -> usize {
-        let slot = &mut memo[(d as u64 ^ (d as u64 >> 6)) as usize % 64];
-        if slot.0 != d {
-            *slot = (d, bin_of(d));
-        }
-        slot.1
     };
     // The bins in use: those up to the largest lag's.
     let mut len = 0;
@@ -798,6 +871,21 @@ mod tests {
             for v in [whole as f64 + frac, whole as f64 + 0.5, whole as f64 - 0.5, frac, wide] {
                 for v in [v, v.next_up(), v.next_down()] {
                     proptest::prop_assert_eq!(round(v).to_bits(), v.round().to_bits(), "{}", v);
+                }
+            }
+        }
+
+        /// The tables give the logarithm's bin for any lag, the lags around every bin's start
+        /// included.
+        #[test]
+        fn lag_bins_from_tables_are_the_logarithms(d in 0i64..LogBins::MAX_LAG, bin in 0usize..2600) {
+            for unit in [1i64, 1000] {
+                let (t, res) = (LogBins::for_resolution(unit).unwrap(), unit as f64);
+                let near = t.starts.get(bin.min(t.starts.len() - 1)).copied().unwrap_or(0);
+                for d in [d, near - 1, near, near + 1] {
+                    if d >= 100 * unit && d < LogBins::MAX_LAG {
+                        proptest::prop_assert_eq!(t.bin(d), Some(log_bin(d, res)), "{} at {} ms", d, unit);
+                    }
                 }
             }
         }
