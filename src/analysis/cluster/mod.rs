@@ -462,11 +462,19 @@ fn merge_table(mine: &mut HashTable<Slot>, mut other: HashTable<Slot>) -> Shared
         std::mem::swap(mine, &mut other);
     }
     mine.reserve(other.len(), |s| s.hash);
+    // The other table's clusters are looked up in the order of the buckets they land in: the
+    // lookups then go through this table's memory in one direction (and the keys and
+    // statistics, allocated as their clusters came, mostly too), which the processor fetches
+    // ahead, where lookups in hash order miss the cache on every cluster of a big table. The
+    // buckets are the capacity's: hashbrown keeps an eighth of them empty.
+    let buckets = (mine.capacity() / 7 * 8).next_power_of_two();
+    let mut incoming: Vec<Slot> = other.into_iter().collect();
+    incoming.sort_unstable_by_key(|s| s.hash as usize & (buckets - 1));
     // Clusters busy in both are taken out and merged in parallel (their client sets and
     // timelines are most of the work, and the last merge of the ingest has the pool to itself);
     // the rest are merged in place.
     let mut busy = Vec::new();
-    for slot in other {
+    for slot in incoming {
         // One probe: a new key (most of a scanner's) goes where the search ended.
         let entry = mine.entry(slot.hash, |s| s.hash == slot.hash && s.key == slot.key, |s| s.hash);
         if let Entry::Occupied(found) = &entry {
