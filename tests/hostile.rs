@@ -65,6 +65,34 @@ fn a_far_off_time_is_malformed_wherever_it_stands_and_hides_nothing() {
     );
 }
 
+/// A stream of two rotated logs in the wrong order (the later 20 days first, as a glob can
+/// sort them), with a monitor every 10 minutes at millisecond resolution: its times span 40
+/// days, more than milliseconds keep, so its timeline is in seconds however the stream is cut
+/// into pieces and whatever the thread count.
+#[test]
+fn a_span_too_long_for_milliseconds_is_in_seconds_however_the_input_is_cut() {
+    let line = |k: i64| {
+        format!(
+            r#"{{"msec":"{}.{:03}","host":"admin.example.com","request":"GET / HTTP/1.1","status":"302","http_user_agent":"Go-http-client/1.1"}}"#,
+            1_558_723_294 + k * 600,
+            123 + (k * 37) % 50
+        )
+    };
+    let log: String = (2880..5760).chain(0..2880).map(|k| line(k) + "\n").collect();
+    let mut reports = Vec::new();
+    for chunk in ["4096", "65536", "1048576"] {
+        for threads in ["1", "2", "8"] {
+            let run =
+                run_json(&["--chunk-bytes", chunk, "--threads", threads], Some(log.clone().into_bytes()));
+            let periodic = &run.report["periodic"];
+            assert_eq!(periodic[0]["timestamp_resolution"], "s", "{chunk} {threads}: {periodic}");
+            assert_eq!(periodic[0]["period_seconds"], 600.0, "{chunk} {threads}");
+            reports.push(run.stdout);
+        }
+    }
+    assert!(reports.windows(2).all(|w| w[0] == w[1]), "the same report however the input is cut");
+}
+
 #[test]
 fn invisible_characters_are_shown_in_every_human_format() {
     let log = "{\"msec\":\"1558723294.000\",\"request\":\"GET / HTTP/1.1\",\"status\":\"200\",\"http_user_agent\":\"Go-http-\u{200b}client/1.1\u{feff}\"}\n";

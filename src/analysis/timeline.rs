@@ -2,9 +2,11 @@
 //!
 //! Times are `i32` offsets from a per-cluster base, in milliseconds when every record had
 //! milliseconds, in seconds otherwise (the coarsest resolution seen wins, so no precision is
-//! claimed that the log did not have). A millisecond timeline that would overflow `i32` (a span
-//! over ±24 days) falls back to seconds. At most [`MAX_HITS`] times are kept: the earliest ones,
-//! which is the same set whatever the order records arrive in.
+//! claimed that the log did not have). A millisecond timeline whose times span more than an
+//! `i32` of milliseconds (about 24.8 days) falls back to seconds: a rule on the times alone, so
+//! the resolution is the same whatever the order they arrive in and however the workers split
+//! them. At most [`MAX_HITS`] times are kept: the earliest ones, the same set whatever the
+//! order.
 
 use smallvec::SmallVec;
 
@@ -46,8 +48,13 @@ pub struct Timeline {
     origin: Option<(UnixMillis, Unit)>,
     /// Four inline before allocating: most clusters of a scanner's log have one hit.
     offsets: SmallVec<[i32; 4]>,
+    /// The earliest and the latest time pushed (ms): their distance decides the unit.
+    range: (UnixMillis, UnixMillis),
     truncated: bool,
 }
+
+/// The longest span of times kept in milliseconds.
+const MILLIS_SPAN: i64 = i32::MAX as i64;
 
 impl Timeline {
     /// Adds one time.
@@ -56,9 +63,21 @@ impl Timeline {
             TimeResolution::Millis => Unit::Millis,
             TimeResolution::Seconds => Unit::Seconds,
         };
-        let (base, current) = *self.origin.get_or_insert((t - t.rem_euclid(unit.ms()), unit));
+        let (base, current) = match self.origin {
+            Some(origin) => {
+                self.range = (self.range.0.min(t), self.range.1.max(t));
+                origin
+            }
+            None => {
+                self.range = (t, t);
+                *self.origin.insert((t - t.rem_euclid(unit.ms()), unit))
+            }
+        };
         if unit > current {
             self.coarsen(unit);
+        }
+        if self.range.1 - self.range.0 > MILLIS_SPAN {
+            self.coarsen(Unit::Seconds);
         }
         if !self.try_push(t) {
             self.coarsen(Unit::Seconds);
@@ -113,8 +132,12 @@ impl Timeline {
             *self = other;
             return;
         }
+        self.range = (self.range.0.min(other.range.0), self.range.1.max(other.range.1));
         if ounit > self.origin.map_or(ounit, |o| o.1) {
             self.coarsen(ounit);
+        }
+        if self.range.1 - self.range.0 > MILLIS_SPAN {
+            self.coarsen(Unit::Seconds);
         }
         self.offsets.reserve(other.offsets.len());
         let mut rest = other.offsets.as_slice();
@@ -223,6 +246,24 @@ mod tests {
         assert_eq!((s.times, s.res_ms), (vec![0, 40 * 86_400_000], 1000));
     }
 
+    /// The span decides the unit, not the first time seen: a first time in the middle of 40
+    /// days (every other time within 24 days of it) still makes seconds, as in time order.
+    #[test]
+    fn the_span_decides_the_unit_whatever_comes_first() {
+        let day = 86_400_000;
+        let mut middle_first = Timeline::default();
+        for t in [20 * day + 7, 7, 40 * day + 7] {
+            middle_first.push(t, Millis);
+        }
+        let mut in_order = Timeline::default();
+        for t in [7, 20 * day + 7, 40 * day + 7] {
+            in_order.push(t, Millis);
+        }
+        let s = middle_first.sorted();
+        assert_eq!((s.times.clone(), s.res_ms), (vec![0, 20 * day, 40 * day], 1000));
+        assert_eq!(in_order.sorted(), s);
+    }
+
     proptest::proptest! {
         /// Split between two workers, in any units and spans (a span over ±24 days does not fit
         /// milliseconds in an `i32`), a timeline merges into the one a single worker builds.
@@ -238,8 +279,17 @@ mod tests {
                 all.push(t, res(seconds));
                 if i < split { a.push(t, res(seconds)) } else { b.push(t, res(seconds)) }
             }
+            let mut reversed = Timeline::default();
+            for &(t, seconds) in times.iter().rev() {
+                reversed.push(t, res(seconds));
+            }
+            let mut ba = b.clone();
+            ba.merge(a.clone());
             a.merge(b);
-            proptest::prop_assert_eq!(a.sorted(), all.sorted());
+            let all = all.sorted();
+            proptest::prop_assert_eq!(&a.sorted(), &all);
+            proptest::prop_assert_eq!(&ba.sorted(), &all);
+            proptest::prop_assert_eq!(&reversed.sorted(), &all);
         }
     }
 }
