@@ -74,6 +74,7 @@ pub fn run(config: &Config, messages: &mut dyn Write) -> anyhow::Result<Exit> {
             let shared = SharedInputs::default();
             ingest_options.follow = live.clone();
             ingest_options.slot_ms = Some(options.every_ms);
+            ingest_options.history_slot_ms = Some(options.pane_ms());
             ingest_options.live_inputs = Some(shared.clone());
             let emit = Arc::new(std::sync::Mutex::new(
                 Emitter::new(Arc::new(config.clone()), options, shared, problems.clone())

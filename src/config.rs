@@ -47,3 +47,13 @@ pub struct LiveOptions {
     /// The table goes to a terminal: redraw it in place.
     pub terminal: bool,
 }
+
+impl LiveOptions {
+    /// The log time of one pane of the window (dropped whole): a quarter of the window, in
+    /// whole reports.
+    #[must_use]
+    pub fn pane_ms(&self) -> i64 {
+        let every = self.every_ms.max(1);
+        (self.window_ms / 4 / every).max(1) * every
+    }
+}

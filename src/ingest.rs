@@ -38,6 +38,10 @@ pub struct IngestOptions {
     /// [`Detector::advance`] on the total before the first of a later slot: what live reports
     /// are emitted on. `None`: no cuts (a batch run).
     pub slot_ms: Option<i64>,
+    /// Under `--follow`, the history the inputs held is cut at every multiple of this many
+    /// milliseconds instead (a whole multiple of `slot_ms`): no report is made before that
+    /// history is read, so only where the window's panes start matters. `None`: `slot_ms`.
+    pub history_slot_ms: Option<i64>,
     /// Where the inputs' status and counts are kept as they are read, for reports made while
     /// reading (`--follow`); counts are added a piece at a time. `None`: kept privately.
     pub live_inputs: Option<SharedInputs>,
@@ -57,6 +61,7 @@ impl Default for IngestOptions {
             read_bytes: None,
             follow: None,
             slot_ms: None,
+            history_slot_ms: None,
             live_inputs: None,
         }
     }
@@ -575,6 +580,15 @@ impl<D: Detector> Partial<D> {
                 );
                 let mut counts = self.counts[input];
                 let mut n = 0u64;
+                // The width of a slot for this piece, as a multiple of `slot_ms`: wider for the
+                // history of followed inputs. A piece parsed before the mark that ends the
+                // history is made was read before it (the feed makes the mark after reading the
+                // last of the history), so it is history; one parsed later is cut finely, which
+                // is never wrong.
+                let widen = match (opts.slot_ms, opts.history_slot_ms, &opts.follow) {
+                    (Some(ms), Some(wide), Some(live)) if !live.caught_up() && wide % ms == 0 => wide / ms,
+                    _ => 1,
+                };
                 // One UTF-8 check for the whole chunk: values are then sliced as text with no
                 // check of their own (a chunk with an invalid byte is checked value by value).
                 let chunk = Line::from(&*buf);
@@ -614,7 +628,7 @@ impl<D: Detector> Partial<D> {
                             if let Some(ms) = opts.slot_ms {
                                 // A later slot starts a new segment; a late record joins the
                                 // current one.
-                                let slot = record.time.div_euclid(ms);
+                                let slot = record.time.div_euclid(ms * widen) * widen;
                                 match self.slot {
                                     Some(current) if slot > current => {
                                         // This record starts the next segment.

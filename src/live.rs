@@ -44,14 +44,12 @@ impl Window {
     /// A worker's window (or, with `emit`, the total).
     #[must_use]
     pub fn new(options: Arc<AnalysisOptions>, live: &LiveOptions, emit: Option<Emit>) -> Self {
-        let every = live.every_ms.max(1);
-        let pane_ms = (live.window_ms / 4 / every).max(1) * every;
         Window {
             current: Analysis::new(&options),
             options,
-            slot_ms: every,
+            slot_ms: live.every_ms.max(1),
             window_ms: live.window_ms,
-            pane_ms,
+            pane_ms: live.pane_ms(),
             panes: VecDeque::new(),
             emit,
             waiting_for_history: live.follow,
@@ -104,8 +102,14 @@ impl Detector for Window {
     }
 
     fn history_read(&mut self) {
-        // The first report, as of the latest record.
+        // The first report, as of the latest record. The history was cut pane by pane
+        // (`IngestOptions::history_slot_ms`), so the panes are first dropped as of that record's
+        // slot, as a report every slot would have dropped them.
         self.waiting_for_history = false;
+        let latest = self.panes.iter().map(|(_, a)| &a.span).chain([&self.current.span]);
+        if let Some(last) = latest.filter_map(|s| s.range.map(|(_, b)| b)).max() {
+            self.drop_before(last.div_euclid(self.slot_ms).saturating_mul(self.slot_ms));
+        }
         if let Some(emit) = &self.emit {
             let analysis = self.snapshot();
             let at = analysis.span.range.map(|(_, last)| last);
@@ -136,7 +140,13 @@ impl Detector for Window {
             fresh.merge(self.current.split_off());
             self.panes.push_back((pane, fresh));
         }
-        // Panes that end before the window starts are dropped whole.
+        self.drop_before(at);
+    }
+}
+
+impl Window {
+    /// Drops, whole, the panes that end before the window as of log time `at` starts.
+    fn drop_before(&mut self, at: i64) {
         let start = at - self.window_ms;
         while self.panes.front().is_some_and(|(p, _)| (p + 1) * self.pane_ms <= start) {
             if let Some((_, old)) = self.panes.pop_front() {

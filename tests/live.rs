@@ -358,3 +358,40 @@ fn a_followed_html_report_reloads_itself_until_the_end() {
     assert!(!last.contains("http-equiv"), "the final page stays");
     assert!(last.contains("</html>"));
 }
+
+/// Under `--follow`, the history a file already holds is cut pane by pane (no report is made
+/// before it is read): its first report is still the one a report every minute would have
+/// ended on, which `--replay` makes. A 50-minute window is not a whole number of its
+/// 12-minute panes, so where the panes are dropped shows.
+#[test]
+fn the_first_report_of_a_followed_history_is_the_replays_last() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("access.log");
+    let page = dir.path().join("report.json");
+    let mut lines: Vec<String> = (0..1543).map(|i| person(T0 + 7 * i, i)).collect();
+    lines.extend((0..720).map(|i| probe(T0 + 3600 + 10 * i)));
+    lines.sort_by_key(|l| l[9..19].to_owned());
+    append(&log, &lines);
+    let args = ["--window", "50m", "--chunk-bytes", "4096", "--format", "json"];
+    let replay = bin().args(args).arg("--replay").arg(&log).output().unwrap();
+    assert_eq!(replay.status.code(), Some(0));
+    let mut child = Command::new(assert_cmd::cargo::cargo_bin("nginx-forensics"))
+        .args(args)
+        .arg("--follow")
+        .arg("-o")
+        .arg(&page)
+        .arg(&log)
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    while !page.exists() && start.elapsed() < Duration::from_secs(20) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let first = std::fs::read(&page).unwrap();
+    rustix_kill(child.id());
+    assert_eq!(child.wait().unwrap().code(), Some(0));
+    let report: Value = serde_json::from_slice(&first).unwrap();
+    assert_eq!(report["probes"].as_array().unwrap().len(), 1, "{report}");
+    assert_eq!(String::from_utf8_lossy(&first), String::from_utf8_lossy(&replay.stdout));
+}
