@@ -333,24 +333,36 @@ fn the_alerting_rules_are_the_readmes_and_valid() {
 /// With `-o`, a followed report is rewritten as the log goes: the HTML page reloads itself while
 /// it is followed, and the final page (after SIGTERM) does not.
 #[cfg(unix)]
+/// Follows `log` with `args`, writing to `page`: the running child and the first report.
+fn follow_into(
+    args: &[&str],
+    page: &std::path::Path,
+    log: &std::path::Path,
+) -> (std::process::Child, Vec<u8>) {
+    let child = Command::new(assert_cmd::cargo::cargo_bin("nginx-forensics"))
+        .args(args)
+        .arg("--follow")
+        .arg("-o")
+        .arg(page)
+        .arg(log)
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    while !page.exists() && start.elapsed() < Duration::from_secs(20) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    (child, std::fs::read(page).unwrap())
+}
+
 #[test]
 fn a_followed_html_report_reloads_itself_until_the_end() {
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("access.log");
     let page = dir.path().join("report.html");
     append(&log, &(0..3).map(|i| person(T0 + 61 * i, i)).collect::<Vec<_>>());
-    let mut child = Command::new(assert_cmd::cargo::cargo_bin("nginx-forensics"))
-        .args(["--follow", "--format", "html", "-o"])
-        .arg(&page)
-        .arg(&log)
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let start = Instant::now();
-    while !page.exists() && start.elapsed() < Duration::from_secs(20) {
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let live = std::fs::read_to_string(&page).unwrap();
+    let (mut child, live) = follow_into(&["--format", "html"], &page, &log);
+    let live = String::from_utf8(live).unwrap();
     assert!(live.contains(r#"<meta http-equiv="refresh" content="60"/>"#));
     rustix_kill(child.id());
     assert_eq!(child.wait().unwrap().code(), Some(0));
@@ -375,20 +387,7 @@ fn the_first_report_of_a_followed_history_is_the_replays_last() {
     let args = ["--window", "50m", "--chunk-bytes", "4096", "--format", "json"];
     let replay = bin().args(args).arg("--replay").arg(&log).output().unwrap();
     assert_eq!(replay.status.code(), Some(0));
-    let mut child = Command::new(assert_cmd::cargo::cargo_bin("nginx-forensics"))
-        .args(args)
-        .arg("--follow")
-        .arg("-o")
-        .arg(&page)
-        .arg(&log)
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let start = Instant::now();
-    while !page.exists() && start.elapsed() < Duration::from_secs(20) {
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let first = std::fs::read(&page).unwrap();
+    let (mut child, first) = follow_into(&args, &page, &log);
     rustix_kill(child.id());
     assert_eq!(child.wait().unwrap().code(), Some(0));
     let report: Value = serde_json::from_slice(&first).unwrap();

@@ -345,6 +345,17 @@ fn lag_candidates(beats: &[Beat], res: f64) -> Vec<(f64, Option<f64>)> {
     })
 }
 
+/// The beats whose lags are histogrammed, of `n`: at most LAG_SAMPLE, in four runs spread over
+/// the timeline (lags need neighbours). Where each run starts, and its length.
+fn lag_runs(n: usize) -> (Vec<usize>, usize) {
+    if n <= LAG_SAMPLE {
+        (vec![0], n)
+    } else {
+        let run = LAG_SAMPLE / 4;
+        ((0..4).map(|i| i * (n - run) / 3).collect(), run)
+    }
+}
+
 /// [`lag_candidates`] with `counts` as the histogram: all zero on entry, and left so.
 fn lag_peaks(beats: &[Beat], res: f64, counts: &mut Vec<(u32, i64)>) -> Vec<(f64, Option<f64>)> {
     // Lags are whole milliseconds: binned and summed as integers (the sums stay far below 2^53,
@@ -368,13 +379,7 @@ fn lag_peaks(beats: &[Beat], res: f64, counts: &mut Vec<(u32, i64)>) -> Vec<(f64
     // The bins that hold a lag, so that only they are looked at for peaks (the histogram has
     // hundreds of bins, and a small cluster fills a few).
     let mut touched: Vec<usize> = Vec::new();
-    // At most LAG_SAMPLE beats, in four runs spread over the timeline: lags need neighbours.
-    let (starts, run) = if beats.len() <= LAG_SAMPLE {
-        (vec![0], beats.len())
-    } else {
-        let run = LAG_SAMPLE / 4;
-        ((0..4).map(|i| i * (beats.len() - run) / 3).collect::<Vec<_>>(), run)
-    };
+    let (starts, run) = lag_runs(beats.len());
     for i in starts.iter().flat_map(|&s| s..s + run) {
         let b = &beats[i];
         for c in beats.iter().skip(i + 1).take(LAG_WINDOW) {
@@ -899,20 +904,10 @@ mod tests {
 
     /// The lag histogram as a plain scan of every bin: what [`lag_candidates`] must equal.
     fn lag_candidates_by_scan(beats: &[Beat], res: f64) -> Vec<(f64, Option<f64>)> {
-        let bin_of = |d: i64| -> usize {
-            if (d as f64) < 100.0 * res {
-                (d as f64 / res) as usize
-            } else {
-                100 + ((d as f64 / (100.0 * res)).ln() / 0.01f64.ln_1p()) as usize
-            }
-        };
+        let bin_of =
+            |d: i64| if (d as f64) < 100.0 * res { (d as f64 / res) as usize } else { log_bin(d, res) };
         let mut counts: Vec<(u32, i64)> = Vec::new();
-        let (starts, run) = if beats.len() <= LAG_SAMPLE {
-            (vec![0], beats.len())
-        } else {
-            let run = LAG_SAMPLE / 4;
-            ((0..4).map(|i| i * (beats.len() - run) / 3).collect::<Vec<_>>(), run)
-        };
+        let (starts, run) = lag_runs(beats.len());
         for i in starts.iter().flat_map(|&s| s..s + run) {
             for c in beats.iter().skip(i + 1).take(LAG_WINDOW) {
                 let d = c.t - beats[i].t;
