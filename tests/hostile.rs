@@ -281,3 +281,47 @@ fn the_memory_budget_folds_the_long_tail_keeps_the_probe_and_says_so() {
     let table = bin().args(["--max-memory", "2M", path]).output().unwrap();
     assert!(String::from_utf8_lossy(&table.stdout).contains("folded"));
 }
+
+/// Many paths on one host, each answered 302 at the same beats by one user agent: every path is
+/// a probe. All are judged and counted, the lists stop at `--max-clusters`, and the report is the
+/// same bytes whatever the thread count and from stdin (the callers are judged in parallel).
+#[test]
+fn a_probe_on_every_path_is_counted_listed_up_to_the_cap_and_the_same_whatever_the_threads() {
+    let mut log = String::new();
+    for beat in 0..12 {
+        for i in 0..2000 {
+            log.push_str(&format!(
+                r#"{{"msec":"{}.{:03}","host":"app.example.com","request":"GET /p/x{i} HTTP/1.1","status":"302","http_user_agent":"Go-http-client/1.1"}}"#,
+                1_558_723_294 + beat * 60,
+                i % 1000
+            ));
+            log.push('\n');
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("access.log");
+    std::fs::write(&path, &log).unwrap();
+    let path = path.to_str().unwrap();
+    let mut outputs = Vec::new();
+    for threads in ["1", "2", "8"] {
+        let run =
+            run_json(&["--max-clusters", "100", "--threads", threads, "--chunk-bytes", "65536", path], None);
+        let summary = &run.report["summary"];
+        assert_eq!(summary["probes"], 2000, "{threads}");
+        assert_eq!(summary["probes_listed"], 100);
+        assert_eq!(summary["periodic_callers"], 2000);
+        assert_eq!(summary["periodic_listed"], 100);
+        assert_eq!(run.report["probes"].as_array().unwrap().len(), 100);
+        let verdict = summary["verdict"].as_str().unwrap();
+        assert!(verdict.starts_with("2,000 probes create ~2,880,000 sessions/day"), "{verdict}");
+        outputs.push(run.stdout);
+    }
+    let piped = run_json(&["--max-clusters", "100", "--chunk-bytes", "65536"], Some(log.into_bytes()));
+    let mut same_input = |mut r: Value| {
+        r["summary"]["inputs"] = Value::Null;
+        r
+    };
+    let file: Value = serde_json::from_slice(&outputs[0]).unwrap();
+    assert_eq!(same_input(file), same_input(piped.report));
+    assert!(outputs.windows(2).all(|w| w[0] == w[1]), "the same report whatever the threads");
+}

@@ -81,8 +81,11 @@ pub(super) fn verdict(judgement: &Judgement, findings: &Findings, looked: &Looke
                 None => why.push((label, 1)),
             }
         }
-        let why: Vec<String> =
-            why.iter().map(|((one, many), n)| format!("{n} {}", if *n == 1 { one } else { many })).collect();
+        let why: Vec<String> = why
+            .iter()
+            .map(|((one, many), n)| format!("{} {}", thousands(*n as u64), if *n == 1 { one } else { many }))
+            .collect();
+        let periodic = thousands(periodic as u64);
         if why.is_empty() {
             format!("No probe creates sessions ({periodic} periodic caller(s))")
         } else {
@@ -92,7 +95,7 @@ pub(super) fn verdict(judgement: &Judgement, findings: &Findings, looked: &Looke
         let per_day: f64 = probes.iter().map(|p| p.sessions_per_day).sum();
         let n = probes.len();
         let (s, verb) = if n == 1 { ("", "creates") } else { ("s", "create") };
-        format!("{n} probe{s} {verb} ~{} sessions/day", thousands(per_day.round() as u64))
+        format!("{} probe{s} {verb} ~{} sessions/day", thousands(n as u64), thousands(per_day.round() as u64))
     };
     let mostly_lost = looked.outside > looked.analysed
         || looked.malformed > looked.parsed
@@ -118,7 +121,8 @@ pub(super) fn verdict(judgement: &Judgement, findings: &Findings, looked: &Looke
     let untimed = judgement.untimed.len();
     if untimed > 0 {
         text.push_str(&format!(
-            "; {untimed} caller(s) too fast for this log's 1-s timestamps to test for a schedule"
+            "; {} caller(s) too fast for this log's 1-s timestamps to test for a schedule",
+            thousands(untimed as u64)
         ));
     }
     text
