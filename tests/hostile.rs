@@ -317,7 +317,7 @@ fn a_probe_on_every_path_is_counted_listed_up_to_the_cap_and_the_same_whatever_t
         outputs.push(run.stdout);
     }
     let piped = run_json(&["--max-clusters", "100", "--chunk-bytes", "65536"], Some(log.into_bytes()));
-    let mut same_input = |mut r: Value| {
+    let same_input = |mut r: Value| {
         r["summary"]["inputs"] = Value::Null;
         r
     };
