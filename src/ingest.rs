@@ -219,6 +219,16 @@ struct Work {
     piece: Piece,
 }
 
+impl Work {
+    /// The bytes of its lines.
+    fn bytes(&self) -> usize {
+        match &self.piece {
+            Piece::Lines(lines) => lines.len(),
+            Piece::Overlong(_) => 0,
+        }
+    }
+}
+
 /// Reads the inputs one after another and yields their pieces. Runs under a lock, so one
 /// worker reads (or decompresses) while the others parse, and at most one piece per
 /// worker is in memory.
@@ -745,7 +755,10 @@ pub fn workers(sources: &[Source], opts: &IngestOptions) -> usize {
 }
 
 /// The number of the next piece to merge, and the pieces parsed ahead of their turn.
-type Queue<D> = (u64, std::collections::BTreeMap<u64, Vec<Segment<D>>>);
+/// The number of the next piece to merge, the pieces waiting for their turn (each as its
+/// observations by log-time slot), and the workers whose observations kept apart
+/// ([`Apart`]) are still to be merged: no piece is merged before they all are.
+type Queue<D> = (u64, std::collections::BTreeMap<u64, Vec<Segment<D>>>, usize);
 
 /// The total of the pieces merged so far, and the pieces parsed ahead of their turn.
 ///
@@ -754,8 +767,7 @@ type Queue<D> = (u64, std::collections::BTreeMap<u64, Vec<Segment<D>>>);
 /// too). Only when too many pieces wait does it wait for its turn to merge, so that memory
 /// stays bounded when merging is the slower part (a log of unique keys).
 struct InOrder<D> {
-    /// The number of the next piece to merge, and the pieces waiting for their turn (each as
-    /// its observations by log-time slot).
+    /// What waits to be merged ([`Queue`]).
     queue: Mutex<Queue<D>>,
     /// The total, and the latest log-time slot merged into it.
     total: Mutex<(D, Option<i64>)>,
@@ -772,8 +784,31 @@ impl<D: Detector> InOrder<D> {
             queue.1.insert(seq, piece);
             queue.1.len() > self.most_waiting
         };
+        self.merge_waiting(backlog);
+    }
+
+    /// Merges a worker's observations kept apart ([`Apart`]): they come before every piece
+    /// in the queue, so the queue is merged once the last worker's are in.
+    fn add_apart(&self, observed: D) {
+        {
+            let mut total = lock(&self.total);
+            total.0.merge(observed);
+            let mut queue = lock(&self.queue);
+            queue.2 -= 1;
+            if queue.2 > 0 {
+                return;
+            }
+            drop(queue);
+            total.0.settle();
+        }
+        self.merge_waiting(true);
+    }
+
+    /// Merges, in order, whatever has come in: waiting for the total when `wait`, else only if
+    /// no other worker is merging.
+    fn merge_waiting(&self, wait: bool) {
         loop {
-            let mut total = if backlog {
+            let mut total = if wait {
                 lock(&self.total)
             } else {
                 match self.total.try_lock() {
@@ -808,7 +843,7 @@ impl<D: Detector> InOrder<D> {
             // A piece handed over between the last look and the unlock found the total busy:
             // its worker went back to parsing, so this one merges it.
             let queue = lock(&self.queue);
-            if !queue.1.contains_key(&queue.0) {
+            if queue.2 > 0 || !queue.1.contains_key(&queue.0) {
                 return;
             }
         }
@@ -817,10 +852,63 @@ impl<D: Detector> InOrder<D> {
     /// The next piece in order, if it was handed over.
     fn next_piece(&self) -> Option<Vec<Segment<D>>> {
         let mut queue = lock(&self.queue);
+        if queue.2 > 0 {
+            return None;
+        }
         let next = queue.0;
         let piece = queue.1.remove(&next)?;
         queue.0 += 1;
         Some(piece)
+    }
+}
+
+/// Whether the next piece may be kept apart by its worker (observed into what the worker keeps
+/// across its pieces, merged into the total only at the end) rather than merged in order.
+///
+/// Merging every piece in order, each followed by [`Detector::settle`], is what makes a run that
+/// keeps within a budget the same whatever the threads; but it makes every piece's observations
+/// a table of their own, merged one at a time while the other workers wait or parse. Until
+/// `settle` could act, order does not matter: merges are associative and commutative, a total
+/// only grows, and it is at most the sum of the bounds of what it absorbed
+/// ([`Detector::settle_bound`]). So the pieces are kept apart while the bounds of what the
+/// workers hold, with room reserved for the pieces still being parsed, sum to at most the
+/// budget; from the first piece that does not fit, every piece is merged in order, after all
+/// that was kept apart. Which piece that is depends on timing; the result does not.
+struct Apart {
+    /// Pieces are still kept apart (only in a batch run: live reports need the order).
+    open: bool,
+    /// The bounds of what the workers keep apart, plus what is reserved for their pieces in
+    /// progress.
+    reserved: usize,
+    /// [`Detector::settle_budget`].
+    budget: Option<usize>,
+}
+
+impl Apart {
+    /// True when a piece whose observations grow a bound by at most `bound` may be kept
+    /// apart: then `bound` is reserved until [`Apart::release`].
+    fn admit(&mut self, bound: usize) -> bool {
+        if !self.open {
+            return false;
+        }
+        match self.budget {
+            None => true,
+            Some(budget) if self.reserved.saturating_add(bound) <= budget => {
+                self.reserved += bound;
+                true
+            }
+            Some(_) => {
+                self.open = false;
+                false
+            }
+        }
+    }
+
+    /// A piece kept apart is done: its reservation is replaced by what it grew its bound by.
+    fn release(&mut self, reserved: usize, grown: usize) {
+        if self.budget.is_some() {
+            self.reserved = self.reserved - reserved + grown;
+        }
     }
 }
 
@@ -889,10 +977,14 @@ where
     };
     // The pieces are numbered as they are read, and merged into the total in that order
     // whichever worker parsed them: what the total settles on never depends on the threads.
-    let feed = Mutex::new((feed, 0u64));
+    // In a batch run, the first pieces are kept apart by their workers instead, as long as no
+    // total of them can make `settle` act ([`Apart`]).
     let threads = workers(sources, opts);
+    let batch = opts.slot_ms.is_none() && opts.follow.is_none();
+    let apart = Apart { open: batch, reserved: 0, budget: total.settle_budget() };
+    let feed = Mutex::new((feed, 0u64, apart));
     let total = InOrder {
-        queue: Mutex::new((0, std::collections::BTreeMap::new())),
+        queue: Mutex::new((0, std::collections::BTreeMap::new(), if batch { threads } else { 0 })),
         total: Mutex::new((total, None)),
         most_waiting: 2 * threads,
         live_inputs: opts.live_inputs.clone(),
@@ -902,16 +994,38 @@ where
             .map(|_| {
                 scope.spawn(|| {
                     let mut partial = Partial::new(make(), n);
+                    let mut kept_apart = batch;
                     loop {
                         let next = {
                             let mut feed = lock(&feed);
-                            let (feed, seq) = &mut *feed;
+                            let (feed, seq, apart) = &mut *feed;
                             feed.next().map(|work| {
+                                let bound = partial.detector.settle_bound_of_input(work.bytes());
+                                if apart.admit(bound) {
+                                    return (0, work, Some(bound));
+                                }
+                                // Numbered among the pieces merged in order: all come after
+                                // those kept apart.
                                 *seq += 1;
-                                (*seq - 1, work)
+                                (*seq - 1, work, None)
                             })
                         };
-                        let Some((seq, work)) = next else { break };
+                        let Some((seq, work, reserved)) = next else { break };
+                        if let Some(reserved) = reserved {
+                            let before = partial.detector.settle_bound();
+                            partial.process(work, opts, &spares);
+                            let grown = partial.detector.settle_bound().saturating_sub(before);
+                            debug_assert!(
+                                grown <= reserved,
+                                "a piece grew its bound by {grown} > {reserved}"
+                            );
+                            lock(&feed).2.release(reserved, grown);
+                            continue;
+                        }
+                        // The first piece merged in order: what was kept apart goes first.
+                        if std::mem::take(&mut kept_apart) {
+                            total.add_apart(partial.detector.split_off());
+                        }
                         let input = work.input as usize;
                         let mark = work.chunk == HISTORY_READ;
                         partial.segment_base = partial.counts[input];
@@ -921,6 +1035,9 @@ where
                             segments.iter_mut().for_each(|s| s.history_read = true);
                         }
                         total.add(seq, segments);
+                    }
+                    if kept_apart {
+                        total.add_apart(partial.detector.split_off());
                     }
                     partial
                 })

@@ -4,20 +4,21 @@
 //! periodic finding can be checked against it: if the other traffic, too, only ever appears
 //! around the caller's beats, the rhythm belongs to the log, not to the caller.
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 
 use crate::model::{Record, UnixMillis};
 
 const SECONDS_PER_DAY: i64 = 86_400;
 const WORDS_PER_DAY: usize = 1350; // 86,400 bits
 
-/// Most days tracked (a bitmap is 10.8 KB a day); later days are not tracked.
+/// Most days tracked (a bitmap is 10.8 KB a day): the earliest, whatever the order the records
+/// came in; later days are not tracked.
 pub const MAX_DAYS: usize = 400;
 
 /// Seconds that hold at least one record, across all inputs.
 #[derive(Clone, Debug, Default)]
 pub struct LogCoverage {
-    days: HashMap<i64, Box<[u64; WORDS_PER_DAY]>>,
+    days: BTreeMap<i64, Box<[u64; WORDS_PER_DAY]>>,
     last: Option<i64>,
     /// The second marked last: consecutive records mostly share it, and then skip the lookup.
     last_second: Option<i64>,
@@ -37,7 +38,12 @@ impl LogCoverage {
         let day = second.div_euclid(SECONDS_PER_DAY);
         if self.last != Some(day) && !self.days.contains_key(&day) {
             if self.days.len() >= MAX_DAYS {
-                return;
+                // Full: an earlier day takes the place of the latest one. (A day left out never
+                // comes back: the days kept are all earlier.)
+                if self.days.last_key_value().is_none_or(|(&latest, _)| day > latest) {
+                    return;
+                }
+                self.days.pop_last();
             }
             self.days.insert(day, Box::new([0; WORDS_PER_DAY]));
         }
@@ -48,23 +54,26 @@ impl LogCoverage {
         }
     }
 
-    /// Absorbs another coverage (a union).
+    /// Absorbs another coverage (a union, of the earliest [`MAX_DAYS`] days: the same whatever
+    /// the order of the merges).
     pub fn merge(&mut self, other: LogCoverage) {
         for (day, bits) in other.days {
-            let room = self.days.len() < MAX_DAYS;
             match self.days.entry(day) {
-                std::collections::hash_map::Entry::Occupied(mut mine) => {
+                std::collections::btree_map::Entry::Occupied(mut mine) => {
                     for (a, b) in mine.get_mut().iter_mut().zip(bits.iter()) {
                         *a |= b;
                     }
                 }
-                std::collections::hash_map::Entry::Vacant(v) if room => {
+                std::collections::btree_map::Entry::Vacant(v) => {
                     v.insert(bits);
                 }
-                std::collections::hash_map::Entry::Vacant(_) => {}
             }
         }
+        while self.days.len() > MAX_DAYS {
+            self.days.pop_last();
+        }
         self.last = None;
+        self.last_second = None;
     }
 
     /// Occupied seconds in `[from, to]` (seconds since the epoch, inclusive).
@@ -180,6 +189,24 @@ mod tests {
         assert_eq!(c.occupied(63, 64), 2);
         assert_eq!(c.occupied(1, 62), 0);
         assert_eq!(c.occupied(86_399, 86_400), 2);
+    }
+
+    /// Over [`MAX_DAYS`] days, the earliest are kept: the same days and seconds whatever the
+    /// order of the records and however they are split between merges.
+    #[test]
+    fn the_earliest_days_are_kept_in_any_order() {
+        let days = MAX_DAYS as i64 + 50;
+        let seconds: Vec<i64> =
+            (0..days).flat_map(|d| [d * SECONDS_PER_DAY + 7, d * SECONDS_PER_DAY + 99]).collect();
+        let forward = cov(seconds.iter().copied());
+        let backward = cov(seconds.iter().rev().copied());
+        let mut split = cov(seconds.iter().copied().filter(|s| (s / SECONDS_PER_DAY) % 3 == 0));
+        split.merge(cov(seconds.iter().rev().copied().filter(|s| (s / SECONDS_PER_DAY) % 3 != 0)));
+        for c in [&forward, &backward, &split] {
+            let kept: Vec<i64> = c.days.keys().copied().collect();
+            assert_eq!(kept, (0..MAX_DAYS as i64).collect::<Vec<_>>());
+            assert_eq!(c.occupied(0, days * SECONDS_PER_DAY), 2 * MAX_DAYS as u64);
+        }
     }
 
     #[test]

@@ -41,6 +41,22 @@ pub trait Detector: Send {
     /// Called on the total once everything the followed inputs held when the run started is
     /// merged (`--follow` only).
     fn history_read(&mut self) {}
+    /// The size over which [`Detector::settle`] changes the total (in the units of
+    /// [`Detector::settle_bound`]); `None`: it never does, whatever the total holds.
+    fn settle_budget(&self) -> Option<usize> {
+        None
+    }
+    /// An upper bound of this instance's share of the size `settle` decides on: a total that
+    /// absorbs any instances is at most the sum of their bounds, and a total only grows as it
+    /// absorbs more. So while the bounds of what was observed sum to at most the budget, no
+    /// `settle` on any total of it changes anything, and it may be merged in any order.
+    fn settle_bound(&self) -> usize {
+        0
+    }
+    /// The most that observing `bytes` bytes of input can add to [`Detector::settle_bound`].
+    fn settle_bound_of_input(&self, _bytes: usize) -> usize {
+        0
+    }
 }
 
 /// The span of time the records cover.
@@ -244,6 +260,18 @@ impl Detector for Analysis {
         if let Some(budget) = self.max_memory {
             self.clusters.fold_within(budget);
         }
+    }
+
+    fn settle_budget(&self) -> Option<usize> {
+        self.max_memory
+    }
+
+    fn settle_bound(&self) -> usize {
+        self.clusters.footprint_bound()
+    }
+
+    fn settle_bound_of_input(&self, bytes: usize) -> usize {
+        cluster::Clusters::footprint_bound_of_input(bytes)
     }
 }
 
