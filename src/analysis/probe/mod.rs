@@ -427,19 +427,19 @@ fn with_fix(
 /// agent, path), so the work is linear in callers.
 fn follow_ups(clusters: &[ClusterFinding], callers: &[Caller]) -> (HashMap<usize, Vec<usize>>, Vec<bool>) {
     type Key<'a> = (Option<&'a str>, Option<&'a str>);
-    let mut by_path: HashMap<(Key<'_>, &str), Vec<usize>> = HashMap::new();
     let mut logins: HashMap<Key<'_>, Vec<usize>> = HashMap::new();
     for (i, caller) in callers.iter().enumerate() {
         let c = &clusters[caller.cluster];
-        let key = (c.key.host(), c.key.user_agent());
-        by_path.entry((key, c.key.path())).or_default().push(i);
         if is_login_path(c.key.path()) {
-            let list = logins.entry(key).or_default();
+            let list = logins.entry((c.key.host(), c.key.user_agent())).or_default();
             if list.len() < MAX_FOLLOW_UPS {
                 list.push(i);
             }
         }
     }
+    // The callers by path, built only when a redirect names where it goes: a log of many
+    // callers that log no `Location` never needs it.
+    let mut by_path: Option<HashMap<(Key<'_>, &str), Vec<usize>>> = None;
     let mut found: HashMap<usize, Vec<usize>> = HashMap::new();
     let mut folded = vec![false; callers.len()];
     let mut buf = String::new();
@@ -453,6 +453,14 @@ fn follow_ups(clusters: &[ClusterFinding], callers: &[Caller]) -> (HashMap<usize
         if ca.stats.locations.is_empty() {
             candidates.extend(logins.get(&key).into_iter().flatten());
         } else {
+            let by_path = by_path.get_or_insert_with(|| {
+                let mut map: HashMap<(Key<'_>, &str), Vec<usize>> = HashMap::new();
+                for (j, caller) in callers.iter().enumerate() {
+                    let c = &clusters[caller.cluster];
+                    map.entry(((c.key.host(), c.key.user_agent()), c.key.path())).or_default().push(j);
+                }
+                map
+            });
             for (location, _) in &ca.stats.locations {
                 let template = path_template(location, false, &mut buf).to_owned();
                 for path in [&**location, template.as_str()] {
