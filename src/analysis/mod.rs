@@ -91,6 +91,9 @@ pub(crate) fn drop_later<T: Send + 'static>(value: T) {
     std::thread::spawn(move || drop(value));
 }
 
+/// Clusters with at least this many requests are analysed in a task each.
+const ONE_TASK_REQUESTS: u64 = 64;
+
 /// How to analyse.
 #[derive(Clone, Debug, Default)]
 pub struct AnalysisOptions {
@@ -158,54 +161,53 @@ impl Analysis {
         let kept_head = options.listed_clusters.map_or(usize::MAX, |n| n.max(KEY_ORDERED));
         let cluster::Ordered { clusters: ordered, count: cluster_count, rest: unlisted, folded } =
             self.clusters.into_ordered(kept_head);
-        let clusters: Vec<ClusterFinding> = ordered
-            .into_par_iter()
-            // One task per cluster: the few big ones (sorted first) then spread over the workers.
-            .with_max_len(1)
-            .map(|cluster| {
-                let (key, mut stats) = cluster.into_parts();
-                let timeline = std::mem::take(&mut stats.timeline);
-                let mut finding = ClusterFinding {
-                    key,
-                    stats,
-                    res_ms: timeline.unit_ms(),
-                    truncated: false,
-                    periodic: Vec::new(),
-                    suppressed: 0,
-                    times: Vec::new(),
-                    too_fast: false,
-                };
-                // Too few requests for a schedule: no need to sort its times.
-                if finding.stats.requests >= options.periodic.min_requests as u64 {
-                    let sorted = timeline.sorted();
-                    let mut periodic = periodic::detect(
+        let analyse = |cluster: cluster::OrderedCluster| {
+            let (key, mut stats) = cluster.into_parts();
+            let timeline = std::mem::take(&mut stats.timeline);
+            let mut finding = ClusterFinding {
+                key,
+                stats,
+                res_ms: timeline.unit_ms(),
+                truncated: false,
+                periodic: Vec::new(),
+                suppressed: 0,
+                times: Vec::new(),
+                too_fast: false,
+            };
+            // Too few requests for a schedule: no need to sort its times.
+            if finding.stats.requests >= options.periodic.min_requests as u64 {
+                let sorted = timeline.sorted();
+                let mut periodic =
+                    periodic::detect(&sorted.times, sorted.res_ms, finding.stats.requests, &options.periodic);
+                let before = periodic.len();
+                periodic.retain(|p| {
+                    !coverage.explains(
                         &sorted.times,
-                        sorted.res_ms,
-                        finding.stats.requests,
-                        &options.periodic,
-                    );
-                    let before = periodic.len();
-                    periodic.retain(|p| {
-                        !coverage.explains(
-                            &sorted.times,
-                            p.first_seen,
-                            p.last_seen,
-                            p.period_ms / p.phases.max(1) as f64,
-                        )
-                    });
-                    finding.suppressed = before - periodic.len();
-                    finding.res_ms = sorted.res_ms;
-                    finding.truncated = sorted.truncated;
-                    if periodic.is_empty() {
-                        finding.too_fast = too_fast(&sorted.times, sorted.res_ms);
-                    } else {
-                        finding.times = sorted.times;
-                    }
-                    finding.periodic = periodic;
+                        p.first_seen,
+                        p.last_seen,
+                        p.period_ms / p.phases.max(1) as f64,
+                    )
+                });
+                finding.suppressed = before - periodic.len();
+                finding.res_ms = sorted.res_ms;
+                finding.truncated = sorted.truncated;
+                if periodic.is_empty() {
+                    finding.too_fast = too_fast(&sorted.times, sorted.res_ms);
+                } else {
+                    finding.times = sorted.times;
                 }
-                finding
-            })
-            .collect();
+                finding.periodic = periodic;
+            }
+            finding
+        };
+        // A task for each busy cluster (sorted first, the costly ones), spread over the workers;
+        // the rest, most of a log of many small clusters, in tasks of many (a task each would
+        // cost more than their analysis).
+        let mut rest = ordered;
+        let busy: Vec<cluster::OrderedCluster> =
+            rest.drain(..rest.partition_point(|c| c.requests() >= ONE_TASK_REQUESTS)).collect();
+        let mut clusters: Vec<ClusterFinding> = busy.into_par_iter().with_max_len(1).map(analyse).collect();
+        clusters.par_extend(rest.into_par_iter().map(analyse));
         // Freed only now, when the analysis no longer competes for the cores.
         drop_later(unlisted);
         Findings {
