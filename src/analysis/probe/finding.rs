@@ -209,7 +209,10 @@ pub enum Cleared {
 /// The probe rules' verdict on every scheduled caller of a log.
 #[derive(Clone, Debug, Default)]
 pub struct Judgement {
-    /// The probes, most costly first.
+    /// The probes, most costly first: the first [`Findings::listed_clusters`] of them, and
+    /// after them the others, in no particular order (but the same in every run).
+    ///
+    /// [`Findings::listed_clusters`]: crate::analysis::Findings::listed_clusters
     pub probes: Vec<Probe>,
     /// The fixed-interval callers that are not probes, as (cluster, caller) indices into the
     /// findings, with why.

@@ -131,9 +131,20 @@ impl ProbeRules {
             .enumerate()
             .flat_map(|(ci, c)| (0..c.periodic.len()).map(move |pi| Caller { cluster: ci, periodic: pi }))
             .collect();
-        // Each caller's user agent, classified once.
-        let agents: Vec<&Agent> =
-            callers.par_iter().map(|k| self.agents.classify(clusters[k.cluster].key.user_agent())).collect();
+        // Each distinct user agent classified once (in parallel): a log of many callers mostly
+        // has few user agents.
+        let mut distinct: HashMap<Option<&str>, usize> = HashMap::new();
+        let which: Vec<usize> = callers
+            .iter()
+            .map(|k| {
+                let n = distinct.len();
+                *distinct.entry(clusters[k.cluster].key.user_agent()).or_insert(n)
+            })
+            .collect();
+        let mut names: Vec<(usize, Option<&str>)> = distinct.into_iter().map(|(ua, i)| (i, ua)).collect();
+        names.sort_unstable_by_key(|&(i, _)| i);
+        let classified: Vec<&Agent> = names.par_iter().map(|&(_, ua)| self.agents.classify(ua)).collect();
+        let agents: Vec<&Agent> = which.iter().map(|&i| classified[i]).collect();
         let learned = learned_health(clusters, &callers, &agents, &self.endpoints);
         let healthy = self.health_on_hosts(clusters);
         let (follow_ups, folded) = follow_ups(clusters, &callers);
@@ -180,7 +191,7 @@ impl ProbeRules {
         }
         // Ties last by where the probe was pushed (callers with a schedule first, each in the
         // clusters' order): a total order, so the parallel sort is deterministic.
-        probes.par_sort_unstable_by(|a, b| {
+        let order = |a: &Probe, b: &Probe| {
             b.estimated_live_sessions
                 .total_cmp(&a.estimated_live_sessions)
                 .then(b.sessions_per_day.total_cmp(&a.sessions_per_day))
@@ -191,7 +202,16 @@ impl ProbeRules {
                     b.cluster,
                     b.caller,
                 )))
-        });
+        };
+        // Only the listed head is put in order: the others are only counted and summed (their
+        // sessions a day are whole numbers, so their sum is exact in any order).
+        let listed = findings.listed_clusters;
+        if listed < probes.len() {
+            probes.select_nth_unstable_by(listed, order);
+            probes[..listed].par_sort_unstable_by(order);
+        } else {
+            probes.par_sort_unstable_by(order);
+        }
         Judgement { probes, cleared, untimed }
     }
 
