@@ -754,7 +754,6 @@ pub fn workers(sources: &[Source], opts: &IngestOptions) -> usize {
     asked.min(THREADS_PER_CORE * cores).min(most).max(1)
 }
 
-/// The number of the next piece to merge, and the pieces parsed ahead of their turn.
 /// The number of the next piece to merge, the pieces waiting for their turn (each as its
 /// observations by log-time slot), and the workers whose observations kept apart
 /// ([`Apart`]) are still to be merged: no piece is merged before they all are.
@@ -1102,6 +1101,77 @@ mod tests {
     }
 
     const GOOD: &str = r#"{"time":"1558723294","status":"200","request":"GET / HTTP/1.1"}"#;
+
+    /// A detector whose `settle` depends on the order of the pieces: over its budget it
+    /// forgets everything, and remembers when (the record count at the time, and the last
+    /// record seen). Its bound is its record count; the test's lines are 49 bytes with their
+    /// newline, so the bound of a piece is as tight as it can be.
+    #[derive(Default)]
+    struct Forgetful {
+        records: u64,
+        last: i64,
+        budget: Option<usize>,
+        forgotten: Vec<(u64, i64)>,
+    }
+
+    impl Detector for Forgetful {
+        fn observe(&mut self, record: &crate::model::Record<'_>) {
+            self.records += 1;
+            self.last = self.last.max(record.time);
+        }
+        fn merge(&mut self, other: Self) {
+            self.records += other.records;
+            self.last = self.last.max(other.last);
+            self.forgotten.extend(other.forgotten);
+        }
+        fn split_off(&mut self) -> Self {
+            Forgetful { budget: self.budget, ..std::mem::take(self) }
+        }
+        fn settle(&mut self) {
+            if self.budget.is_some_and(|b| self.records as usize > b) {
+                self.forgotten.push((self.records, self.last));
+                self.records = 0;
+            }
+        }
+        fn settle_budget(&self) -> Option<usize> {
+            self.budget
+        }
+        fn settle_bound(&self) -> usize {
+            self.records as usize
+        }
+        fn settle_bound_of_input(&self, bytes: usize) -> usize {
+            bytes / 49 + 1
+        }
+    }
+
+    /// Pieces kept apart by their workers until the budget comes near, then merged in order:
+    /// what `settle` decides is the same as with every piece merged in order on one thread.
+    #[test]
+    fn pieces_kept_apart_settle_as_pieces_merged_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("access.log");
+        let lines: Vec<String> = (0..3000)
+            .map(|i| format!(r#"{{"time":"{}","request":"GET / HTTP/1.1"}}"#, 1_558_723_294 + i))
+            .collect();
+        std::fs::write(&path, lines.join("\n") + "\n").unwrap();
+        let run_with = |threads: usize, budget: Option<usize>, slot_ms: Option<i64>| {
+            let opts = IngestOptions { threads, chunk_bytes: 2048, slot_ms, ..IngestOptions::default() };
+            let make = || Forgetful { budget, ..Forgetful::default() };
+            let got = run(&[Source::File(path.clone())], &opts, make).unwrap().detector;
+            (got.records, got.last, got.forgotten)
+        };
+        for budget in [Some(300), Some(1000), Some(5000), None] {
+            // Cut at log-time slots, every piece is merged in order: the reference.
+            let reference = run_with(1, budget, Some(1 << 40));
+            assert_eq!(reference.0 + reference.2.iter().map(|f| f.0).sum::<u64>(), 3000);
+            if budget == Some(300) {
+                assert!(reference.2.len() > 2, "the budget acts several times: {:?}", reference.2);
+            }
+            for threads in [1, 2, 3, 8] {
+                assert_eq!(run_with(threads, budget, None), reference, "{threads} threads, {budget:?}");
+            }
+        }
+    }
 
     #[test]
     fn every_line_is_accounted_for_with_its_number() {
