@@ -235,38 +235,54 @@ fn periodic_reports(findings: &Findings, judgement: &Judgement, listed: usize) -
     let per_day = |p: &crate::analysis::periodic::Periodicity| {
         (p.requests as f64 / (p.active_ms / 86_400_000.0)).round()
     };
-    let mut order: Vec<(f64, &ClusterFinding, usize, usize)> = findings
+    use rayon::prelude::*;
+    type Key<'a> = (Option<&'a str>, Option<&'a str>, &'a str);
+    // Each caller with its cluster's key read once (in parallel: the keys are scattered over
+    // memory, and the order compares them again and again).
+    let mut order: Vec<(f64, Key<'_>, &ClusterFinding, usize, usize)> = findings
         .clusters
-        .iter()
+        .par_iter()
         .enumerate()
-        .flat_map(|(ci, c)| c.periodic.iter().enumerate().map(move |(pi, p)| (per_day(p), c, ci, pi)))
+        .with_min_len(1024)
+        .flat_map_iter(|(ci, c)| {
+            let key = (c.key.user_agent(), c.key.host(), c.key.path());
+            c.periodic.iter().enumerate().map(move |(pi, p)| (per_day(p), key, c, ci, pi))
+        })
         .collect();
-    fn key(c: &ClusterFinding) -> (Option<&str>, Option<&str>, &str) {
-        (c.key.user_agent(), c.key.host(), c.key.path())
-    }
     // A total order (ties last by cluster and caller, the order they were gathered in): the
     // listed head is selected, and only it sorted.
-    let order_of = |a: &(f64, &ClusterFinding, usize, usize), b: &(f64, &ClusterFinding, usize, usize)| {
+    let order_of = |a: &(f64, Key<'_>, &ClusterFinding, usize, usize),
+                    b: &(f64, Key<'_>, &ClusterFinding, usize, usize)| {
         b.0.total_cmp(&a.0)
-            .then_with(|| key(a.1).cmp(&key(b.1)))
+            .then_with(|| a.1.cmp(&b.1))
             .then_with(|| {
-                round3(a.1.periodic[a.3].period_ms / 1000.0)
-                    .total_cmp(&round3(b.1.periodic[b.3].period_ms / 1000.0))
+                round3(a.2.periodic[a.4].period_ms / 1000.0)
+                    .total_cmp(&round3(b.2.periodic[b.4].period_ms / 1000.0))
             })
-            .then((a.2, a.3).cmp(&(b.2, b.3)))
+            .then((a.3, a.4).cmp(&(b.3, b.4)))
     };
     if listed < order.len() {
         order.select_nth_unstable_by(listed, order_of);
         order.truncate(listed);
     }
     order.sort_unstable_by(order_of);
-    let cleared: std::collections::HashMap<(usize, usize), &crate::analysis::probe::Cleared> =
-        judgement.cleared.iter().map(|(cluster, caller, why)| ((*cluster, *caller), why)).collect();
-    let probes: std::collections::HashMap<(usize, usize), crate::analysis::probe::Severity> =
-        judgement.probes.iter().filter_map(|p| Some(((p.cluster, p.caller?), p.severity))).collect();
+    // The verdicts of the listed callers only.
+    let wanted: std::collections::HashSet<(usize, usize)> = order.iter().map(|o| (o.3, o.4)).collect();
+    let cleared: std::collections::HashMap<(usize, usize), &crate::analysis::probe::Cleared> = judgement
+        .cleared
+        .iter()
+        .filter(|(cluster, caller, _)| wanted.contains(&(*cluster, *caller)))
+        .map(|(cluster, caller, why)| ((*cluster, *caller), why))
+        .collect();
+    let probes: std::collections::HashMap<(usize, usize), crate::analysis::probe::Severity> = judgement
+        .probes
+        .iter()
+        .filter_map(|p| Some(((p.cluster, p.caller?), p.severity)))
+        .filter(|(k, _)| wanted.contains(k))
+        .collect();
     order
         .into_iter()
-        .map(|(requests_per_day, c, ci, pi)| {
+        .map(|(requests_per_day, _, c, ci, pi)| {
             let p = &c.periodic[pi];
             let verdict = match (probes.get(&(ci, pi)), cleared.get(&(ci, pi))) {
                 (Some(severity), _) => format!("probe ({})", severity.as_str()),

@@ -133,12 +133,21 @@ impl ProbeRules {
             .collect();
         // Each distinct user agent classified once (in parallel): a log of many callers mostly
         // has few user agents.
+        let user_agents: Vec<Option<&str>> =
+            callers.par_iter().with_min_len(1024).map(|k| clusters[k.cluster].key.user_agent()).collect();
         let mut distinct: HashMap<Option<&str>, usize> = HashMap::new();
-        let which: Vec<usize> = callers
+        let mut previous: Option<(Option<&str>, usize)> = None;
+        let which: Vec<usize> = user_agents
             .iter()
-            .map(|k| {
-                let n = distinct.len();
-                *distinct.entry(clusters[k.cluster].key.user_agent()).or_insert(n)
+            .map(|&ua| match previous {
+                // Neighbours in the clusters' order often share theirs.
+                Some((p, i)) if p == ua => i,
+                _ => {
+                    let n = distinct.len();
+                    let i = *distinct.entry(ua).or_insert(n);
+                    previous = Some((ua, i));
+                    i
+                }
             })
             .collect();
         let mut names: Vec<(usize, Option<&str>)> = distinct.into_iter().map(|(ua, i)| (i, ua)).collect();
@@ -221,12 +230,19 @@ impl ProbeRules {
         &self,
         clusters: &'a [ClusterFinding],
     ) -> HashMap<Option<&'a str>, &'a ClusterFinding> {
-        let mut healthy = HashMap::new();
-        for o in clusters {
+        // The test on each cluster in parallel (a path's name is matched against the table), the
+        // first per host in order.
+        let health: Vec<bool> = clusters
+            .par_iter()
+            .with_min_len(1024)
             // Seen more than once: a cluster of one request may not be kept (see `Findings`).
-            if o.stats.requests > 1 && self.endpoints.is_health(o.key.path()) && share(o, 200..=299) >= 0.5 {
-                healthy.entry(o.key.host()).or_insert(o);
-            }
+            .map(|o| {
+                o.stats.requests > 1 && self.endpoints.is_health(o.key.path()) && share(o, 200..=299) >= 0.5
+            })
+            .collect();
+        let mut healthy = HashMap::new();
+        for (o, _) in clusters.iter().zip(health).filter(|(_, h)| *h) {
+            healthy.entry(o.key.host()).or_insert(o);
         }
         healthy
     }
@@ -447,67 +463,94 @@ fn with_fix(
 /// agent, path), so the work is linear in callers.
 fn follow_ups(clusters: &[ClusterFinding], callers: &[Caller]) -> (HashMap<usize, Vec<usize>>, Vec<bool>) {
     type Key<'a> = (Option<&'a str>, Option<&'a str>);
+    // The callers on login pages (found in parallel: this reads every caller's key), by host
+    // and user agent, in order.
+    let on_login: Vec<usize> = callers
+        .par_iter()
+        .enumerate()
+        .with_min_len(1024)
+        .filter_map(|(i, caller)| is_login_path(clusters[caller.cluster].key.path()).then_some(i))
+        .collect();
     let mut logins: HashMap<Key<'_>, Vec<usize>> = HashMap::new();
-    for (i, caller) in callers.iter().enumerate() {
-        let c = &clusters[caller.cluster];
-        if is_login_path(c.key.path()) {
-            let list = logins.entry((c.key.host(), c.key.user_agent())).or_default();
-            if list.len() < MAX_FOLLOW_UPS {
-                list.push(i);
-            }
+    for i in on_login {
+        let c = &clusters[callers[i].cluster];
+        let list = logins.entry((c.key.host(), c.key.user_agent())).or_default();
+        if list.len() < MAX_FOLLOW_UPS {
+            list.push(i);
         }
     }
     // The callers by path, built only when a redirect names where it goes: a log of many
     // callers that log no `Location` never needs it.
     let mut by_path: Option<HashMap<(Key<'_>, &str), Vec<usize>>> = None;
+    // Callers redirected, in parallel (this reads every caller's statistics); those that log
+    // where they go need the index by path, built once if any does.
+    let redirected: Vec<(usize, bool)> = callers
+        .par_iter()
+        .enumerate()
+        .with_min_len(1024)
+        .filter_map(|(i, a)| {
+            let ca = &clusters[a.cluster];
+            (share(ca, 300..=399) >= 0.5).then(|| (i, !ca.stats.locations.is_empty()))
+        })
+        .collect();
+    if redirected.iter().any(|&(_, located)| located) {
+        let mut map: HashMap<(Key<'_>, &str), Vec<usize>> = HashMap::new();
+        for (j, caller) in callers.iter().enumerate() {
+            let c = &clusters[caller.cluster];
+            map.entry(((c.key.host(), c.key.user_agent()), c.key.path())).or_default().push(j);
+        }
+        by_path = Some(map);
+    }
+    if logins.is_empty() && by_path.is_none() {
+        // No login page among the callers and no redirect that logs where it goes: nothing
+        // can be a follow-up.
+        return (HashMap::new(), vec![false; callers.len()]);
+    }
+    // Each redirected caller's follow-ups, in parallel, in the order of its candidates.
+    let matched: Vec<(usize, Vec<usize>)> = redirected
+        .into_par_iter()
+        .with_min_len(256)
+        .map_init(String::new, |buf, (i, located)| {
+            let a = &callers[i];
+            let ca = &clusters[a.cluster];
+            let key = (ca.key.host(), ca.key.user_agent());
+            let mut candidates: Vec<usize> = Vec::new();
+            match &by_path {
+                Some(by_path) if located => {
+                    for (location, _) in &ca.stats.locations {
+                        let template = path_template(location, false, buf).to_owned();
+                        for path in [&**location, template.as_str()] {
+                            candidates.extend(by_path.get(&(key, path)).into_iter().flatten());
+                        }
+                    }
+                    candidates.sort_unstable();
+                    candidates.dedup();
+                }
+                _ => candidates.extend(logins.get(&key).into_iter().flatten()),
+            }
+            let pa = &ca.periodic[a.periodic];
+            candidates.retain(|&j| {
+                let cb = &clusters[callers[j].cluster];
+                let pb = &cb.periodic[callers[j].periodic];
+                j != i
+                    && cb.key.path() != ca.key.path()
+                    && (pb.period_ms - pa.period_ms).abs() <= 0.01 * pa.period_ms
+                    && pb.first_seen <= pa.last_seen + 2000
+                    && pb.last_seen >= pa.first_seen
+                    && follows(pa.first_seen, pb.first_seen, pa.period_ms)
+            });
+            (i, candidates)
+        })
+        .filter(|(_, m)| !m.is_empty())
+        .collect();
     let mut found: HashMap<usize, Vec<usize>> = HashMap::new();
     let mut folded = vec![false; callers.len()];
-    let mut buf = String::new();
-    for (i, a) in callers.iter().enumerate() {
-        let ca = &clusters[a.cluster];
-        if share(ca, 300..=399) < 0.5 {
-            continue;
+    for (i, mut m) in matched {
+        for &j in &m {
+            folded[j] = true;
         }
-        let key = (ca.key.host(), ca.key.user_agent());
-        let mut candidates: Vec<usize> = Vec::new();
-        if ca.stats.locations.is_empty() {
-            candidates.extend(logins.get(&key).into_iter().flatten());
-        } else {
-            let by_path = by_path.get_or_insert_with(|| {
-                let mut map: HashMap<(Key<'_>, &str), Vec<usize>> = HashMap::new();
-                for (j, caller) in callers.iter().enumerate() {
-                    let c = &clusters[caller.cluster];
-                    map.entry(((c.key.host(), c.key.user_agent()), c.key.path())).or_default().push(j);
-                }
-                map
-            });
-            for (location, _) in &ca.stats.locations {
-                let template = path_template(location, false, &mut buf).to_owned();
-                for path in [&**location, template.as_str()] {
-                    candidates.extend(by_path.get(&(key, path)).into_iter().flatten());
-                }
-            }
-            candidates.sort_unstable();
-            candidates.dedup();
-        }
-        let pa = &ca.periodic[a.periodic];
-        for j in candidates {
-            let cb = &clusters[callers[j].cluster];
-            let pb = &cb.periodic[callers[j].periodic];
-            if j != i
-                && cb.key.path() != ca.key.path()
-                && (pb.period_ms - pa.period_ms).abs() <= 0.01 * pa.period_ms
-                && pb.first_seen <= pa.last_seen + 2000
-                && pb.last_seen >= pa.first_seen
-                && follows(pa.first_seen, pb.first_seen, pa.period_ms)
-            {
-                let list = found.entry(i).or_default();
-                if list.len() < MAX_FOLLOW_UPS {
-                    list.push(j);
-                }
-                folded[j] = true;
-            }
-        }
+        m.truncate(MAX_FOLLOW_UPS);
+        found.insert(i, m);
     }
     (found, folded)
 }
