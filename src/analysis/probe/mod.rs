@@ -136,18 +136,11 @@ impl ProbeRules {
         let user_agents: Vec<Option<&str>> =
             callers.par_iter().with_min_len(1024).map(|k| clusters[k.cluster].key.user_agent()).collect();
         let mut distinct: HashMap<Option<&str>, usize> = HashMap::new();
-        let mut previous: Option<(Option<&str>, usize)> = None;
         let which: Vec<usize> = user_agents
             .iter()
-            .map(|&ua| match previous {
-                // Neighbours in the clusters' order often share theirs.
-                Some((p, i)) if p == ua => i,
-                _ => {
-                    let n = distinct.len();
-                    let i = *distinct.entry(ua).or_insert(n);
-                    previous = Some((ua, i));
-                    i
-                }
+            .map(|&ua| {
+                let n = distinct.len();
+                *distinct.entry(ua).or_insert(n)
             })
             .collect();
         let mut names: Vec<(usize, Option<&str>)> = distinct.into_iter().map(|(ua, i)| (i, ua)).collect();
@@ -479,9 +472,6 @@ fn follow_ups(clusters: &[ClusterFinding], callers: &[Caller]) -> (HashMap<usize
             list.push(i);
         }
     }
-    // The callers by path, built only when a redirect names where it goes: a log of many
-    // callers that log no `Location` never needs it.
-    let mut by_path: Option<HashMap<(Key<'_>, &str), Vec<usize>>> = None;
     // Callers redirected, in parallel (this reads every caller's statistics); those that log
     // where they go need the index by path, built once if any does.
     let redirected: Vec<(usize, bool)> = callers
@@ -493,14 +483,16 @@ fn follow_ups(clusters: &[ClusterFinding], callers: &[Caller]) -> (HashMap<usize
             (share(ca, 300..=399) >= 0.5).then(|| (i, !ca.stats.locations.is_empty()))
         })
         .collect();
-    if redirected.iter().any(|&(_, located)| located) {
+    // The callers by path, built only when a redirect names where it goes: a log of many
+    // callers that log no `Location` never needs it.
+    let by_path = redirected.iter().any(|&(_, located)| located).then(|| {
         let mut map: HashMap<(Key<'_>, &str), Vec<usize>> = HashMap::new();
         for (j, caller) in callers.iter().enumerate() {
             let c = &clusters[caller.cluster];
             map.entry(((c.key.host(), c.key.user_agent()), c.key.path())).or_default().push(j);
         }
-        by_path = Some(map);
-    }
+        map
+    });
     if logins.is_empty() && by_path.is_none() {
         // No login page among the callers and no redirect that logs where it goes: nothing
         // can be a follow-up.
