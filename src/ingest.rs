@@ -220,11 +220,11 @@ struct Work {
 }
 
 impl Work {
-    /// The bytes of its lines.
-    fn bytes(&self) -> usize {
+    /// The bytes of its lines, and how many lines there are (at most).
+    fn size(&self) -> (usize, usize) {
         match &self.piece {
-            Piece::Lines(lines) => lines.len(),
-            Piece::Overlong(_) => 0,
+            Piece::Lines(lines) => (lines.len(), memchr::memchr_iter(b'\n', lines).count() + 1),
+            Piece::Overlong(_) => (0, 0),
         }
     }
 }
@@ -999,7 +999,8 @@ where
                             let mut feed = lock(&feed);
                             let (feed, seq, apart) = &mut *feed;
                             feed.next().map(|work| {
-                                let bound = partial.detector.settle_bound_of_input(work.bytes());
+                                let (bytes, lines) = work.size();
+                                let bound = partial.detector.settle_bound_of_input(bytes, lines);
                                 if apart.admit(bound) {
                                     return (0, work, Some(bound));
                                 }
@@ -1104,8 +1105,8 @@ mod tests {
 
     /// A detector whose `settle` depends on the order of the pieces: over its budget it
     /// forgets everything, and remembers when (the record count at the time, and the last
-    /// record seen). Its bound is its record count; the test's lines are 49 bytes with their
-    /// newline, so the bound of a piece is as tight as it can be.
+    /// record seen). Its bound is its record count, and a piece's the number of its lines: as
+    /// tight as it can be.
     #[derive(Default)]
     struct Forgetful {
         records: u64,
@@ -1139,8 +1140,8 @@ mod tests {
         fn settle_bound(&self) -> usize {
             self.records as usize
         }
-        fn settle_bound_of_input(&self, bytes: usize) -> usize {
-            bytes / 49 + 1
+        fn settle_bound_of_input(&self, _bytes: usize, lines: usize) -> usize {
+            lines
         }
     }
 

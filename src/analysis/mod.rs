@@ -53,8 +53,9 @@ pub trait Detector: Send {
     fn settle_bound(&self) -> usize {
         0
     }
-    /// The most that observing `bytes` bytes of input can add to [`Detector::settle_bound`].
-    fn settle_bound_of_input(&self, _bytes: usize) -> usize {
+    /// The most that observing a piece of input of `bytes` bytes in at most `lines` lines can
+    /// add to [`Detector::settle_bound`].
+    fn settle_bound_of_input(&self, _bytes: usize, _lines: usize) -> usize {
         0
     }
 }
@@ -272,8 +273,8 @@ impl Detector for Analysis {
         self.clusters.footprint_bound()
     }
 
-    fn settle_bound_of_input(&self, bytes: usize) -> usize {
-        cluster::Clusters::footprint_bound_of_input(bytes)
+    fn settle_bound_of_input(&self, bytes: usize, lines: usize) -> usize {
+        cluster::Clusters::footprint_bound_of_input(bytes, lines)
     }
 }
 

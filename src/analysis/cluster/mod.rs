@@ -159,17 +159,14 @@ impl Clusters {
         self.len() * (CLUSTER_BYTES + REPEATED_BYTES) + self.key_bytes + self.times * TIME_BYTES
     }
 
-    /// The most that observing `bytes` bytes of log can add to [`Clusters::footprint_bound`]:
-    /// a new cluster and a time for each line that could be a record, and keys of at most
-    /// three times the line's bytes (a path template can double a path: `/1` is `/:id`; a key
-    /// adds the lengths of its parts, or a placeholder for a missing request line).
+    /// The most that observing `bytes` bytes of log in at most `lines` lines can add to
+    /// [`Clusters::footprint_bound`]: a new cluster and a time for each line, and keys of at
+    /// most three times the lines' bytes (a path template can double a path: `/1` is `/:id`; a
+    /// key adds the lengths of its parts, or a placeholder for a missing request line).
     #[must_use]
-    pub fn footprint_bound_of_input(bytes: usize) -> usize {
-        // The shortest line that can be a record: `{"":631152000}`, a time and nothing else.
-        const SHORTEST_RECORD: usize = 12;
+    pub fn footprint_bound_of_input(bytes: usize, lines: usize) -> usize {
         const KEY_EXTRA: usize = 64;
-        let records = bytes / SHORTEST_RECORD + 1;
-        records * (CLUSTER_BYTES + REPEATED_BYTES + TIME_BYTES + KEY_EXTRA) + 3 * bytes
+        lines * (CLUSTER_BYTES + REPEATED_BYTES + TIME_BYTES + KEY_EXTRA) + 3 * bytes
     }
 
     /// What was folded to stay within the memory budget.
