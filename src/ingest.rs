@@ -884,28 +884,28 @@ struct Apart {
 }
 
 impl Apart {
-    /// True when a piece whose observations grow a bound by at most `bound` may be kept
-    /// apart: then `bound` is reserved until [`Apart::release`].
-    fn admit(&mut self, bound: usize) -> bool {
+    /// What to reserve for a piece whose observations grow a bound by at most `bound()`, when
+    /// it may be kept apart (reserved until [`Apart::release`]); `None`: merge it in order.
+    /// The bound is only worked out while it can matter (it scans the piece for its lines).
+    fn admit(&mut self, bound: impl FnOnce() -> usize) -> Option<usize> {
         if !self.open {
-            return false;
+            return None;
         }
-        match self.budget {
-            None => true,
-            Some(budget) if self.reserved.saturating_add(bound) <= budget => {
-                self.reserved += bound;
-                true
-            }
-            Some(_) => {
-                self.open = false;
-                false
-            }
+        let Some(budget) = self.budget else { return Some(0) };
+        let bound = bound();
+        if self.reserved.saturating_add(bound) <= budget {
+            self.reserved += bound;
+            Some(bound)
+        } else {
+            self.open = false;
+            None
         }
     }
 
     /// A piece kept apart is done: its reservation is replaced by what it grew its bound by.
     fn release(&mut self, reserved: usize, grown: usize) {
         if self.budget.is_some() {
+            debug_assert!(grown <= reserved, "a piece grew its bound by {grown} > {reserved}");
             self.reserved = self.reserved - reserved + grown;
         }
     }
@@ -999,10 +999,13 @@ where
                             let mut feed = lock(&feed);
                             let (feed, seq, apart) = &mut *feed;
                             feed.next().map(|work| {
-                                let (bytes, lines) = work.size();
-                                let bound = partial.detector.settle_bound_of_input(bytes, lines);
-                                if apart.admit(bound) {
-                                    return (0, work, Some(bound));
+                                let detector = &partial.detector;
+                                let bound = || {
+                                    let (bytes, lines) = work.size();
+                                    detector.settle_bound_of_input(bytes, lines)
+                                };
+                                if let Some(reserved) = apart.admit(bound) {
+                                    return (0, work, Some(reserved));
                                 }
                                 // Numbered among the pieces merged in order: all come after
                                 // those kept apart.
@@ -1015,10 +1018,6 @@ where
                             let before = partial.detector.settle_bound();
                             partial.process(work, opts, &spares);
                             let grown = partial.detector.settle_bound().saturating_sub(before);
-                            debug_assert!(
-                                grown <= reserved,
-                                "a piece grew its bound by {grown} > {reserved}"
-                            );
                             lock(&feed).2.release(reserved, grown);
                             continue;
                         }
