@@ -22,6 +22,7 @@
 //! assert_eq!(out.stats.totals().parsed, 1);
 //! ```
 
+pub mod allocator;
 pub mod analysis;
 pub mod app;
 mod bytes;

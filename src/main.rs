@@ -14,6 +14,7 @@ use nginx_forensics::cli::{Cli, Environment};
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
+    nginx_forensics::allocator::delay_purging();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
