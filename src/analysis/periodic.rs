@@ -363,8 +363,11 @@ fn lag_peaks(beats: &[Beat], res: f64, counts: &mut Vec<(u32, i64)>) -> Vec<(f64
     // the logarithmic ones from tables (a logarithm per lag was most of the analysis).
     let unit = res as i64;
     let tables = LogBins::for_resolution(unit);
+    // `res` is a whole number of milliseconds, and lags are far below 2^53: comparing the
+    // integers is comparing the floats, without a conversion per lag.
+    let (least_lag, least_log) = (2 * unit, 100 * unit);
     let bin_of = |d: i64| -> usize {
-        if (d as f64) < 100.0 * res {
+        if d < least_log {
             match unit {
                 1 => d as usize,
                 1000 => (d / 1000) as usize,
@@ -378,13 +381,13 @@ fn lag_peaks(beats: &[Beat], res: f64, counts: &mut Vec<(u32, i64)>) -> Vec<(f64
     let mut len = 0;
     // The bins that hold a lag, so that only they are looked at for peaks (the histogram has
     // hundreds of bins, and a small cluster fills a few).
-    let mut touched: Vec<usize> = Vec::new();
+    let mut touched: Vec<usize> = Vec::with_capacity(64);
     let (starts, run) = lag_runs(beats.len());
     for i in starts.iter().flat_map(|&s| s..s + run) {
         let b = &beats[i];
         for c in beats.iter().skip(i + 1).take(LAG_WINDOW) {
             let d = c.t - b.t;
-            if (d as f64) < 2.0 * res {
+            if d < least_lag {
                 continue;
             }
             let k = bin_of(d);
@@ -408,14 +411,24 @@ fn lag_peaks(beats: &[Beat], res: f64, counts: &mut Vec<(u32, i64)>) -> Vec<(f64
         if c < 8 || f64::from(c) < 0.3 * f64::from(max) {
             continue;
         }
-        // A clear peak: above its neighbourhood's typical bin, not just a smooth slope.
-        let lo = k.saturating_sub(5);
-        let hi = (k + 6).min(len);
-        let mut around: Vec<f64> = (lo..hi).filter(|&j| j != k).map(|j| f64::from(counts[j].0)).collect();
-        let typical = median(&mut around);
+        // A clear peak: at least its neighbours, and above its neighbourhood's typical bin, not
+        // just a smooth slope. The neighbours are compared first: busy random traffic fills
+        // many bins, few of them local maxima, and the median is the costly part.
         let left = if k > 0 { counts[k - 1].0 } else { 0 };
         let right = if k + 1 < len { counts[k + 1].0 } else { 0 };
-        if c >= left && c >= right && f64::from(c) >= 3.0 * typical.max(1.0) {
+        if c < left || c < right {
+            continue;
+        }
+        let lo = k.saturating_sub(5);
+        let hi = (k + 6).min(len);
+        let mut around = [0.0f64; 10];
+        let mut m = 0;
+        for j in (lo..hi).filter(|&j| j != k) {
+            around[m] = f64::from(counts[j].0);
+            m += 1;
+        }
+        let typical = median(&mut around[..m]);
+        if f64::from(c) >= 3.0 * typical.max(1.0) {
             out.push((counts[k].1 as f64 / f64::from(c), None));
             if out.len() == 4 {
                 break;
