@@ -110,7 +110,7 @@ impl Detector for Window {
         if let Some(last) = latest.filter_map(|s| s.range.map(|(_, b)| b)).max() {
             self.drop_before(last.div_euclid(self.slot_ms).saturating_mul(self.slot_ms));
         }
-        if let Some(emit) = &self.emit {
+        if let Some(emit) = self.shown_emitter() {
             let analysis = self.snapshot();
             let at = analysis.span.range.map(|(_, last)| last);
             if let Ok(mut e) = emit.lock() {
@@ -126,7 +126,7 @@ impl Detector for Window {
         // mark that follows it (`history_read`).
         // No report before the first slot: there is nothing to report yet.
         if !self.panes.is_empty() && !self.waiting_for_history {
-            if let Some(emit) = &self.emit {
+            if let Some(emit) = self.shown_emitter() {
                 let analysis = self.snapshot();
                 if let Ok(mut e) = emit.lock() {
                     e.emit(analysis, Some(at), false);
@@ -145,6 +145,11 @@ impl Detector for Window {
 }
 
 impl Window {
+    /// The total's emitter, when the reports it is given go somewhere before the last.
+    fn shown_emitter(&self) -> Option<&Emit> {
+        self.emit.as_ref().filter(|e| e.lock().is_ok_and(|e| e.shows_each_report()))
+    }
+
     /// Drops, whole, the panes that end before the window as of log time `at` starts.
     fn drop_before(&mut self, at: i64) {
         let start = at - self.window_ms;
@@ -190,6 +195,17 @@ impl Emitter {
         Ok(Emitter { config, live, inputs, problems, events: Events::default(), events_file, error: None })
     }
 
+    /// Whether a report before the last one goes anywhere: events, a file rewritten, or a
+    /// table redrawn on a terminal. Otherwise (a report on standard output, or a table that is
+    /// not on a terminal) only the final report is printed, and the window's findings need not
+    /// be worked out every `--every`.
+    #[must_use]
+    pub fn shows_each_report(&self) -> bool {
+        self.config.render.format == OutputFormat::Events
+            || self.config.output.is_some()
+            || (self.config.render.format == OutputFormat::Table && self.live.terminal)
+    }
+
     /// Emits the window's findings as of log time `at`.
     pub fn emit(&mut self, analysis: Analysis, at: Option<i64>, last: bool) {
         // The line counts so far; the examples of bad lines come with the final report.
@@ -222,7 +238,7 @@ impl Emitter {
                 .and_then(|()| report::render(report, &self.config.render, &mut out))
                 .and_then(|()| out.flush())
         } else {
-            // Printed once, at the end, by the caller.
+            // Printed once, at the end, by the caller (see `shows_each_report`).
             Ok(())
         };
         match result {
@@ -234,6 +250,42 @@ impl Emitter {
             }
             Err(e) => self.error = Some(e.to_string()),
             Ok(()) => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cli::{Cli, Environment};
+    use clap::Parser;
+
+    fn emitter(args: &[&str], env: &Environment) -> Emitter {
+        let config = Cli::parse_from(args).into_config(env).unwrap();
+        let live = config.live.unwrap();
+        Emitter::new(Arc::new(config), live, SharedInputs::default(), Vec::new()).unwrap()
+    }
+
+    /// Reports before the last are worked out only where they go somewhere: events, a file
+    /// rewritten, a table redrawn on a terminal; a report on standard output is printed once.
+    #[test]
+    fn each_report_is_made_only_where_it_is_shown() {
+        let batch = Environment::batch(0);
+        let terminal = Environment { stdout_is_terminal: true, ..Environment::batch(0) };
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("report.json");
+        let out = out.to_str().unwrap();
+        for (args, env, shown) in [
+            (&["nf", "--replay", "--format", "events", "x.log"][..], &batch, true),
+            (&["nf", "--replay", "--format", "json", "-o", out, "x.log"][..], &batch, true),
+            (&["nf", "--replay", "--format", "prometheus", "-o", out, "x.log"][..], &batch, true),
+            (&["nf", "--replay", "x.log"][..], &terminal, true),
+            (&["nf", "--replay", "x.log"][..], &batch, false),
+            (&["nf", "--replay", "--format", "json", "x.log"][..], &batch, false),
+            (&["nf", "--replay", "--format", "prometheus", "x.log"][..], &batch, false),
+            (&["nf", "--replay", "--format", "markdown", "x.log"][..], &terminal, false),
+        ] {
+            assert_eq!(emitter(args, env).shows_each_report(), shown, "{args:?}");
         }
     }
 }
