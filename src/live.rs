@@ -243,8 +243,12 @@ impl Emitter {
         };
         match result {
             // Standard output went away (`| head`, a reader that quit): nobody is left to read
-            // what comes, so the run ends here.
+            // what comes, so the run ends here; like a batch run's, a closed pipe is not a
+            // failure, any other error is.
             Err(e) if self.config.output.is_none() => {
+                if e.kind() == io::ErrorKind::BrokenPipe {
+                    std::process::exit(0);
+                }
                 let _ = writeln!(io::stderr(), "nginx-forensics: writing to standard output: {e}");
                 std::process::exit(1);
             }

@@ -33,6 +33,32 @@ fn at(e: &Value) -> i64 {
     chrono::DateTime::parse_from_rfc3339(e["at"].as_str().unwrap()).unwrap().timestamp()
 }
 
+/// Events into a reader that quits (`| head -1`): a closed pipe ends the run quietly, with exit
+/// code 0, as it does a batch run's report. The stream is far larger than a pipe's buffer (a
+/// heartbeat a minute for eight hours), so the tool is still writing when the pipe closes.
+#[test]
+fn events_into_a_closed_pipe_end_the_run_quietly() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("probe.log");
+    let lines: Vec<String> = (0..8 * 360).map(|k| probe(T0 + 10 * k)).collect();
+    std::fs::write(&log, lines.join("\n") + "\n").unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_nginx-forensics"))
+        .args(["--replay", "--window", "10m", "--format", "events"])
+        .arg(&log)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    let mut first = [0u8; 16];
+    std::io::Read::read_exact(&mut stdout, &mut first).unwrap();
+    drop(stdout);
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert_eq!(stderr, "");
+}
+
 /// The incident's probe from 10 minutes in until 40 minutes in, among people browsing for two
 /// hours: the events announce it within two minutes of its first beat, and announce it gone
 /// once the window no longer holds it; the same bytes whatever the thread count.
