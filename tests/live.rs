@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::common::{bin, sample};
+use crate::common::{bin, read_a_little_then_close, sample};
 
 const T0: i64 = 1_558_723_200; // 2019-05-24T18:40:00Z
 
@@ -42,20 +42,9 @@ fn events_into_a_closed_pipe_end_the_run_quietly() {
     let log = dir.path().join("probe.log");
     let lines: Vec<String> = (0..8 * 360).map(|k| probe(T0 + 10 * k)).collect();
     std::fs::write(&log, lines.join("\n") + "\n").unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_nginx-forensics"))
-        .args(["--replay", "--window", "10m", "--format", "events"])
-        .arg(&log)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdout = child.stdout.take().unwrap();
-    let mut first = [0u8; 16];
-    std::io::Read::read_exact(&mut stdout, &mut first).unwrap();
-    drop(stdout);
-    let out = child.wait_with_output().unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let args = ["--replay", "--window", "10m", "--format", "events"].map(std::ffi::OsStr::new);
+    let (code, stderr) = read_a_little_then_close(&[&args[..], &[log.as_os_str()]].concat());
+    assert_eq!(code, Some(0), "{stderr}");
     assert_eq!(stderr, "");
 }
 

@@ -1,12 +1,11 @@
 //! The reports end to end: every format, hostile content through each, the cron options
 //! (`--since/--until`, `--fail-on-probes`, `--output`, `--quiet`), colour and broken pipes.
 
-use std::io::{Read, Write};
-use std::process::{Command as StdCommand, Stdio};
+use std::io::Write;
 
 use serde_json::{Value, json};
 
-use crate::common::{bin, run_json, sample};
+use crate::common::{bin, read_a_little_then_close, run_json, sample};
 
 const FORMATS: [&str; 4] = ["table", "json", "markdown", "html"];
 
@@ -325,20 +324,9 @@ fn a_closed_pipe_ends_the_run_quietly() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("many.log");
     std::fs::write(&file, log).unwrap();
-    let mut child = StdCommand::new(env!("CARGO_BIN_EXE_nginx-forensics"))
-        .args(["--format", "json", "--raw-paths", file.to_str().unwrap()])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdout = child.stdout.take().unwrap();
-    let mut first = [0u8; 16];
-    stdout.read_exact(&mut first).unwrap();
-    drop(stdout);
-    let status = child.wait().unwrap();
-    let mut stderr = String::new();
-    child.stderr.take().unwrap().read_to_string(&mut stderr).unwrap();
-    assert_eq!(status.code(), Some(0), "{stderr}");
+    let args = ["--format", "json", "--raw-paths"].map(std::ffi::OsStr::new);
+    let (code, stderr) = read_a_little_then_close(&[&args[..], &[file.as_os_str()]].concat());
+    assert_eq!(code, Some(0), "{stderr}");
     assert_eq!(stderr, "");
 }
 

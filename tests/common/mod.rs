@@ -18,6 +18,25 @@ pub fn sample(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("sample-logs").join(name)
 }
 
+/// Runs the binary with `args`, reads the first bytes of its output and closes the pipe, as
+/// `| head -1` does while it is still writing: its exit code and what it said on stderr.
+pub fn read_a_little_then_close(args: &[&std::ffi::OsStr]) -> (Option<i32>, String) {
+    use std::io::Read;
+    use std::process::{Command as StdCommand, Stdio};
+    let mut child = StdCommand::new(env!("CARGO_BIN_EXE_nginx-forensics"))
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    let mut first = [0u8; 16];
+    stdout.read_exact(&mut first).unwrap();
+    drop(stdout);
+    let out = child.wait_with_output().unwrap();
+    (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
 /// What a run printed and returned.
 pub struct Run {
     pub report: Value,
