@@ -76,13 +76,15 @@ pub fn run(config: &Config, messages: &mut dyn Write) -> anyhow::Result<Exit> {
             ingest_options.slot_ms = Some(options.every_ms);
             ingest_options.history_slot_ms = Some(options.pane_ms());
             ingest_options.live_inputs = Some(shared.clone());
-            let emit = Arc::new(std::sync::Mutex::new(
-                Emitter::new(Arc::new(config.clone()), options, shared, problems.clone())
-                    .with_context(|| "opening the events output")?,
-            ));
+            let emitting = Emitter::new(Arc::new(config.clone()), options, shared, problems.clone())
+                .with_context(|| "opening the events output")?;
+            // Reports before the last are only made where they are shown; a report on standard
+            // output is printed once, below.
+            let shown = emitting.shows_each_report();
+            let emit = Arc::new(std::sync::Mutex::new(emitting));
             emitter = Some(emit.clone());
             let analysis = Arc::new(config.analysis.clone());
-            let total = Window::new(analysis.clone(), &options, Some(emit));
+            let total = Window::new(analysis.clone(), &options, shown.then_some(emit));
             let make = || Window::new(analysis.clone(), &options, None);
             ingest::run_into(&sources, &ingest_options, make, total)
                 .map(|i| ingest::Ingested { stats: i.stats, detector: i.detector.snapshot() })

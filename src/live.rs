@@ -33,7 +33,8 @@ pub struct Window {
     current: Analysis,
     /// The total's panes: (pane number, its analysis), oldest first.
     panes: VecDeque<(i64, Analysis)>,
-    /// The total's emitter; workers have none.
+    /// The total's emitter, when the reports before the last are shown
+    /// ([`Emitter::shows_each_report`]); workers have none.
     emit: Option<Emit>,
     /// Under `--follow`: no report is made until the inputs' history is read
     /// ([`Detector::history_read`]); with `--replay`, every slot is reported.
@@ -41,7 +42,7 @@ pub struct Window {
 }
 
 impl Window {
-    /// A worker's window (or, with `emit`, the total).
+    /// A window: a worker's, or the total's, which hands its reports to `emit` when given one.
     #[must_use]
     pub fn new(options: Arc<AnalysisOptions>, live: &LiveOptions, emit: Option<Emit>) -> Self {
         Window {
@@ -110,7 +111,7 @@ impl Detector for Window {
         if let Some(last) = latest.filter_map(|s| s.range.map(|(_, b)| b)).max() {
             self.drop_before(last.div_euclid(self.slot_ms).saturating_mul(self.slot_ms));
         }
-        if let Some(emit) = self.shown_emitter() {
+        if let Some(emit) = &self.emit {
             let analysis = self.snapshot();
             let at = analysis.span.range.map(|(_, last)| last);
             if let Ok(mut e) = emit.lock() {
@@ -126,7 +127,7 @@ impl Detector for Window {
         // mark that follows it (`history_read`).
         // No report before the first slot: there is nothing to report yet.
         if !self.panes.is_empty() && !self.waiting_for_history {
-            if let Some(emit) = self.shown_emitter() {
+            if let Some(emit) = &self.emit {
                 let analysis = self.snapshot();
                 if let Ok(mut e) = emit.lock() {
                     e.emit(analysis, Some(at), false);
@@ -145,11 +146,6 @@ impl Detector for Window {
 }
 
 impl Window {
-    /// The total's emitter, when the reports it is given go somewhere before the last.
-    fn shown_emitter(&self) -> Option<&Emit> {
-        self.emit.as_ref().filter(|e| e.lock().is_ok_and(|e| e.shows_each_report()))
-    }
-
     /// Drops, whole, the panes that end before the window as of log time `at` starts.
     fn drop_before(&mut self, at: i64) {
         let start = at - self.window_ms;
