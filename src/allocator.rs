@@ -4,7 +4,7 @@
 //! A run that frees and allocates all the time (every piece of input is parsed into fresh
 //! records; under `--max-memory` folded clusters are freed and new ones made) then has the
 //! kernel zero the same memory again and again: on the 200,000-line log of 8 KB paths that was
-//! a third of the run's CPU, in the kernel. With purging delayed by [`PURGE_DELAY_MS`], freed
+//! a third of the run's CPU, in the kernel. With purging delayed by 10 s, freed
 //! memory is reused while the run is busy, and still handed back once the run goes quiet (a
 //! `--follow` run between bursts). Figures in `docs/performance.md`.
 //!
@@ -17,12 +17,12 @@
 const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
 
 /// How long freed memory stays with the process before it is handed back (ms).
-pub const PURGE_DELAY_MS: i64 = 10_000;
+const PURGE_DELAY_MS: i64 = 10_000;
 
 /// The environment variable an operator sets to choose the delay instead (mimalloc's own).
 const PURGE_DELAY_VAR: &str = "MIMALLOC_PURGE_DELAY";
 
-/// Delays purging by [`PURGE_DELAY_MS`], unless `MIMALLOC_PURGE_DELAY` says otherwise. Called
+/// Delays purging by 10 s, unless `MIMALLOC_PURGE_DELAY` says otherwise. Called
 /// first thing by the binary; it only matters where mimalloc is the global allocator.
 pub fn delay_purging() {
     if std::env::var_os(PURGE_DELAY_VAR).is_none() {
@@ -32,17 +32,16 @@ pub fn delay_purging() {
     }
 }
 
-/// The purge delay mimalloc uses now (ms).
-#[must_use]
-pub fn purge_delay() -> i64 {
-    // SAFETY: reads mimalloc's option table.
-    #[allow(clippy::useless_conversion)] // `c_long` is `i64` only on some targets
-    i64::from(unsafe { libmimalloc_sys::mi_option_get(MI_OPTION_PURGE_DELAY) })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The purge delay mimalloc uses now (ms).
+    fn purge_delay() -> i64 {
+        // SAFETY: reads mimalloc's option table.
+        #[allow(clippy::useless_conversion)] // `c_long` is `i64` only on some targets
+        i64::from(unsafe { libmimalloc_sys::mi_option_get(MI_OPTION_PURGE_DELAY) })
+    }
 
     /// Run in a child process with `MIMALLOC_PURGE_DELAY` set: mimalloc reads its options from
     /// the environment, so the option number is right exactly when it reads that value back.

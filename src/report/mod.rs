@@ -266,15 +266,17 @@ fn periodic_reports(findings: &Findings, judgement: &Judgement, listed: usize) -
         order.truncate(listed);
     }
     order.sort_unstable_by(order_of);
-    // The verdicts of the listed callers only.
-    let wanted: std::collections::HashSet<(usize, usize)> = order.iter().map(|o| (o.3, o.4)).collect();
-    let cleared: std::collections::HashMap<(usize, usize), &crate::analysis::probe::Cleared> = judgement
+    // The verdicts of the listed callers only (every caller is looked up: aHash, not SipHash).
+    type Set<K> = std::collections::HashSet<K, ahash::RandomState>;
+    type Map<K, V> = std::collections::HashMap<K, V, ahash::RandomState>;
+    let wanted: Set<(usize, usize)> = order.iter().map(|o| (o.3, o.4)).collect();
+    let cleared: Map<(usize, usize), &crate::analysis::probe::Cleared> = judgement
         .cleared
         .iter()
         .filter(|(cluster, caller, _)| wanted.contains(&(*cluster, *caller)))
         .map(|(cluster, caller, why)| ((*cluster, *caller), why))
         .collect();
-    let probes: std::collections::HashMap<(usize, usize), crate::analysis::probe::Severity> = judgement
+    let probes: Map<(usize, usize), crate::analysis::probe::Severity> = judgement
         .probes
         .iter()
         .filter_map(|p| Some(((p.cluster, p.caller?), p.severity)))
