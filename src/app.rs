@@ -134,7 +134,7 @@ pub fn run(config: &Config, messages: &mut dyn Write) -> anyhow::Result<Exit> {
             writeln!(messages, "nginx-forensics: {} malformed line(s) (--strict)", report.summary.malformed);
     }
     let alarming =
-        config.fail_on_probes.is_some_and(|least| judgement.probes.iter().any(|p| p.severity <= least));
+        config.fail_on_probes.is_some_and(|least| judgement.worst().is_some_and(|worst| worst <= least));
     crate::analysis::drop_later((findings, report, judgement, ingested.stats));
     Ok(if lost || strict_fail || nothing {
         Exit::Error

@@ -330,3 +330,53 @@ fn a_probe_on_every_path_is_counted_listed_up_to_the_cap_and_the_same_whatever_t
     assert_eq!(same_input(file), same_input(piped.report));
     assert!(outputs.windows(2).all(|w| w[0] == w[1]), "the same report whatever the threads");
 }
+
+/// A probe beyond `--max-clusters` still counts: its severity decides `--fail-on-probes`, its
+/// sessions are in the verdict, and the periodic table (which orders callers by requests, not
+/// by sessions) still calls it a probe.
+#[test]
+fn a_probe_beyond_the_listed_ones_still_decides_the_exit_code_and_its_verdict() {
+    let mut log = String::new();
+    // `/app` every 5 s for an hour, a cookie set on 11 of every 20 responses: sessions observed,
+    // 17,280 requests and 9,504 sessions a day, high.
+    for i in 0..720 {
+        let t = 1_558_723_294 + i * 5;
+        let cookie = if i % 20 < 11 { format!("SESSION=s{i}; Path=/") } else { String::new() };
+        log.push_str(&format!(
+            r#"{{"msec":"{t}.000","host":"app.example.com","request":"GET /app HTTP/1.1","status":"200","http_user_agent":"curl/8.5.0","sent_http_set_cookie":"{cookie}"}}"#
+        ));
+        log.push('\n');
+    }
+    // `/` every 8 s, redirected, no cookie field: sessions inferred, 10,800 a day, medium. More
+    // sessions than `/app`, so it is the probe listed first; fewer requests, so it is not the
+    // periodic caller listed first.
+    for i in 0..450 {
+        let t = 1_558_723_294 + i * 8;
+        log.push_str(&format!(
+            r#"{{"msec":"{t}.000","host":"app.example.com","request":"GET / HTTP/1.1","status":"302","http_user_agent":"Go-http-client/1.1"}}"#
+        ));
+        log.push('\n');
+    }
+    let run = run_json(
+        &["--max-clusters", "1", "--top", "1", "--fail-on-probes", "--min-severity", "high"],
+        Some(log.clone().into_bytes()),
+    );
+    let summary = &run.report["summary"];
+    assert_eq!(summary["probes"], 2);
+    assert_eq!(summary["probes_listed"], 1);
+    assert_eq!(summary["verdict"], "2 probes create ~20,304 sessions/day");
+    let listed = &run.report["probes"][0];
+    assert_eq!((listed["path"].as_str(), listed["severity"].as_str()), (Some("/"), Some("medium")));
+    let periodic = &run.report["periodic"][0];
+    assert_eq!(
+        (periodic["path"].as_str(), periodic["verdict"].as_str()),
+        (Some("/app"), Some("probe (high)"))
+    );
+    assert_eq!(run.code, 3, "the unlisted probe is high: {}", run.stderr);
+    // Every probe listed: the same two, the same verdict.
+    let all = run_json(&[], Some(log.into_bytes()));
+    let severities: Vec<&str> =
+        all.report["probes"].as_array().unwrap().iter().filter_map(|p| p["severity"].as_str()).collect();
+    assert_eq!(severities, ["medium", "high"]);
+    assert_eq!(all.report["summary"]["verdict"], summary["verdict"]);
+}

@@ -8,8 +8,10 @@
 //! 2. **Candidates.** Periods worth testing come from *k-th-order gaps* (`t[i+k] − t[i]`, k ≤ 8:
 //!    with K callers sharing a period P at different phases, the K-th-order gap is P exactly,
 //!    where the first-order gaps are 3, 7, 3, 7 …), from *gap clusters* (the smallest gap that
-//!    a tenth of all gaps share: survives heavy loss) and, when those find nothing, from *lag
-//!    peaks* (differences to the next 16 beats, histogrammed: survives foreign traffic mixed in).
+//!    a tenth of all gaps share: survives heavy loss) and from *lag peaks* (differences to the
+//!    next 16 beats, histogrammed: survives foreign traffic mixed in). The lag peaks are tried
+//!    after the gaps' candidates, and not looked for when the best of those is a schedule no
+//!    lag peak could replace (see `lags_hopeless`).
 //! 3. **Tracking.** Each candidate is verified by a phase-locked tracker that walks the beats,
 //!    accepting a beat within a tolerance of its prediction and nudging phase (α = 0.5) and
 //!    period (β = 0.02): it follows the drifting phase of "sleep-after" schedulers (Consul) and
@@ -626,18 +628,33 @@ fn could_be_better(p: f64, tol: f64, n: usize, bc: &Component, bs: &Scores) -> b
         || (bound >= bs.selection * 0.98 && p - drift < bc.period * 0.98 * (1.0 + 1e-6))
 }
 
-/// The best-scoring component among the candidates, tried on the first beats and then on all.
+/// Whether no lag peak could replace `best` among `n` beats, whatever its period: so that the
+/// lag histogram need not be built (the result is the same as trying each peak).
+///
+/// A lag peak comes with no spread, so its window is at least 5 % of its period on either side
+/// ([`tolerance`]): `2·tol / (p + n·BETA·tol)`, the share [`could_be_better`] charges, grows
+/// with `tol` and is then at least `0.1 / (1 + 0.05·BETA·n)`, whatever `p`. A best whose
+/// selection score is beyond the bound that leaves, with the comparison's 2 % margin, cannot
+/// be replaced by any of them.
+fn lags_hopeless(best: &Scores, n: usize) -> bool {
+    let bound = (1.0 - 0.1 / (1.0 + 0.05 * BETA * n as f64)) * (1.0 + 1e-6);
+    // A further millionth for rounding in the bound's own arithmetic.
+    bound * (1.0 + 1e-6) < best.selection * 0.98
+}
+
+/// The best-scoring component among the candidates, tried on the first beats and then on all,
+/// starting from `best` (a component found among other candidates, or `None`).
 fn best_component(
     beats: &[Beat],
     cands: &[(f64, Option<f64>)],
     res: f64,
     pruning: Pruning,
+    mut best: Option<(Component, Scores)>,
 ) -> Option<(Component, Scores)> {
     let hopeless = |best: &Option<(Component, Scores)>, p: f64, tol: f64| {
         pruning == Pruning::On
             && best.as_ref().is_some_and(|(bc, bs)| !could_be_better(p, tol, beats.len(), bc, bs))
     };
-    let mut best: Option<(Component, Scores)> = None;
     for &(p, sigma) in cands {
         if !(p.is_finite() && p >= 2.0 * res) {
             continue;
@@ -742,12 +759,22 @@ fn detect_with(
                 && s.significance * s.tightness * s.coverage_factor >= params.min_confidence
         };
         let mut cands = gap_candidates(&beats, res);
-        for lag in lag_candidates(&beats, res) {
-            if !cands.iter().any(|c| (c.0 - lag.0).abs() <= 0.02 * lag.0) {
-                cands.push(lag);
+        let mut best = best_component(&beats, &cands, res, pruning, None);
+        // The lag peaks are tried after the gaps' candidates, against the best of those: when
+        // that best is one none of them could replace (a clean schedule), the histogram is not
+        // built at all.
+        let lags_hopeless =
+            pruning == Pruning::On && best.as_ref().is_some_and(|(_, s)| lags_hopeless(s, beats.len()));
+        if !lags_hopeless {
+            let gaps = cands.len();
+            for lag in lag_candidates(&beats, res) {
+                if !cands.iter().any(|c| (c.0 - lag.0).abs() <= 0.02 * lag.0) {
+                    cands.push(lag);
+                }
             }
+            best = best_component(&beats, &cands[gaps..], res, pruning, best);
         }
-        let Some((c, s)) = best_component(&beats, &cands, res, pruning).filter(|(c, s)| accept(c, s)) else {
+        let Some((c, s)) = best.filter(|(c, s)| accept(c, s)) else {
             break;
         };
         let period = fitted_period(&c, &beats);
@@ -974,6 +1001,50 @@ mod tests {
                 assert_eq!(format!("{sparse:?}"), format!("{scan:?}"), "{}", s.name);
             }
         }
+    }
+
+    /// [`lags_hopeless`] is the bound it claims, and a tight one: a best that it accepts is one
+    /// that [`could_be_better`] says no lag peak can replace (a window of 5 % of the period or
+    /// more on either side), whatever the peak's period and the number of beats; a best just
+    /// under it could be replaced by some peak.
+    #[test]
+    fn no_lag_peak_can_replace_a_best_that_lags_hopeless_accepts() {
+        let scores = |selection: f64| Scores {
+            selection,
+            significance: 1.0,
+            tightness: 1.0,
+            coverage: 1.0,
+            coverage_factor: 1.0,
+            jitter: 0.0,
+        };
+        // A best with a long period, so that a shorter period counts for any peak.
+        let best =
+            Component { period: 1e12, tol: 1.0, assigned: Vec::new(), ticks: Vec::new(), errors: Vec::new() };
+        let mut checked = 0;
+        for n in [6, 12, 100, 1000, 3000, 100_000] {
+            // Over about 4,000 beats, no score is enough (a peak's period may drift far).
+            if !lags_hopeless(&scores(1.0), n) {
+                continue;
+            }
+            checked += 1;
+            // The least selection score it accepts, by bisection.
+            let (mut lo, mut hi) = (0.0, 1.0);
+            for _ in 0..60 {
+                let mid = (lo + hi) / 2.0;
+                if lags_hopeless(&scores(mid), n) { hi = mid } else { lo = mid }
+            }
+            let (at, under) = (scores(hi), scores(hi * 0.999));
+            let mut replaceable = false;
+            for p in [2.0, 10.0, 999.0, 60_000.0, 86_400_000.0] {
+                for share in [0.05, 0.050_001, 0.06, 0.1, 0.25] {
+                    let tol = share * p;
+                    assert!(!could_be_better(p, tol, n, &best, &at), "n {n}, p {p}, tol {tol}");
+                    replaceable |= could_be_better(p, tol, n, &best, &under);
+                }
+            }
+            assert!(replaceable, "n {n}: the bound is not tight");
+        }
+        assert_eq!(checked, 5);
     }
 
     #[test]

@@ -277,9 +277,8 @@ fn periodic_reports(findings: &Findings, judgement: &Judgement, listed: usize) -
         .map(|(cluster, caller, why)| ((*cluster, *caller), why))
         .collect();
     let probes: Map<(usize, usize), crate::analysis::probe::Severity> = judgement
-        .probes
-        .iter()
-        .filter_map(|p| Some(((p.cluster, p.caller?), p.severity)))
+        .severities()
+        .filter_map(|((cluster, caller), severity)| Some(((cluster, caller?), severity)))
         .filter(|(k, _)| wanted.contains(k))
         .collect();
     order
@@ -542,7 +541,7 @@ impl Report {
                 untimed_callers: judgement.untimed.len() as u64,
                 clusters: findings.cluster_count,
                 clusters_listed: findings.clusters.len().min(listed) as u64,
-                probes: probes.len() as u64,
+                probes: judgement.probe_count() as u64,
                 probes_listed: probes.len().min(listed) as u64,
                 periodic_callers: periodic_total,
                 periodic_listed: periodic_total.min(listed as u64),

@@ -70,9 +70,8 @@ pub(super) fn verdict(judgement: &Judgement, findings: &Findings, looked: &Looke
         }
         return format!("Nothing analysed: {}", losses.join(", "));
     }
-    let probes = &judgement.probes;
     let periodic: usize = findings.clusters.iter().map(|c| c.periodic.len()).sum();
-    let mut text = if probes.is_empty() {
+    let mut text = if judgement.probe_count() == 0 {
         let mut why: Vec<((&str, &str), usize)> = Vec::new();
         for (_, _, c) in &judgement.cleared {
             let label = short(c);
@@ -92,8 +91,8 @@ pub(super) fn verdict(judgement: &Judgement, findings: &Findings, looked: &Looke
             format!("No probe creates sessions ({periodic} periodic caller(s): {})", why.join(", "))
         }
     } else {
-        let per_day: f64 = probes.iter().map(|p| p.sessions_per_day).sum();
-        let n = probes.len();
+        let per_day = judgement.sessions_per_day();
+        let n = judgement.probe_count();
         let (s, verb) = if n == 1 { ("", "creates") } else { ("s", "create") };
         format!("{} probe{s} {verb} ~{} sessions/day", thousands(n as u64), thousands(per_day.round() as u64))
     };

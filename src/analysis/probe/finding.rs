@@ -209,15 +209,63 @@ pub enum Cleared {
 /// The probe rules' verdict on every scheduled caller of a log.
 #[derive(Clone, Debug, Default)]
 pub struct Judgement {
-    /// The probes, most costly first: the first [`Findings::listed_clusters`] of them, and
-    /// after them the others, in no particular order (but the same in every run).
+    /// The probes a report lists, most costly first: the first [`Findings::listed_clusters`]
+    /// of them, in full.
     ///
     /// [`Findings::listed_clusters`]: crate::analysis::Findings::listed_clusters
     pub probes: Vec<Probe>,
+    /// The other probes, in no particular order (but the same in every run): only what the
+    /// totals, the verdict and the periodic table need. A log can make a hundred thousand
+    /// probes, and the report words a thousand.
+    pub unlisted: Vec<UnlistedProbe>,
     /// The fixed-interval callers that are not probes, as (cluster, caller) indices into the
     /// findings, with why.
     pub cleared: Vec<(usize, usize, Cleared)>,
     /// Clusters of callers (not people) whose requests come faster than the log's timestamps
     /// can time (under two ticks apart): their period cannot be tested at this resolution.
     pub untimed: Vec<usize>,
+}
+
+/// A probe beyond those a report lists: where it is, how severe, what it costs.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct UnlistedProbe {
+    /// An index into `Findings::clusters`.
+    pub cluster: usize,
+    /// Which of that cluster's fixed-interval callers it is; `None` for a period not settled.
+    pub caller: Option<usize>,
+    /// Its severity.
+    pub severity: Severity,
+    /// Sessions it makes per day.
+    pub sessions_per_day: f64,
+}
+
+impl Judgement {
+    /// Every probe, listed or not.
+    #[must_use]
+    pub fn probe_count(&self) -> usize {
+        self.probes.len() + self.unlisted.len()
+    }
+
+    /// The sessions all probes make per day. Each probe's is a whole number, so the sum is
+    /// exact in any order.
+    #[must_use]
+    pub fn sessions_per_day(&self) -> f64 {
+        self.probes
+            .iter()
+            .map(|p| p.sessions_per_day)
+            .chain(self.unlisted.iter().map(|p| p.sessions_per_day))
+            .sum()
+    }
+
+    /// The most severe of all probes, if any (`High` is the least).
+    #[must_use]
+    pub fn worst(&self) -> Option<Severity> {
+        self.probes.iter().map(|p| p.severity).chain(self.unlisted.iter().map(|p| p.severity)).min()
+    }
+
+    /// Every probe as (cluster, caller) and its severity, listed ones first.
+    pub fn severities(&self) -> impl Iterator<Item = ((usize, Option<usize>), Severity)> + '_ {
+        let listed = self.probes.iter().map(|p| ((p.cluster, p.caller), p.severity));
+        listed.chain(self.unlisted.iter().map(|p| ((p.cluster, p.caller), p.severity)))
+    }
 }

@@ -28,9 +28,10 @@ use rayon::iter::Either;
 use rayon::prelude::*;
 use regex::RegexSet;
 
-pub use finding::{Cleared, Evidence, Fix, Judgement, Probe, Severity};
+pub use finding::{Cleared, Evidence, Fix, Judgement, Probe, Severity, UnlistedProbe};
 
 use super::agents::{Agent, CallerKind, UserAgents};
+use super::cluster::ClusterKey;
 use super::endpoints::{Endpoint, Endpoints, is_login_path, is_sessionless_by_name};
 use super::normalize::path_template;
 use super::periodic::Periodicity;
@@ -153,23 +154,34 @@ impl ProbeRules {
         let learned = learned_health(clusters, &callers, &agents, &self.endpoints);
         let healthy = self.health_on_hosts(clusters);
         let (follow_ups, folded) = follow_ups(clusters, &callers);
-        // Each caller is judged on its own: in parallel, collected in the callers' order (a log
-        // can hold a hundred thousand of them).
-        let (mut probes, cleared): (Vec<Probe>, Vec<(usize, usize, Cleared)>) = callers
-            .par_iter()
-            .enumerate()
-            .map(|(i, caller)| {
-                if folded[i] && !follow_ups.contains_key(&i) {
-                    return Err(Cleared::FollowUp);
-                }
-                let follow: Vec<String> = follow_ups
+        // A caller weighed: the same inputs whenever it is asked, so that the listed head can be
+        // weighed again in full once the order is known.
+        let weigh = |source: Source| match source {
+            Source::Scheduled(i) => {
+                let caller = callers[i];
+                let follow: Vec<&str> = follow_ups
                     .get(&i)
-                    .map(|f| f.iter().map(|&j| clusters[callers[j].cluster].key.path().to_owned()).collect())
+                    .map(|f| f.iter().map(|&j| clusters[callers[j].cluster].key.path()).collect())
                     .unwrap_or_default();
                 let c = &clusters[caller.cluster];
                 let p = &c.periodic[caller.periodic];
                 self.judge(c, caller.cluster, agents[i], Some((caller.periodic, p)), follow)
-                    .map(|probe| with_fix(probe, &learned, &healthy))
+            }
+            Source::Unsettled(ci) => {
+                let c = &clusters[ci];
+                self.judge(c, ci, self.agents.classify(c.key.user_agent()), None, Vec::new())
+            }
+        };
+        // Each caller is judged on its own: in parallel, collected in the callers' order (a log
+        // can hold a hundred thousand of them), each probe kept as what orders and counts it.
+        let (mut probes, cleared): (Vec<Ranked<'_>>, Vec<(usize, usize, Cleared)>) = callers
+            .par_iter()
+            .enumerate()
+            .map(|(i, _)| {
+                if folded[i] && !follow_ups.contains_key(&i) {
+                    return Err(Cleared::FollowUp);
+                }
+                weigh(Source::Scheduled(i)).map(|w| Ranked::of(&w, Source::Scheduled(i)))
             })
             .zip(callers.par_iter())
             .partition_map(|(judged, caller)| match judged {
@@ -187,20 +199,19 @@ impl ProbeRules {
                 continue;
             }
             let agent = self.agents.classify(c.key.user_agent());
-            if let Some(probe) = unsettled.then(|| self.judge(c, ci, agent, None, Vec::new()).ok()).flatten()
-            {
-                probes.push(with_fix(probe, &learned, &healthy));
+            if let Some(probe) = unsettled.then(|| weigh(Source::Unsettled(ci)).ok()).flatten() {
+                probes.push(Ranked::of(&probe, Source::Unsettled(ci)));
             } else if c.too_fast && is_machine(agent, c) {
                 untimed.push(ci);
             }
         }
         // Ties last by where the probe was pushed (callers with a schedule first, each in the
         // clusters' order): a total order, so the parallel sort is deterministic.
-        let order = |a: &Probe, b: &Probe| {
+        let order = |a: &Ranked<'_>, b: &Ranked<'_>| {
             b.estimated_live_sessions
                 .total_cmp(&a.estimated_live_sessions)
                 .then(b.sessions_per_day.total_cmp(&a.sessions_per_day))
-                .then_with(|| (&a.user_agent, &a.host, &a.path).cmp(&(&b.user_agent, &b.host, &b.path)))
+                .then_with(|| a.key.cmp(b.key))
                 .then(a.period_ms.total_cmp(&b.period_ms))
                 .then((a.caller.is_none(), a.cluster, a.caller).cmp(&(
                     b.caller.is_none(),
@@ -208,8 +219,8 @@ impl ProbeRules {
                     b.caller,
                 )))
         };
-        // Only the listed head is put in order: the others are only counted and summed (their
-        // sessions a day are whole numbers, so their sum is exact in any order).
+        // Only the listed head is put in order and worded: the others are only counted and
+        // summed, and their severities looked up.
         let listed = findings.listed_clusters;
         if listed < probes.len() {
             probes.select_nth_unstable_by(listed, order);
@@ -217,7 +228,23 @@ impl ProbeRules {
         } else {
             probes.par_sort_unstable_by(order);
         }
-        Judgement { probes, cleared, untimed }
+        let unlisted: Vec<UnlistedProbe> = probes
+            .drain(listed.min(probes.len())..)
+            .map(|r| UnlistedProbe {
+                cluster: r.cluster,
+                caller: r.caller,
+                severity: r.severity,
+                sessions_per_day: r.sessions_per_day,
+            })
+            .collect();
+        // The head weighed again, in full: a probe the first time, so a probe again (`judge`
+        // depends on nothing but its inputs).
+        let probes = probes
+            .par_iter()
+            .filter_map(|r| weigh(r.source).ok())
+            .map(|w| with_fix(w.into_probe(), &learned, &healthy))
+            .collect();
+        Judgement { probes, unlisted, cleared, untimed }
     }
 
     /// The first cluster per host (in the clusters' order) that is a health endpoint by name,
@@ -246,14 +273,14 @@ impl ProbeRules {
     /// Weighs the evidence on cluster `c` (index `ci`) and its caller `caller` (or, with
     /// `None`, the cluster as a whole, whose period is not settled); a probe when it creates
     /// sessions.
-    fn judge(
+    fn judge<'a>(
         &self,
-        c: &ClusterFinding,
+        c: &'a ClusterFinding,
         ci: usize,
-        agent: &Agent,
+        agent: &'a Agent,
         caller: Option<(usize, &Periodicity)>,
-        follow_ups: Vec<String>,
-    ) -> Result<Probe, Cleared> {
+        follow_ups: Vec<&'a str>,
+    ) -> Result<Weighed<'a>, Cleared> {
         let path = c.key.path();
         let cookies = Cookies::of(c);
         let given = self.session_paths.is_match(path);
@@ -302,7 +329,7 @@ impl ProbeRules {
             evidence.push(Evidence::CookieJar { set: cookies.set, logged: cookies.with_field });
         }
         if let Some(login) = followed {
-            evidence.push(Evidence::FollowedToLogin { status, login: login.clone() });
+            evidence.push(Evidence::FollowedToLogin { status, login: (*login).to_owned() });
         } else if to_login {
             let location = c.stats.locations.iter().max_by_key(|(_, n)| *n).map(|(l, _)| l.to_string());
             evidence.push(Evidence::LoginLocation { status, location: location.unwrap_or_default() });
@@ -370,12 +397,10 @@ impl ProbeRules {
         } else {
             Severity::Low
         };
-        Ok(Probe {
+        Ok(Weighed {
             cluster: ci,
             caller: caller.map(|(i, _)| i),
-            user_agent: c.key.user_agent().map(str::to_owned),
-            host: c.key.host().map(str::to_owned),
-            path: path.to_owned(),
+            key: &c.key,
             follow_ups,
             requests,
             period_ms,
@@ -383,9 +408,7 @@ impl ProbeRules {
             confidence,
             first_seen,
             last_seen,
-            caller_kind: agent.kind,
-            caller_name: agent.name.clone(),
-            caller_fix: agent.fix.clone(),
+            agent,
             distinct_clients: clients.map(|n| n as u64),
             cookie_share,
             severity,
@@ -394,8 +417,99 @@ impl ProbeRules {
             estimated_live_sessions: live,
             session_ttl_seconds: ttl,
             estimated_session_bytes: live * self.session_bytes as f64,
-            fix: Fix::AnyHealthEndpoint,
         })
+    }
+}
+
+/// A probe as the rules weighed it: its key and follow-ups borrowed from the findings, its
+/// words and fix not yet built.
+struct Weighed<'a> {
+    cluster: usize,
+    caller: Option<usize>,
+    key: &'a ClusterKey,
+    follow_ups: Vec<&'a str>,
+    requests: u64,
+    period_ms: f64,
+    phases: usize,
+    confidence: f64,
+    first_seen: UnixMillis,
+    last_seen: UnixMillis,
+    agent: &'a Agent,
+    distinct_clients: Option<u64>,
+    cookie_share: Option<f64>,
+    severity: Severity,
+    evidence: Vec<Evidence>,
+    sessions_per_day: f64,
+    estimated_live_sessions: f64,
+    session_ttl_seconds: Option<f64>,
+    estimated_session_bytes: f64,
+}
+
+/// Which caller a probe is: a scheduled caller (an index into the callers), or a cluster whose
+/// period is not settled.
+#[derive(Clone, Copy)]
+enum Source {
+    Scheduled(usize),
+    Unsettled(usize),
+}
+
+/// A probe as the order and the totals need it: every probe of a log is kept so (a log can make
+/// a hundred thousand), and only those a report lists are weighed again into a [`Probe`].
+struct Ranked<'a> {
+    source: Source,
+    cluster: usize,
+    caller: Option<usize>,
+    key: &'a ClusterKey,
+    severity: Severity,
+    sessions_per_day: f64,
+    estimated_live_sessions: f64,
+    period_ms: f64,
+}
+
+impl<'a> Ranked<'a> {
+    fn of(w: &Weighed<'a>, source: Source) -> Self {
+        Ranked {
+            source,
+            cluster: w.cluster,
+            caller: w.caller,
+            key: w.key,
+            severity: w.severity,
+            sessions_per_day: w.sessions_per_day,
+            estimated_live_sessions: w.estimated_live_sessions,
+            period_ms: w.period_ms,
+        }
+    }
+}
+
+impl Weighed<'_> {
+    /// The probe in full (its fix still to be found: [`with_fix`]).
+    fn into_probe(self) -> Probe {
+        Probe {
+            cluster: self.cluster,
+            caller: self.caller,
+            user_agent: self.key.user_agent().map(str::to_owned),
+            host: self.key.host().map(str::to_owned),
+            path: self.key.path().to_owned(),
+            follow_ups: self.follow_ups.into_iter().map(str::to_owned).collect(),
+            requests: self.requests,
+            period_ms: self.period_ms,
+            phases: self.phases,
+            confidence: self.confidence,
+            first_seen: self.first_seen,
+            last_seen: self.last_seen,
+            caller_kind: self.agent.kind,
+            caller_name: self.agent.name.clone(),
+            caller_fix: self.agent.fix.clone(),
+            distinct_clients: self.distinct_clients,
+            cookie_share: self.cookie_share,
+            severity: self.severity,
+            evidence: self.evidence,
+            sessions_per_day: self.sessions_per_day,
+            estimated_live_sessions: self.estimated_live_sessions,
+            session_ttl_seconds: self.session_ttl_seconds,
+            estimated_session_bytes: self.estimated_session_bytes,
+            fix: Fix::AnyHealthEndpoint,
+        }
     }
 }
 
