@@ -5,12 +5,24 @@
 //! A table of [`ENTRIES`] entries, each holding one string of at most [`MAX_KEY`] bytes, indexed
 //! by a hash of the string and checked byte for byte: a colliding string only replaces the
 //! entry. Strings crafted to collide cost their own work again, nothing more.
+//!
+//! A memo that finds almost nothing (a log where every request differs: a scanner's, or a
+//! probe on each of many paths) rests for a while: a lookup that misses costs a cache miss on
+//! its entry and a copy of the string, for nothing. The values are worked out the same either
+//! way; only the work saved differs.
 
 /// The longest string remembered.
 pub(crate) const MAX_KEY: usize = 60;
 
 /// Entries of a memo.
 const ENTRIES: usize = 1024;
+
+/// Lookups over which a memo's hits are counted, and the fewest hits in them that keep it in use.
+const WINDOW: u32 = 4096;
+const FEWEST_HITS: u32 = WINDOW / 16;
+
+/// Strings that go by unremembered while a memo rests.
+const REST: u32 = 1 << 16;
 
 #[derive(Clone, Copy)]
 struct Entry<V> {
@@ -25,6 +37,11 @@ struct Entry<V> {
 pub(crate) struct Memo<V> {
     /// Allocated on the first value remembered.
     entries: Vec<Entry<V>>,
+    /// Lookups and hits in the current window.
+    lookups: u32,
+    hits: u32,
+    /// Strings still to go by unremembered, while the memo rests.
+    resting: u32,
 }
 
 impl<V> std::fmt::Debug for Memo<V> {
@@ -34,9 +51,14 @@ impl<V> std::fmt::Debug for Memo<V> {
 }
 
 impl<V: Copy + Default> Memo<V> {
-    /// The entry for `key`, or `None` when `key` is empty or too long to be remembered.
+    /// The entry for `key`, or `None` when `key` is not to be looked up: empty, too long to be
+    /// remembered, or come while the memo rests.
     #[inline]
-    pub(crate) fn slot(key: &[u8]) -> Option<usize> {
+    pub(crate) fn slot(&mut self, key: &[u8]) -> Option<usize> {
+        if self.resting > 0 {
+            self.resting -= 1;
+            return None;
+        }
         if key.is_empty() || key.len() > MAX_KEY {
             return None;
         }
@@ -47,12 +69,23 @@ impl<V: Copy + Default> Memo<V> {
         Some((h >> (64 - ENTRIES.trailing_zeros())) as usize)
     }
 
-    /// The value remembered for `key` in entry `slot`.
+    /// The value remembered for `key` in entry `slot`. Every [`WINDOW`] lookups, a memo that
+    /// found fewer than [`FEWEST_HITS`] starts to rest for [`REST`] strings.
     #[inline]
-    pub(crate) fn get(&self, slot: usize, key: &[u8]) -> Option<V> {
-        let e = self.entries.get(slot)?;
-        (usize::from(e.len) == key.len() && crate::bytes::same_bytes(e.key.get(..key.len())?, key))
-            .then_some(e.value)
+    pub(crate) fn get(&mut self, slot: usize, key: &[u8]) -> Option<V> {
+        let found = self.entries.get(slot).and_then(|e| {
+            (usize::from(e.len) == key.len() && crate::bytes::same_bytes(e.key.get(..key.len())?, key))
+                .then_some(e.value)
+        });
+        self.lookups += 1;
+        self.hits += u32::from(found.is_some());
+        if self.lookups == WINDOW {
+            if self.hits < FEWEST_HITS {
+                self.resting = REST;
+            }
+            (self.lookups, self.hits) = (0, 0);
+        }
+        found
     }
 
     /// Remembers `value` for `key` in entry `slot`.
@@ -73,6 +106,35 @@ impl<V: Copy + Default> Memo<V> {
 mod tests {
     use super::*;
 
+    /// A memo that finds nothing rests: no lookups for [`REST`] strings, then it tries again;
+    /// one that keeps finding what it remembered never rests.
+    #[test]
+    fn a_memo_that_finds_nothing_rests_and_tries_again() {
+        let mut memo: Memo<u32> = Memo::default();
+        let mut lookup = |memo: &mut Memo<u32>, key: &[u8]| -> Option<Option<u32>> {
+            let slot = memo.slot(key)?;
+            let got = memo.get(slot, key);
+            if got.is_none() {
+                memo.put(slot, key, 7);
+            }
+            Some(got)
+        };
+        for i in 0..WINDOW {
+            assert_eq!(lookup(&mut memo, format!("/p/x{i}").as_bytes()), Some(None), "{i}");
+        }
+        for i in 0..REST {
+            assert_eq!(lookup(&mut memo, b"/again"), None, "resting: {i}");
+        }
+        assert_eq!(lookup(&mut memo, b"/again"), Some(None));
+        // A few strings again and again: found, so it never rests.
+        for i in 0..4 * WINDOW {
+            let key = format!("/q/{}", i % 8);
+            let got = lookup(&mut memo, key.as_bytes());
+            assert!(got.is_some(), "{i}");
+            assert!(i < 8 || got == Some(Some(7)), "{i}");
+        }
+    }
+
     proptest::proptest! {
         /// Whatever was remembered before, a string's value is the last remembered for it or
         /// nothing; never another string's.
@@ -83,7 +145,7 @@ mod tests {
             let mut memo: Memo<u32> = Memo::default();
             let mut last = std::collections::HashMap::new();
             for (key, value) in &ops {
-                let Some(slot) = Memo::<u32>::slot(key) else {
+                let Some(slot) = memo.slot(key) else {
                     proptest::prop_assert!(key.is_empty() || key.len() > MAX_KEY);
                     continue;
                 };

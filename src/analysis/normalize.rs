@@ -291,7 +291,7 @@ impl TemplateCache {
     /// The path template of `target`, as [`path_template`] gives it.
     pub(crate) fn template<'a>(&mut self, target: &'a str, raw_paths: bool, buf: &'a mut String) -> &'a str {
         let t = target.as_bytes();
-        let slot = Memo::<(u8, u8)>::slot(t);
+        let slot = self.memo.slot(t);
         if let Some((start, end)) = slot.and_then(|at| self.memo.get(at, t)) {
             return target.get(usize::from(start)..usize::from(end)).unwrap_or_default();
         }

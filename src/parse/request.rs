@@ -47,7 +47,7 @@ pub(crate) struct RequestLines {
 impl RequestLines {
     /// [`split_request_line`], remembered.
     fn split<'s>(&mut self, s: &'s str) -> Option<(&'s str, &'s str, Option<&'s str>)> {
-        let slot = Memo::<Split>::slot(s.as_bytes());
+        let slot = self.memo.slot(s.as_bytes());
         if let Some(split) = slot.and_then(|at| self.memo.get(at, s.as_bytes())) {
             let (m, t, p) = split?;
             let (m, t) = (usize::from(m), usize::from(t));
