@@ -111,7 +111,7 @@ mod tests {
     #[test]
     fn a_memo_that_finds_nothing_rests_and_tries_again() {
         let mut memo: Memo<u32> = Memo::default();
-        let mut lookup = |memo: &mut Memo<u32>, key: &[u8]| -> Option<Option<u32>> {
+        let lookup = |memo: &mut Memo<u32>, key: &[u8]| -> Option<Option<u32>> {
             let slot = memo.slot(key)?;
             let got = memo.get(slot, key);
             if got.is_none() {
