@@ -448,7 +448,19 @@ fn track(beats: &[Beat], anchor: usize, p0: f64, tol: f64) -> Component {
     let mut period = p0;
     let mut reference = beats[anchor].t as f64;
     let mut tick = 0i64;
-    let mut c = Component { period: p0, tol, assigned: vec![anchor], ticks: vec![0], errors: vec![0.0] };
+    // Room for the beats of a small cluster at once (most clusters are small, and a track
+    // grows its three lists beat by beat); a big one's lists grow as it goes.
+    let room = (beats.len() - anchor).min(64);
+    let mut c = Component {
+        period: p0,
+        tol,
+        assigned: Vec::with_capacity(room),
+        ticks: Vec::with_capacity(room),
+        errors: Vec::with_capacity(room),
+    };
+    c.assigned.push(anchor);
+    c.ticks.push(0);
+    c.errors.push(0.0);
     for (i, b) in beats.iter().enumerate().skip(anchor + 1) {
         let x = b.t as f64;
         let m = round((x - reference) / period);

@@ -259,8 +259,9 @@ impl ProbeRules {
             .par_iter()
             .with_min_len(1024)
             // Seen more than once: a cluster of one request may not be kept (see `Findings`).
+            // The counters first: the name is matched only for the clusters mostly answered 2xx.
             .map(|o| {
-                o.stats.requests > 1 && self.endpoints.is_health(o.key.path()) && share(o, 200..=299) >= 0.5
+                o.stats.requests > 1 && share(o, 200..=299) >= 0.5 && self.endpoints.is_health(o.key.path())
             })
             .collect();
         let mut healthy = HashMap::default();
