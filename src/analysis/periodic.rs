@@ -205,6 +205,8 @@ fn gap_candidates(beats: &[Beat], res: f64) -> Vec<(f64, Option<f64>)> {
     // The k-th gaps are whole milliseconds: selected (and sorted, below) as integers, which
     // compare in fewer instructions than floats by `total_cmp`, in the same order.
     let mut d: Vec<i64> = Vec::with_capacity(n.min(SAMPLE + 1));
+    // The deviations from each order's median, in one list reused by every order.
+    let mut deviations: Vec<f64> = Vec::new();
     for k in 1..=KMAX.min(n.saturating_sub(1)) {
         d.clear();
         d.extend((0..n - k).step_by(step).map(|i| beats[i + k].t - beats[i].t));
@@ -218,7 +220,8 @@ fn gap_candidates(beats: &[Beat], res: f64) -> Vec<(f64, Option<f64>)> {
         let within = d.iter().filter(|&&x| (x as f64 - med).abs() <= R_MAX * med).count();
         if within > d.len() / 2 {
             // The MAD and the mean of the gaps near the median, read off the integers.
-            let mut deviations: Vec<f64> = d.iter().map(|&x| (x as f64 - med).abs()).collect();
+            deviations.clear();
+            deviations.extend(d.iter().map(|&x| (x as f64 - med).abs()));
             let spread = median(&mut deviations);
             let band = res.max(0.1 * med);
             let close = || d.iter().map(|&x| x as f64).filter(|x| (x - med).abs() <= band);
