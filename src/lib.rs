@@ -35,5 +35,6 @@ mod memo;
 pub mod model;
 pub mod parse;
 pub mod report;
+mod select;
 #[cfg(any(test, feature = "synth"))]
 pub mod synth;

@@ -239,7 +239,7 @@ fn periodic_reports(findings: &Findings, judgement: &Judgement, listed: usize) -
     type Key<'a> = (Option<&'a str>, Option<&'a str>, &'a str);
     // Each caller with its cluster's key read once (in parallel: the keys are scattered over
     // memory, and the order compares them again and again).
-    let mut order: Vec<(f64, Key<'_>, &ClusterFinding, usize, usize)> = findings
+    let order: Vec<(f64, Key<'_>, &ClusterFinding, usize, usize)> = findings
         .clusters
         .par_iter()
         .enumerate()
@@ -261,11 +261,9 @@ fn periodic_reports(findings: &Findings, judgement: &Judgement, listed: usize) -
             })
             .then((a.3, a.4).cmp(&(b.3, b.4)))
     };
-    if listed < order.len() {
-        order.select_nth_unstable_by(listed, order_of);
-        order.truncate(listed);
-    }
-    order.sort_unstable_by(order_of);
+    let head = crate::select::least(&order, listed, order_of);
+    let mut slots: Vec<Option<_>> = order.into_iter().map(Some).collect();
+    let order: Vec<_> = head.into_iter().filter_map(|i| slots[i].take()).collect();
     // The verdicts of the listed callers only (every caller is looked up: aHash, not SipHash).
     type Set<K> = std::collections::HashSet<K, ahash::RandomState>;
     type Map<K, V> = std::collections::HashMap<K, V, ahash::RandomState>;

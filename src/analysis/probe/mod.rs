@@ -221,16 +221,16 @@ impl ProbeRules {
         };
         // Only the listed head is put in order and worded: the others are only counted and
         // summed, and their severities looked up.
-        let listed = findings.listed_clusters;
-        if listed < probes.len() {
-            probes.select_nth_unstable_by(listed, order);
-            probes[..listed].par_sort_unstable_by(order);
-        } else {
-            probes.par_sort_unstable_by(order);
+        let head = crate::select::least(&probes, findings.listed_clusters, order);
+        let mut listed = vec![false; probes.len()];
+        for &i in &head {
+            listed[i] = true;
         }
         let unlisted: Vec<UnlistedProbe> = probes
-            .drain(listed.min(probes.len())..)
-            .map(|r| UnlistedProbe {
+            .iter()
+            .zip(&listed)
+            .filter(|(_, listed)| !**listed)
+            .map(|(r, _)| UnlistedProbe {
                 cluster: r.cluster,
                 caller: r.caller,
                 severity: r.severity,
@@ -239,9 +239,9 @@ impl ProbeRules {
             .collect();
         // The head weighed again, in full: a probe the first time, so a probe again (`judge`
         // depends on nothing but its inputs).
-        let probes = probes
+        let probes = head
             .par_iter()
-            .filter_map(|r| weigh(r.source).ok())
+            .filter_map(|&i| weigh(probes[i].source).ok())
             .map(|w| with_fix(w.into_probe(), &learned, &healthy))
             .collect();
         Judgement { probes, unlisted, cleared, untimed }
