@@ -364,8 +364,23 @@ impl Clusters {
         order.par_sort_unstable_by(|a, b| {
             (b.0, a.1).cmp(&(a.0, b.1)).then_with(|| repeated[a.2].key.cmp(&repeated[b.2].key))
         });
-        let mut slots: Vec<Option<Slot>> = repeated.into_iter().map(Some).collect();
-        let mut entries: Vec<Slot> = order.iter().filter_map(|&(_, _, i)| slots[i].take()).collect();
+        // The permutation applied in place, cycle by cycle: no second list of a hundred
+        // thousand clusters to allocate (fresh memory, on one thread).
+        let mut entries = repeated;
+        let mut from: Vec<usize> = order.iter().map(|&(_, _, i)| i).collect();
+        drop(order);
+        for start in 0..from.len() {
+            let mut at = start;
+            while from[at] != usize::MAX {
+                let next = from[at];
+                from[at] = usize::MAX;
+                if next == start {
+                    break;
+                }
+                entries.swap(at, next);
+                at = next;
+            }
+        }
         single.par_sort_unstable_by(|a, b| a.order_hash.cmp(&b.order_hash).then_with(|| a.key.cmp(&b.key)));
         entries.append(&mut single);
         // The biggest, for people to read: ties by key.
