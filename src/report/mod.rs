@@ -261,9 +261,8 @@ fn periodic_reports(findings: &Findings, judgement: &Judgement, listed: usize) -
             })
             .then((a.3, a.4).cmp(&(b.3, b.4)))
     };
-    let head = crate::select::least(&order, listed, order_of);
-    let mut slots: Vec<Option<_>> = order.into_iter().map(Some).collect();
-    let order: Vec<_> = head.into_iter().filter_map(|i| slots[i].take()).collect();
+    let order: Vec<_> =
+        crate::select::least(&order, listed, order_of).into_iter().map(|i| order[i]).collect();
     // The verdicts of the listed callers only (every caller is looked up: aHash, not SipHash).
     type Set<K> = std::collections::HashSet<K, ahash::RandomState>;
     type Map<K, V> = std::collections::HashMap<K, V, ahash::RandomState>;
