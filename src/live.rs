@@ -191,15 +191,23 @@ impl Emitter {
         Ok(Emitter { config, live, inputs, problems, events: Events::default(), events_file, error: None })
     }
 
+    /// Where a report goes (`last`: the final one, at the end of the run).
+    fn destination(&self, last: bool) -> Destination {
+        match self.config.render.format {
+            OutputFormat::Events => Destination::Events,
+            _ if self.config.output.is_some() => Destination::File,
+            OutputFormat::Table if self.live.terminal && !last => Destination::Redrawn,
+            _ => Destination::AtEnd,
+        }
+    }
+
     /// Whether a report before the last one goes anywhere: events, a file rewritten, or a
     /// table redrawn on a terminal. Otherwise (a report on standard output, or a table that is
     /// not on a terminal) only the final report is printed, and the window's findings need not
     /// be worked out every `--every`.
     #[must_use]
     pub fn shows_each_report(&self) -> bool {
-        self.config.render.format == OutputFormat::Events
-            || self.config.output.is_some()
-            || (self.config.render.format == OutputFormat::Table && self.live.terminal)
+        self.destination(false) != Destination::AtEnd
     }
 
     /// Emits the window's findings as of log time `at`.
@@ -213,29 +221,32 @@ impl Emitter {
 
     /// Emits `report` as of log time `at` (`last`: the final one, at the end of the run).
     pub fn emit_report(&mut self, report: &Report, at: Option<i64>, last: bool) {
-        let format = self.config.render.format;
-        let result = if format == OutputFormat::Events {
-            match &mut self.events_file {
+        let result = match self.destination(last) {
+            Destination::Events => match &mut self.events_file {
                 Some(f) => self.events.emit(report, at, last, f),
                 None => self.events.emit(report, at, last, &mut io::stdout().lock()),
+            },
+            Destination::File => {
+                let mut render = self.config.render;
+                if self.live.follow && !last {
+                    render.refresh_seconds =
+                        Some(u64::try_from(self.live.every_ms / 1000).unwrap_or(60).clamp(5, 3600));
+                }
+                // `File` is where `-o` was given.
+                self.config.output.as_deref().map_or(Ok(()), |path| {
+                    crate::app::write_report(path, |w| report::render(report, &render, w))
+                        .map_err(|e| io::Error::other(e.to_string()))
+                })
             }
-        } else if let Some(path) = &self.config.output {
-            let mut render = self.config.render;
-            if self.live.follow && !last {
-                render.refresh_seconds =
-                    Some(u64::try_from(self.live.every_ms / 1000).unwrap_or(60).clamp(5, 3600));
+            Destination::Redrawn => {
+                let mut out = io::stdout().lock();
+                // Home and clear, then the table: redrawn in place, like top.
+                out.write_all(b"\x1b[H\x1b[2J")
+                    .and_then(|()| report::render(report, &self.config.render, &mut out))
+                    .and_then(|()| out.flush())
             }
-            crate::app::write_report(path, |w| report::render(report, &render, w))
-                .map_err(|e| io::Error::other(e.to_string()))
-        } else if format == OutputFormat::Table && self.live.terminal && !last {
-            let mut out = io::stdout().lock();
-            // Home and clear, then the table: redrawn in place, like top.
-            out.write_all(b"\x1b[H\x1b[2J")
-                .and_then(|()| report::render(report, &self.config.render, &mut out))
-                .and_then(|()| out.flush())
-        } else {
-            // Printed once, at the end, by the caller (see `shows_each_report`).
-            Ok(())
+            // Printed once, at the end, by the caller.
+            Destination::AtEnd => Ok(()),
         };
         match result {
             // Standard output went away (`| head`, a reader that quit): nobody is left to read
@@ -252,6 +263,19 @@ impl Emitter {
             Ok(()) => {}
         }
     }
+}
+
+/// Where the emitter sends a report.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Destination {
+    /// Events on standard output or into their file.
+    Events,
+    /// The `-o` file, rewritten.
+    File,
+    /// A table redrawn in place on the terminal.
+    Redrawn,
+    /// Nowhere now: the final report is printed by the caller.
+    AtEnd,
 }
 
 #[cfg(test)]

@@ -525,13 +525,17 @@ fn anchors(beats: &[Beat], p: f64, tol: f64) -> Vec<usize> {
     out
 }
 
+/// The least window of a candidate whose spread was not measured (a gap cluster's, a lag
+/// peak's), as a share of its period on either side.
+const UNMEASURED_WINDOW: f64 = 0.05;
+
 /// How far from its predicted time a beat of period `p` may land and still be on the schedule:
 /// three times the measured spread `sigma`, bounded by the resolution and by 2–20 % of `p`.
 fn tolerance(p: f64, sigma: Option<f64>, res: f64) -> f64 {
     let floor = res.max(0.02 * p);
     match sigma {
         Some(s) => (3.0 * s).clamp(floor, (0.2 * p).max(floor)),
-        None => res.max(0.05 * p),
+        None => res.max(UNMEASURED_WINDOW * p),
     }
 }
 
@@ -646,13 +650,15 @@ fn could_be_better(p: f64, tol: f64, n: usize, bc: &Component, bs: &Scores) -> b
 /// Whether no lag peak could replace `best` among `n` beats, whatever its period: so that the
 /// lag histogram need not be built (the result is the same as trying each peak).
 ///
-/// A lag peak comes with no spread, so its window is at least 5 % of its period on either side
-/// ([`tolerance`]): `2·tol / (p + n·BETA·tol)`, the share [`could_be_better`] charges, grows
-/// with `tol` and is then at least `0.1 / (1 + 0.05·BETA·n)`, whatever `p`. A best whose
+/// A lag peak comes with no spread, so its window is at least [`UNMEASURED_WINDOW`] (w) of its
+/// period on either side ([`tolerance`]): `2·tol / (p + n·BETA·tol)`, the share
+/// [`could_be_better`] charges, grows with `tol` and is then at least `2w / (1 + w·BETA·n)`,
+/// whatever `p`. A best whose
 /// selection score is beyond the bound that leaves, with the comparison's 2 % margin, cannot
 /// be replaced by any of them.
 fn lags_hopeless(best: &Scores, n: usize) -> bool {
-    let bound = (1.0 - 0.1 / (1.0 + 0.05 * BETA * n as f64)) * (1.0 + 1e-6);
+    let w = UNMEASURED_WINDOW;
+    let bound = (1.0 - 2.0 * w / (1.0 + w * BETA * n as f64)) * (1.0 + 1e-6);
     // A further millionth for rounding in the bound's own arithmetic.
     bound * (1.0 + 1e-6) < best.selection * 0.98
 }
@@ -778,9 +784,9 @@ fn detect_with(
         // The lag peaks are tried after the gaps' candidates, against the best of those: when
         // that best is one none of them could replace (a clean schedule), the histogram is not
         // built at all.
-        let lags_hopeless =
+        let skip_lags =
             pruning == Pruning::On && best.as_ref().is_some_and(|(_, s)| lags_hopeless(s, beats.len()));
-        if !lags_hopeless {
+        if !skip_lags {
             let gaps = cands.len();
             for lag in lag_candidates(&beats, res) {
                 if !cands.iter().any(|c| (c.0 - lag.0).abs() <= 0.02 * lag.0) {

@@ -264,8 +264,7 @@ fn periodic_reports(findings: &Findings, judgement: &Judgement, listed: usize) -
     let order: Vec<_> =
         crate::select::least(&order, listed, order_of).into_iter().map(|i| order[i]).collect();
     // The verdicts of the listed callers only (every caller is looked up: aHash, not SipHash).
-    type Set<K> = std::collections::HashSet<K, ahash::RandomState>;
-    type Map<K, V> = std::collections::HashMap<K, V, ahash::RandomState>;
+    use crate::analysis::{FastMap as Map, FastSet as Set};
     let wanted: Set<(usize, usize)> = order.iter().map(|o| (o.3, o.4)).collect();
     let cleared: Map<(usize, usize), &crate::analysis::probe::Cleared> = judgement
         .cleared

@@ -366,14 +366,12 @@ impl Clusters {
         });
         // The permutation applied in place, cycle by cycle: no second list of a hundred
         // thousand clusters to allocate (fresh memory, on one thread).
+        // `order[j].2` is where the j-th cluster is; each is marked `usize::MAX` once in place.
         let mut entries = repeated;
-        let mut from: Vec<usize> = order.iter().map(|&(_, _, i)| i).collect();
-        drop(order);
-        for start in 0..from.len() {
+        for start in 0..order.len() {
             let mut at = start;
-            while from[at] != usize::MAX {
-                let next = from[at];
-                from[at] = usize::MAX;
+            while order[at].2 != usize::MAX {
+                let next = std::mem::replace(&mut order[at].2, usize::MAX);
                 if next == start {
                     break;
                 }
@@ -381,6 +379,7 @@ impl Clusters {
                 at = next;
             }
         }
+        drop(order);
         single.par_sort_unstable_by(|a, b| a.order_hash.cmp(&b.order_hash).then_with(|| a.key.cmp(&b.key)));
         entries.append(&mut single);
         // The biggest, for people to read: ties by key.

@@ -240,6 +240,17 @@ pub struct UnlistedProbe {
 }
 
 impl Judgement {
+    /// Every probe, listed or not, as what the totals read.
+    fn tallies(&self) -> impl Iterator<Item = UnlistedProbe> + '_ {
+        let listed = self.probes.iter().map(|p| UnlistedProbe {
+            cluster: p.cluster,
+            caller: p.caller,
+            severity: p.severity,
+            sessions_per_day: p.sessions_per_day,
+        });
+        listed.chain(self.unlisted.iter().copied())
+    }
+
     /// Every probe, listed or not.
     #[must_use]
     pub fn probe_count(&self) -> usize {
@@ -250,22 +261,17 @@ impl Judgement {
     /// exact in any order.
     #[must_use]
     pub fn sessions_per_day(&self) -> f64 {
-        self.probes
-            .iter()
-            .map(|p| p.sessions_per_day)
-            .chain(self.unlisted.iter().map(|p| p.sessions_per_day))
-            .sum()
+        self.tallies().map(|p| p.sessions_per_day).sum()
     }
 
     /// The most severe of all probes, if any (`High` is the least).
     #[must_use]
     pub fn worst(&self) -> Option<Severity> {
-        self.probes.iter().map(|p| p.severity).chain(self.unlisted.iter().map(|p| p.severity)).min()
+        self.tallies().map(|p| p.severity).min()
     }
 
     /// Every probe as (cluster, caller) and its severity, listed ones first.
     pub fn severities(&self) -> impl Iterator<Item = ((usize, Option<usize>), Severity)> + '_ {
-        let listed = self.probes.iter().map(|p| ((p.cluster, p.caller), p.severity));
-        listed.chain(self.unlisted.iter().map(|p| ((p.cluster, p.caller), p.severity)))
+        self.tallies().map(|p| ((p.cluster, p.caller), p.severity))
     }
 }

@@ -19,10 +19,7 @@
 
 mod finding;
 
-/// Maps looked up by caller and by key, never iterated in an order that reaches a report:
-/// hashed with aHash, a few times faster than the standard SipHash on a hundred thousand
-/// callers.
-type HashMap<K, V> = std::collections::HashMap<K, V, ahash::RandomState>;
+use super::FastMap as HashMap;
 
 use rayon::iter::Either;
 use rayon::prelude::*;
@@ -174,10 +171,9 @@ impl ProbeRules {
         };
         // Each caller is judged on its own: in parallel, collected in the callers' order (a log
         // can hold a hundred thousand of them), each probe kept as what orders and counts it.
-        let (mut probes, cleared): (Vec<Ranked<'_>>, Vec<(usize, usize, Cleared)>) = callers
-            .par_iter()
-            .enumerate()
-            .map(|(i, _)| {
+        let (mut probes, cleared): (Vec<Ranked<'_>>, Vec<(usize, usize, Cleared)>) = (0..callers.len())
+            .into_par_iter()
+            .map(|i| {
                 if folded[i] && !follow_ups.contains_key(&i) {
                     return Err(Cleared::FollowUp);
                 }
