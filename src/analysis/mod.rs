@@ -171,7 +171,7 @@ impl Analysis {
             self.clusters.into_ordered(kept_head);
         let analyse = |cluster: cluster::OrderedCluster| {
             let (key, mut stats) = cluster.into_parts();
-            let timeline = std::mem::take(&mut stats.timeline);
+            let mut timeline = std::mem::take(&mut stats.timeline);
             let mut finding = ClusterFinding {
                 key,
                 stats,
@@ -179,12 +179,12 @@ impl Analysis {
                 truncated: false,
                 periodic: Vec::new(),
                 suppressed: 0,
-                times: Vec::new(),
+                timeline: timeline::Timeline::default(),
                 too_fast: false,
             };
             // Too few requests for a schedule: no need to sort its times.
             if finding.stats.requests >= options.periodic.min_requests as u64 {
-                let sorted = timeline.sorted();
+                let sorted = timeline.sort();
                 let mut periodic =
                     periodic::detect(&sorted.times, sorted.res_ms, finding.stats.requests, &options.periodic);
                 let before = periodic.len();
@@ -202,7 +202,7 @@ impl Analysis {
                 if periodic.is_empty() {
                     finding.too_fast = too_fast(&sorted.times, sorted.res_ms);
                 } else {
-                    finding.times = sorted.times;
+                    finding.timeline = timeline;
                 }
                 finding.periodic = periodic;
             }
@@ -300,9 +300,10 @@ pub struct ClusterFinding {
     pub periodic: Vec<periodic::Periodicity>,
     /// Fixed-interval findings dropped because the log's own gaps explain them.
     pub suppressed: usize,
-    /// Its request times (ms, ascending), kept only when it has a fixed-interval caller: what
-    /// a report draws of that caller.
-    pub times: Vec<UnixMillis>,
+    /// Its request times, sorted ([`timeline::Timeline::times`] gives them in ms, ascending),
+    /// kept only when it has a fixed-interval caller: what a report draws of that caller. Kept
+    /// compact: a log can have a hundred thousand such callers, and a report draws a thousand.
+    pub timeline: timeline::Timeline,
     /// With no fixed-interval caller found: its requests come faster than the log's timestamps
     /// can time (half of them under two ticks apart), so a period could not be tested.
     pub too_fast: bool,

@@ -166,14 +166,29 @@ impl Timeline {
     /// The times in ascending order, with their resolution.
     #[must_use]
     pub fn sorted(mut self) -> SortedTimes {
+        self.sort()
+    }
+
+    /// Sorts the stored times in place (keeping the earliest [`MAX_HITS`]) and returns them in
+    /// ascending order, with their resolution. The timeline stays as compact as it was, for
+    /// [`Timeline::times`] to expand again: keeping it costs no new memory, where keeping the
+    /// expanded times would cost twice its size.
+    pub fn sort(&mut self) -> SortedTimes {
         self.keep_earliest();
-        let Some((base, unit)) = self.origin else {
+        let Some((_, unit)) = self.origin else {
             return SortedTimes { times: Vec::new(), res_ms: 1000, truncated: false };
         };
         // A stable sort finds the sorted runs (each worker's chunks arrive in time order) and merges them.
         self.offsets.sort();
-        let times = self.offsets.iter().map(|&o| base + i64::from(o) * unit.ms()).collect();
-        SortedTimes { times, res_ms: unit.ms(), truncated: self.truncated }
+        SortedTimes { times: self.times(), res_ms: unit.ms(), truncated: self.truncated }
+    }
+
+    /// The stored times (ms), in the order they are stored: ascending once sorted
+    /// ([`Timeline::sort`]).
+    #[must_use]
+    pub fn times(&self) -> Vec<UnixMillis> {
+        let Some((base, unit)) = self.origin else { return Vec::new() };
+        self.offsets.iter().map(|&o| base + i64::from(o) * unit.ms()).collect()
     }
 
     /// The resolution of the stored times (ms per tick: 1 or 1000; 1000 when empty).

@@ -52,13 +52,64 @@ struct Slot {
     stats: SlotStats,
 }
 
+/// One part of a cluster table: its clusters in the order they were first seen, and an index
+/// of their positions by key hash.
+///
+/// Every record looks its cluster up, and with many clusters each lookup is a cache miss: an
+/// index of 4-byte positions is an eighth of the size of a table of whole slots, so it stays
+/// in the processor's cache where the slots would not. The slots themselves are then read in
+/// the order the clusters were first seen, which is how a log comes back to them (a caller
+/// that walks a list of paths walks it again at its next beat), and the processor fetches
+/// memory read in order ahead of time.
+#[derive(Clone, Debug, Default)]
+struct Part {
+    /// Positions in `slots`, by the slot's `hash`.
+    index: HashTable<u32>,
+    slots: Vec<Slot>,
+}
+
+impl Part {
+    /// Adds a cluster not yet in the part.
+    fn insert(&mut self, slot: Slot) {
+        let Part { index, slots } = self;
+        index.insert_unique(slot.hash, position(slots.len()), |&i| slots[i as usize].hash);
+        slots.push(slot);
+    }
+
+    /// The position of the cluster of this key, whose table hash is `hash`.
+    fn find(&self, hash: u64, user_agent: Option<&str>, host: Option<&str>, path: &str) -> Option<u32> {
+        self.index
+            .find(hash, |&i| {
+                let s = &self.slots[i as usize];
+                s.hash == hash && encodes(&s.key, user_agent, host, path)
+            })
+            .copied()
+    }
+
+    /// Rebuilds the index after clusters were removed.
+    fn reindex(&mut self) {
+        let Part { index, slots } = self;
+        index.clear();
+        for (i, s) in slots.iter().enumerate() {
+            index.insert_unique(s.hash, position(i), |&i| slots[i as usize].hash);
+        }
+    }
+}
+
+/// A slot's position as the index stores it. A part would need hundreds of gigabytes of
+/// clusters to reach `u32::MAX` (and `--max-memory` folds them long before).
+fn position(i: usize) -> u32 {
+    debug_assert!(u32::try_from(i).is_ok());
+    i as u32
+}
+
 /// All clusters of the records seen: a detector.
 #[derive(Clone, Debug)]
 pub struct Clusters {
     raw_paths: bool,
-    /// The clusters, in [`PARTS`] tables by a few bits of their hash, so that two workers'
+    /// The clusters, in [`PARTS`] parts by a few bits of their hash, so that two workers'
     /// tables are merged a part at a time in parallel.
-    tables: [HashTable<Slot>; PARTS],
+    parts: [Part; PARTS],
     key: Vec<u8>,
     path: String,
     templates: TemplateCache,
@@ -121,7 +172,7 @@ impl Clusters {
     pub fn new(raw_paths: bool) -> Self {
         Clusters {
             raw_paths,
-            tables: std::array::from_fn(|_| HashTable::new()),
+            parts: std::array::from_fn(|_| Part::default()),
             key: Vec::new(),
             path: String::new(),
             templates: TemplateCache::default(),
@@ -137,7 +188,7 @@ impl Clusters {
     #[must_use]
     pub fn split_off(&mut self) -> Clusters {
         let mut taken = Clusters::new(self.raw_paths);
-        std::mem::swap(&mut taken.tables, &mut self.tables);
+        std::mem::swap(&mut taken.parts, &mut self.parts);
         taken.key_bytes = std::mem::take(&mut self.key_bytes);
         taken.repeated = std::mem::take(&mut self.repeated);
         taken.times = std::mem::take(&mut self.times);
@@ -187,8 +238,8 @@ impl Clusters {
         loop {
             let mut folded = Folded::default();
             let (mut key_bytes, mut repeated, mut times) = (0, 0, 0);
-            for table in &mut self.tables {
-                table.retain(|s| {
+            for part in &mut self.parts {
+                part.slots.retain(|s| {
                     let n = s.stats.requests();
                     if n > most {
                         return true;
@@ -201,6 +252,7 @@ impl Clusters {
                     times += timeline_times(n);
                     false
                 });
+                part.reindex();
             }
             self.folded.add(&folded);
             self.key_bytes -= key_bytes;
@@ -237,8 +289,9 @@ impl Clusters {
         }
         h.write(path.as_bytes());
         let hash = h.finish();
-        if let Some(slot) = self.tables[part(hash)]
-            .find_mut(hash, |s| s.hash == hash && encodes(&s.key, user_agent, host, path))
+        let part = &mut self.parts[part(hash)];
+        if let Some(slot) =
+            part.find(hash, user_agent, host, path).and_then(|i| part.slots.get_mut(i as usize))
         {
             let before = slot.stats.requests();
             self.repeated += usize::from(before == 1);
@@ -254,7 +307,7 @@ impl Clusters {
             let slot = Slot { hash, order_hash: order_hash(key), key: key.into(), stats };
             self.key_bytes += key.len();
             self.times += 1;
-            self.tables[part(hash)].insert_unique(hash, slot, |s| s.hash);
+            part.insert(slot);
         }
     }
 
@@ -264,14 +317,13 @@ impl Clusters {
         self.repeated += other.repeated;
         self.times += other.times;
         self.folded.add(&other.folded);
-        let parts: Vec<(&mut HashTable<Slot>, HashTable<Slot>)> =
-            self.tables.iter_mut().zip(other.tables).collect();
+        let parts: Vec<(&mut Part, Part)> = self.parts.iter_mut().zip(other.parts).collect();
         // A small table (a piece's) is merged on this thread: splitting it costs more.
-        let small = parts.iter().map(|(_, t)| t.len()).sum::<usize>() < SERIAL_MERGE;
+        let small = parts.iter().map(|(_, t)| t.slots.len()).sum::<usize>() < SERIAL_MERGE;
         let merged: Vec<Shared> = if small {
-            parts.into_iter().map(|(mine, theirs)| merge_table(mine, theirs)).collect()
+            parts.into_iter().map(|(mine, theirs)| merge_part(mine, theirs)).collect()
         } else {
-            parts.into_par_iter().map(|(mine, theirs)| merge_table(mine, theirs)).collect()
+            parts.into_par_iter().map(|(mine, theirs)| merge_part(mine, theirs)).collect()
         };
         for m in merged {
             self.key_bytes -= m.key_bytes;
@@ -283,33 +335,33 @@ impl Clusters {
     /// Number of clusters.
     #[must_use]
     pub fn len(&self) -> usize {
-        self.tables.iter().map(HashTable::len).sum()
+        self.parts.iter().map(|p| p.slots.len()).sum()
     }
 
     /// True when no record was seen.
     #[must_use]
     pub fn is_empty(&self) -> bool {
-        self.tables.iter().all(HashTable::is_empty)
+        self.parts.iter().all(|p| p.slots.is_empty())
     }
 
     /// The clusters, in no particular order.
     #[cfg(test)]
     fn into_slots(self) -> Vec<Slot> {
-        self.tables.into_iter().flatten().collect()
+        self.parts.into_iter().flat_map(|p| p.slots).collect()
     }
 
     /// Splits the clusters into those a report keeps, `head` of them at most (or all with
     /// `usize::MAX`): every repeated cluster (more than one request), then one-request clusters
     /// in the order of their `order_hash`, then key, up to `head`. One-request clusters can be
     /// most of a log (a scanner's): the first are found in one pass with a bounded heap and taken
-    /// out of the tables, and the rest stay where they are, with nothing copied.
-    fn split_kept(mut self, head: usize) -> Kept {
+    /// out of the parts, and the rest stay where they are.
+    fn split_kept(self, head: usize) -> Kept {
         let count = self.len();
         let mut repeated_n = 0;
         // The first one-request clusters in the order, as many as could be kept.
         let limit = head.min(count);
         let mut first: BinaryHeap<(u64, &[u8])> = BinaryHeap::new();
-        for slot in self.tables.iter().flatten() {
+        for slot in self.parts.iter().flat_map(|p| &p.slots) {
             if slot.stats.is_repeated() {
                 repeated_n += 1;
             } else if head != usize::MAX {
@@ -333,7 +385,7 @@ impl Clusters {
         };
         drop(first);
         let (mut repeated, mut single) = (Vec::with_capacity(repeated_n), Vec::with_capacity(wanted));
-        let kept = |s: &mut Slot| {
+        let kept = |s: &Slot| {
             s.stats.is_repeated()
                 || match &last {
                     Bound::All => true,
@@ -341,12 +393,27 @@ impl Clusters {
                     Bound::UpTo(h, key) => (s.order_hash, &*s.key) <= (*h, &**key),
                 }
         };
-        for table in &mut self.tables {
-            for slot in table.extract_if(kept) {
+        let mut rest = Unkept(Vec::with_capacity(PARTS));
+        for part in self.parts {
+            // The kept ones are gathered at the end and split off: the rest (most of a
+            // scanner's log) are neither moved nor copied.
+            let mut slots = part.slots;
+            let mut end = slots.len();
+            let mut i = 0;
+            while i < end {
+                if kept(&slots[i]) {
+                    end -= 1;
+                    slots.swap(i, end);
+                } else {
+                    i += 1;
+                }
+            }
+            for slot in slots.drain(end..) {
                 if slot.stats.is_repeated() { repeated.push(slot) } else { single.push(slot) }
             }
+            rest.0.push(slots);
         }
-        Kept { repeated, single, count: count as u64, rest: self }
+        Kept { repeated, single, count: count as u64, rest }
     }
 
     /// The clusters in the order a report lists them, `head` of them at most (or all with
@@ -414,7 +481,26 @@ struct Kept {
     /// How many clusters there were, kept or not.
     count: u64,
     /// The one-request clusters not kept.
-    rest: Clusters,
+    rest: Unkept,
+}
+
+/// One-request clusters a report does not keep (see [`Clusters::into_ordered`]): counted, and
+/// only to be freed.
+#[derive(Debug)]
+pub struct Unkept(Vec<Vec<Slot>>);
+
+impl Unkept {
+    /// How many there are.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.0.iter().map(Vec::len).sum()
+    }
+
+    /// True when there are none.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.0.iter().all(Vec::is_empty)
+    }
 }
 
 /// The biggest clusters, by requests, are ordered by key within equal request counts; beyond
@@ -429,7 +515,7 @@ pub struct Ordered {
     /// How many clusters there were, kept or not.
     pub count: u64,
     /// The one-request clusters not kept: only to be freed.
-    pub rest: Clusters,
+    pub rest: Unkept,
     /// What was folded during the ingest to stay within the memory budget (not in `count`).
     pub folded: Folded,
 }
@@ -488,55 +574,61 @@ struct Shared {
 }
 
 /// Absorbs `other` into `mine` (one part of two workers' clusters); returns what both held.
-fn merge_table(mine: &mut HashTable<Slot>, mut other: HashTable<Slot>) -> Shared {
+fn merge_part(mine: &mut Part, mut other: Part) -> Shared {
     let mut shared = Shared::default();
-    if other.len() > mine.len() {
+    if other.slots.len() > mine.slots.len() {
         std::mem::swap(mine, &mut other);
     }
-    mine.reserve(other.len(), |s| s.hash);
-    // The other table's clusters are looked up in the order of the buckets they land in: the
-    // lookups then go through this table's memory in one direction (and the keys and
-    // statistics, allocated as their clusters came, mostly too), which the processor fetches
-    // ahead, where lookups in hash order miss the cache on every cluster of a big table. The
-    // buckets are the capacity's: hashbrown keeps an eighth of them empty.
-    let buckets = (mine.capacity() / 7 * 8).next_power_of_two();
-    let mut incoming: Vec<Slot> = other.into_iter().collect();
-    incoming.sort_unstable_by_key(|s| s.hash as usize & (buckets - 1));
-    // Clusters busy in both are taken out and merged in parallel (their client sets and
+    let Part { index, slots } = mine;
+    index.reserve(other.slots.len(), |&i| slots[i as usize].hash);
+    // Clusters busy in both are merged afterwards in parallel (their client sets and
     // timelines are most of the work, and the last merge of the ingest has the pool to itself);
     // the rest are merged in place.
-    let mut busy = Vec::new();
-    for slot in incoming {
+    let mut busy: Vec<(u32, Slot)> = Vec::new();
+    for slot in other.slots {
         // One probe: a new key (most of a scanner's) goes where the search ended.
-        let entry = mine.entry(slot.hash, |s| s.hash == slot.hash && s.key == slot.key, |s| s.hash);
-        if let Entry::Occupied(found) = &entry {
-            // One key, one whole statistics, one timeline up to its limit.
-            let (a, b) = (found.get().stats.requests(), slot.stats.requests());
-            shared.key_bytes += slot.key.len();
-            shared.repeated += isize::from(a > 1) + isize::from(b > 1) - 1;
-            shared.times += timeline_times(a) + timeline_times(b) - timeline_times(a + b);
-        }
+        let entry = index.entry(
+            slot.hash,
+            |&i| {
+                let s = &slots[i as usize];
+                s.hash == slot.hash && s.key == slot.key
+            },
+            |&i| slots[i as usize].hash,
+        );
         match entry {
-            Entry::Occupied(found)
-                if found.get().stats.requests().min(slot.stats.requests()) >= PARALLEL_MERGE =>
-            {
-                busy.push((found.remove().0, slot));
+            Entry::Occupied(found) => {
+                let at = *found.get();
+                let mine = &mut slots[at as usize];
+                // One key, one whole statistics, one timeline up to its limit.
+                let (a, b) = (mine.stats.requests(), slot.stats.requests());
+                shared.key_bytes += slot.key.len();
+                shared.repeated += isize::from(a > 1) + isize::from(b > 1) - 1;
+                shared.times += timeline_times(a) + timeline_times(b) - timeline_times(a + b);
+                if a.min(b) >= PARALLEL_MERGE {
+                    busy.push((at, slot));
+                } else {
+                    mine.stats.merge(slot.stats);
+                }
             }
-            Entry::Occupied(mut found) => found.get_mut().stats.merge(slot.stats),
             Entry::Vacant(place) => {
-                place.insert(slot);
+                place.insert(position(slots.len()));
+                slots.push(slot);
             }
         }
     }
-    let merged: Vec<Slot> = busy
-        .into_par_iter()
-        .map(|(mut found, theirs)| {
-            found.stats.merge(theirs.stats);
-            found
-        })
-        .collect();
-    for slot in merged {
-        mine.insert_unique(slot.hash, slot, |s| s.hash);
+    // Each busy cluster paired with its own slot (a key is in `other` once, so the positions
+    // are distinct), by walking the slots once in position order.
+    if !busy.is_empty() {
+        busy.sort_unstable_by_key(|(at, _)| *at);
+        let mut busy = busy.into_iter().peekable();
+        let pairs: Vec<(&mut Slot, Slot)> = slots
+            .iter_mut()
+            .enumerate()
+            .filter_map(|(i, mine)| {
+                busy.next_if(|(at, _)| *at as usize == i).map(|(_, theirs)| (mine, theirs))
+            })
+            .collect();
+        pairs.into_par_iter().for_each(|(mine, theirs)| mine.stats.merge(theirs.stats));
     }
     shared
 }

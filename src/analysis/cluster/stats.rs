@@ -10,34 +10,40 @@ use crate::analysis::timeline::Timeline;
 use crate::model::{Record, TimeResolution, UnixMillis};
 
 /// What a cluster keeps of its requests; merged across workers in any order.
+///
+/// Laid out in declaration order (`repr(C)`), what every request updates first: the counters,
+/// statuses, methods and times fill the first three cache lines, and the client set, sizes and
+/// locations, which many logs never fill, come after. A log of many clusters reads each
+/// cluster's statistics from memory, a cache line at a time.
 #[derive(Clone, Debug, Default)]
+#[repr(C)]
 pub struct ClusterStats {
     /// Requests in the cluster.
     pub requests: u64,
+    /// Earliest request time.
+    pub first_seen: UnixMillis,
+    /// Latest request time.
+    pub last_seen: UnixMillis,
+    /// Responses whose `Set-Cookie` was logged non-empty.
+    pub set_cookie: u64,
+    /// Responses whose line has a Set-Cookie field, empty or not.
+    pub set_cookie_logged: u64,
+    /// Responses whose logged `Location` points to a login or auth page.
+    pub login_redirects: u64,
     /// Requests per status code (two inline before allocating).
     pub statuses: SmallVec<[(u16, u64); 2]>,
     /// Requests per method (`-` when the request line had none); common methods are not
     /// allocated.
     pub methods: SmallVec<[(Cow<'static, str>, u64); 1]>,
-    /// Earliest request time.
-    pub first_seen: UnixMillis,
-    /// Latest request time.
-    pub last_seen: UnixMillis,
+    /// Request times, for the periodic detector.
+    pub timeline: Timeline,
     /// Hashes of distinct client addresses (up to [`super::MAX_DISTINCT_CLIENTS`]).
     pub clients: ClientSet,
     /// Response bytes: count of responses with a size, sum, min, max.
     pub bytes: Option<(u64, u64, u64, u64)>,
-    /// Responses whose `Set-Cookie` was logged non-empty.
-    pub set_cookie: u64,
-    /// Responses whose line has a Set-Cookie field, empty or not.
-    pub set_cookie_logged: u64,
     /// The paths that logged `Location`s point to, with how many responses point to each: the
     /// four first in byte order (the same whatever the order of the merges).
     pub locations: SmallVec<[(Box<str>, u64); 1]>,
-    /// Responses whose logged `Location` points to a login or auth page.
-    pub login_redirects: u64,
-    /// Request times, for the periodic detector.
-    pub timeline: Timeline,
 }
 
 /// Distinct `Location` paths a cluster keeps.
