@@ -197,6 +197,9 @@ impl Analysis {
                     )
                 });
                 finding.suppressed = before - periodic.len();
+                // Most clusters have one caller, in a list that grew room for four: a log can
+                // have a hundred thousand such lists, kept to the end.
+                periodic.shrink_to_fit();
                 finding.res_ms = sorted.res_ms;
                 finding.truncated = sorted.truncated;
                 if periodic.is_empty() {

@@ -239,16 +239,27 @@ fn periodic_reports(findings: &Findings, judgement: &Judgement, listed: usize) -
     type Key<'a> = (Option<&'a str>, Option<&'a str>, &'a str);
     // Each caller with its cluster's key read once (in parallel: the keys are scattered over
     // memory, and the order compares them again and again).
-    let order: Vec<(f64, Key<'_>, &ClusterFinding, usize, usize)> = findings
-        .clusters
+    // Listed first, then read in parallel straight into a list of the right length (a list
+    // gathered in parallel from parts of unknown length is copied once more, and a log can
+    // have a hundred thousand callers).
+    let mut callers: Vec<(usize, usize)> =
+        Vec::with_capacity(findings.clusters.iter().map(|c| c.periodic.len()).sum());
+    callers.extend(
+        findings
+            .clusters
+            .iter()
+            .enumerate()
+            .flat_map(|(ci, c)| (0..c.periodic.len()).map(move |pi| (ci, pi))),
+    );
+    let order: Vec<(f64, Key<'_>, &ClusterFinding, usize, usize)> = callers
         .par_iter()
-        .enumerate()
         .with_min_len(1024)
-        .flat_map_iter(|(ci, c)| {
-            let key = (c.key.user_agent(), c.key.host(), c.key.path());
-            c.periodic.iter().enumerate().map(move |(pi, p)| (per_day(p), key, c, ci, pi))
+        .map(|&(ci, pi)| {
+            let c = &findings.clusters[ci];
+            (per_day(&c.periodic[pi]), (c.key.user_agent(), c.key.host(), c.key.path()), c, ci, pi)
         })
         .collect();
+    drop(callers);
     // A total order (ties last by cluster and caller, the order they were gathered in): the
     // listed head is selected, and only it sorted.
     let order_of = |a: &(f64, Key<'_>, &ClusterFinding, usize, usize),

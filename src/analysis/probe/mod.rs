@@ -127,11 +127,12 @@ impl ProbeRules {
     #[must_use]
     pub fn judge_all(&self, findings: &Findings) -> Judgement {
         let clusters = &findings.clusters;
-        let callers: Vec<Caller> = clusters
-            .iter()
-            .enumerate()
-            .flat_map(|(ci, c)| (0..c.periodic.len()).map(move |pi| Caller { cluster: ci, periodic: pi }))
-            .collect();
+        let mut callers: Vec<Caller> = Vec::with_capacity(clusters.iter().map(|c| c.periodic.len()).sum());
+        callers.extend(
+            clusters.iter().enumerate().flat_map(|(ci, c)| {
+                (0..c.periodic.len()).map(move |pi| Caller { cluster: ci, periodic: pi })
+            }),
+        );
         // Each distinct user agent classified once (in parallel): a log of many callers mostly
         // has few user agents.
         let user_agents: Vec<Option<&str>> =
@@ -222,17 +223,15 @@ impl ProbeRules {
         for &i in &head {
             listed[i] = true;
         }
-        let unlisted: Vec<UnlistedProbe> = probes
-            .iter()
-            .zip(&listed)
-            .filter(|(_, listed)| !**listed)
-            .map(|(r, _)| UnlistedProbe {
+        let mut unlisted: Vec<UnlistedProbe> = Vec::with_capacity(probes.len() - head.len());
+        unlisted.extend(probes.iter().zip(&listed).filter(|(_, listed)| !**listed).map(|(r, _)| {
+            UnlistedProbe {
                 cluster: r.cluster,
                 caller: r.caller,
                 severity: r.severity,
                 sessions_per_day: r.sessions_per_day,
-            })
-            .collect();
+            }
+        }));
         // The head weighed again, in full: a probe the first time, so a probe again (`judge`
         // depends on nothing but its inputs).
         let probes = head
