@@ -170,20 +170,22 @@ impl Analysis {
         let cluster::Ordered { clusters: ordered, count: cluster_count, rest: unlisted, folded } =
             self.clusters.into_ordered(kept_head);
         let analyse = |cluster: cluster::OrderedCluster| {
-            let (key, mut stats) = cluster.into_parts();
-            let mut timeline = std::mem::take(&mut stats.timeline);
+            let (key, stats) = cluster.into_parts();
             let mut finding = ClusterFinding {
                 key,
+                res_ms: stats.timeline.unit_ms(),
                 stats,
-                res_ms: timeline.unit_ms(),
                 truncated: false,
                 periodic: Vec::new(),
                 suppressed: 0,
-                timeline: timeline::Timeline::default(),
                 too_fast: false,
             };
+            // The times are kept (sorted, as compact as they were) only for a cluster with a
+            // fixed-interval caller: what a report draws of it.
+            let timeline = std::mem::take(&mut finding.stats.timeline);
             // Too few requests for a schedule: no need to sort its times.
             if finding.stats.requests >= options.periodic.min_requests as u64 {
+                let mut timeline = timeline;
                 let sorted = timeline.sort();
                 let mut periodic =
                     periodic::detect(&sorted.times, sorted.res_ms, finding.stats.requests, &options.periodic);
@@ -205,7 +207,7 @@ impl Analysis {
                 if periodic.is_empty() {
                     finding.too_fast = too_fast(&sorted.times, sorted.res_ms);
                 } else {
-                    finding.timeline = timeline;
+                    finding.stats.timeline = timeline;
                 }
                 finding.periodic = periodic;
             }
@@ -293,7 +295,10 @@ impl Detector for Analysis {
 pub struct ClusterFinding {
     /// Its key.
     pub key: cluster::ClusterKey,
-    /// Its statistics (the timeline taken out).
+    /// Its statistics. Their timeline is kept, sorted ([`timeline::Timeline::times`] gives the
+    /// times in ms, ascending), only when the cluster has a fixed-interval caller: what a report
+    /// draws of that caller (a log can have a hundred thousand such callers, and a report draws
+    /// a thousand). Otherwise it is empty.
     pub stats: Box<cluster::ClusterStats>,
     /// Timestamp resolution of its times (ms per tick: 1 or 1000).
     pub res_ms: i64,
@@ -303,10 +308,6 @@ pub struct ClusterFinding {
     pub periodic: Vec<periodic::Periodicity>,
     /// Fixed-interval findings dropped because the log's own gaps explain them.
     pub suppressed: usize,
-    /// Its request times, sorted ([`timeline::Timeline::times`] gives them in ms, ascending),
-    /// kept only when it has a fixed-interval caller: what a report draws of that caller. Kept
-    /// compact: a log can have a hundred thousand such callers, and a report draws a thousand.
-    pub timeline: timeline::Timeline,
     /// With no fixed-interval caller found: its requests come faster than the log's timestamps
     /// can time (half of them under two ticks apart), so a period could not be tested.
     pub too_fast: bool,

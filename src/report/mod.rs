@@ -583,13 +583,13 @@ impl Report {
         for (r, p) in self.probes.iter_mut().zip(&judgement.probes).take(MAX_PICTURES) {
             r.activity = findings.clusters.get(p.cluster).and_then(|c| {
                 let caller = c.periodic.get(p.caller?)?;
-                Some(Activity::new(&c.timeline.times(), span, caller))
+                Some(Activity::new(&c.stats.timeline.times(), span, caller))
             });
         }
         for r in self.periodic.iter_mut().take(MAX_PICTURES) {
             let (ci, pi) = r.source;
             if let Some((c, p)) = findings.clusters.get(ci).and_then(|c| Some((c, c.periodic.get(pi)?))) {
-                r.activity = Some(Activity::new(&c.timeline.times(), span, p));
+                r.activity = Some(Activity::new(&c.stats.timeline.times(), span, p));
             }
         }
     }

@@ -21,7 +21,6 @@ mod finding;
 
 use super::FastMap as HashMap;
 
-use rayon::iter::Either;
 use rayon::prelude::*;
 use regex::RegexSet;
 
@@ -172,7 +171,7 @@ impl ProbeRules {
         };
         // Each caller is judged on its own: in parallel, collected in the callers' order (a log
         // can hold a hundred thousand of them), each probe kept as what orders and counts it.
-        let (mut probes, cleared): (Vec<Ranked<'_>>, Vec<(usize, usize, Cleared)>) = (0..callers.len())
+        let judged: Vec<Result<Ranked<'_>, Cleared>> = (0..callers.len())
             .into_par_iter()
             .map(|i| {
                 if folded[i] && !follow_ups.contains_key(&i) {
@@ -180,11 +179,16 @@ impl ProbeRules {
                 }
                 weigh(Source::Scheduled(i)).map(|w| Ranked::of(&w, Source::Scheduled(i)))
             })
-            .zip(callers.par_iter())
-            .partition_map(|(judged, caller)| match judged {
-                Ok(probe) => Either::Left(probe),
-                Err(why) => Either::Right((caller.cluster, caller.periodic, why)),
-            });
+            .collect();
+        let cleared: Vec<(usize, usize, Cleared)> = judged
+            .iter()
+            .zip(&callers)
+            .filter_map(|(judged, caller)| {
+                judged.as_ref().err().map(|why| (caller.cluster, caller.periodic, why.clone()))
+            })
+            .collect();
+        // The probes take the list of results' place, with no second list of them all.
+        let mut probes: Vec<Ranked<'_>> = judged.into_iter().filter_map(Result::ok).collect();
         // Known monitors that get a new cookie on every response, with no settled period; and
         // callers too fast for the log's timestamps, whose period cannot be tested.
         let mut untimed = Vec::new();
