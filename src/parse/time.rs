@@ -182,7 +182,9 @@ fn epoch(s: &[u8]) -> Option<(UnixMillis, TimeResolution)> {
     if int.is_empty() || int.len() > 16 || !int.iter().all(u8::is_ascii_digit) {
         return None;
     }
-    let whole: i64 = std::str::from_utf8(int).ok()?.parse().ok()?;
+    // At most 16 digits, all checked: the value fits an i64 (under 10^16), read digit by digit
+    // with no second check of the bytes (this runs for every `$msec` record).
+    let whole = int.iter().fold(0i64, |n, &d| n * 10 + i64::from(d - b'0'));
     match frac {
         // 12 digits and more without a fraction: milliseconds (13 digits until the year 2286),
         // or microseconds (16): whichever lands in the plausible range.
@@ -235,6 +237,18 @@ mod tests {
         assert_eq!(p("24/May/2019:18:41:32 +0000"), Some((T, Seconds)));
         assert_eq!(p("25/may/2019:03:41:32 +0900"), Some((T, Seconds)));
         assert_eq!(p("24/Mai/2019:18:41:32 +0000"), None);
+    }
+
+    proptest::proptest! {
+        /// The digits are read as the standard parser reads them, leading zeros included.
+        #[test]
+        fn epoch_digits_read_as_parse_reads_them(int in "[0-9]{1,11}", frac in "[0-9]{1,4}") {
+            let whole: i64 = int.parse().unwrap_or(-1);
+            proptest::prop_assert_eq!(epoch(int.as_bytes()), Some((whole * 1000, Seconds)));
+            let ms: i64 = format!("{frac:0<3}")[..3].parse().unwrap_or(-1);
+            let with_frac = format!("{int}.{frac}");
+            proptest::prop_assert_eq!(epoch(with_frac.as_bytes()), Some((whole * 1000 + ms, Millis)));
+        }
     }
 
     #[test]
