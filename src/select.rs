@@ -4,11 +4,12 @@
 //! `select_nth_unstable_by` compares about three times as many pairs as there are items, each
 //! between items anywhere in the list; the callers of a big log compare by keys scattered over
 //! memory, so each comparison costs cache misses. Here each part of the list keeps its `k` least
-//! items in a heap: an item is compared with the heap's greatest first (in cache), and most
-//! items stop there. The parts run in parallel; their winners are sorted together and cut to
+//! items in a heap ([`BinaryHeap`], ordered by the caller's comparison): an item is compared
+//! with the heap's greatest first (in cache), and most items stop there. The parts run in parallel; their winners are sorted together and cut to
 //! `k`. The order is total, so the result is the same whatever the parts.
 
 use std::cmp::Ordering;
+use std::collections::BinaryHeap;
 
 use rayon::prelude::*;
 
@@ -41,49 +42,50 @@ where
     found
 }
 
-/// The positions of the `k` least items of `items[range]`, in no particular order: a max-heap.
+/// The positions of the `k` least items of `items[range]`, in no particular order: a max-heap
+/// of them, whose greatest each further item is compared with first.
 fn least_in<T, F>(items: &[T], range: std::ops::Range<usize>, k: usize, cmp: &F) -> Vec<usize>
 where
     F: Fn(&T, &T) -> Ordering,
 {
-    let greater = |a: usize, b: usize| cmp(&items[a], &items[b]) == Ordering::Greater;
-    let mut heap: Vec<usize> = Vec::with_capacity(k.min(range.len()));
+    let at = |i: usize| Ranked { items, cmp, i };
+    let mut heap: BinaryHeap<Ranked<'_, T, F>> = BinaryHeap::with_capacity(k.min(range.len()));
     for i in range {
         if heap.len() < k {
-            // Sift up.
-            heap.push(i);
-            let mut at = heap.len() - 1;
-            while at > 0 {
-                let parent = (at - 1) / 2;
-                if !greater(heap[at], heap[parent]) {
-                    break;
-                }
-                heap.swap(at, parent);
-                at = parent;
-            }
-        } else if greater(heap[0], i) {
-            // Replaces the greatest, then sifts down.
-            heap[0] = i;
-            let mut at = 0;
-            loop {
-                let (left, right) = (2 * at + 1, 2 * at + 2);
-                let mut top = at;
-                if left < heap.len() && greater(heap[left], heap[top]) {
-                    top = left;
-                }
-                if right < heap.len() && greater(heap[right], heap[top]) {
-                    top = right;
-                }
-                if top == at {
-                    break;
-                }
-                heap.swap(at, top);
-                at = top;
-            }
+            heap.push(at(i));
+        } else if let Some(mut greatest) = heap.peek_mut().filter(|g| at(i) < **g) {
+            *greatest = at(i);
         }
     }
-    heap
+    heap.into_iter().map(|r| r.i).collect()
 }
+
+/// An item's position, ordered as `cmp` orders the items (for [`BinaryHeap`]).
+struct Ranked<'a, T, F> {
+    items: &'a [T],
+    cmp: &'a F,
+    i: usize,
+}
+
+impl<T, F: Fn(&T, &T) -> Ordering> Ord for Ranked<'_, T, F> {
+    fn cmp(&self, other: &Self) -> Ordering {
+        (self.cmp)(&self.items[self.i], &self.items[other.i])
+    }
+}
+
+impl<T, F: Fn(&T, &T) -> Ordering> PartialOrd for Ranked<'_, T, F> {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl<T, F: Fn(&T, &T) -> Ordering> PartialEq for Ranked<'_, T, F> {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other) == Ordering::Equal
+    }
+}
+
+impl<T, F: Fn(&T, &T) -> Ordering> Eq for Ranked<'_, T, F> {}
 
 #[cfg(test)]
 mod tests {

@@ -182,10 +182,9 @@ impl Analysis {
             };
             // The times are kept (sorted, as compact as they were) only for a cluster with a
             // fixed-interval caller: what a report draws of it.
-            let timeline = std::mem::take(&mut finding.stats.timeline);
+            let mut timeline = std::mem::take(&mut finding.stats.timeline);
             // Too few requests for a schedule: no need to sort its times.
             if finding.stats.requests >= options.periodic.min_requests as u64 {
-                let mut timeline = timeline;
                 let sorted = timeline.sort();
                 let mut periodic =
                     periodic::detect(&sorted.times, sorted.res_ms, finding.stats.requests, &options.periodic);
@@ -199,9 +198,6 @@ impl Analysis {
                     )
                 });
                 finding.suppressed = before - periodic.len();
-                // Most clusters have one caller, in a list that grew room for four: a log can
-                // have a hundred thousand such lists, kept to the end.
-                periodic.shrink_to_fit();
                 finding.res_ms = sorted.res_ms;
                 finding.truncated = sorted.truncated;
                 if periodic.is_empty() {
@@ -350,6 +346,25 @@ pub struct Findings {
     pub until: Option<UnixMillis>,
     /// Clusters a report lists, the most requests first (`usize::MAX` for all).
     pub listed_clusters: usize,
+}
+
+impl Findings {
+    /// How many fixed-interval callers the clusters have.
+    #[must_use]
+    pub fn periodic_count(&self) -> usize {
+        self.clusters.iter().map(|c| c.periodic.len()).sum()
+    }
+
+    /// Every fixed-interval caller as (cluster, caller) indices, in the clusters' order: a list
+    /// made at its length (a log can have a hundred thousand callers).
+    #[must_use]
+    pub fn callers(&self) -> Vec<(usize, usize)> {
+        let mut callers = Vec::with_capacity(self.periodic_count());
+        for (ci, c) in self.clusters.iter().enumerate() {
+            callers.extend((0..c.periodic.len()).map(|pi| (ci, pi)));
+        }
+        callers
+    }
 }
 
 #[cfg(test)]

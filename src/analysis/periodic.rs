@@ -856,7 +856,9 @@ fn fold_harmonics(found: &mut [Found], res: f64) {
 fn group(mut found: Vec<Found>, res: f64, total_requests: u64) -> Vec<Periodicity> {
     fold_harmonics(&mut found, res);
     found.sort_by(|a, b| a.period.total_cmp(&b.period));
-    let mut out = Vec::new();
+    // At most a finding per component, and most clusters have one: room for them at once (a
+    // list grown from empty makes room for four, and a log can keep a hundred thousand).
+    let mut out = Vec::with_capacity(found.len());
     let mut i = 0;
     while i < found.len() {
         let mut j = i + 1;

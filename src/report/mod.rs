@@ -240,17 +240,8 @@ fn periodic_reports(findings: &Findings, judgement: &Judgement, listed: usize) -
     // Each caller with its cluster's key read once (in parallel: the keys are scattered over
     // memory, and the order compares them again and again).
     // Listed first, then read in parallel straight into a list of the right length (a list
-    // gathered in parallel from parts of unknown length is copied once more, and a log can
-    // have a hundred thousand callers).
-    let mut callers: Vec<(usize, usize)> =
-        Vec::with_capacity(findings.clusters.iter().map(|c| c.periodic.len()).sum());
-    callers.extend(
-        findings
-            .clusters
-            .iter()
-            .enumerate()
-            .flat_map(|(ci, c)| (0..c.periodic.len()).map(move |pi| (ci, pi))),
-    );
+    // gathered in parallel from parts of unknown length is copied once more).
+    let callers = findings.callers();
     let order: Vec<(f64, Key<'_>, &ClusterFinding, usize, usize)> = callers
         .par_iter()
         .with_min_len(1024)
@@ -458,7 +449,7 @@ impl Report {
         judgement: &Judgement,
     ) -> Self {
         let probes = &judgement.probes;
-        let periodic_total: u64 = findings.clusters.iter().map(|c| c.periodic.len() as u64).sum();
+        let periodic_total = findings.periodic_count() as u64;
         let window = (findings.since, findings.until);
         let listed = findings.listed_clusters;
         let span = findings.span;

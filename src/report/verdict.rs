@@ -70,7 +70,7 @@ pub(super) fn verdict(judgement: &Judgement, findings: &Findings, looked: &Looke
         }
         return format!("Nothing analysed: {}", losses.join(", "));
     }
-    let periodic: usize = findings.clusters.iter().map(|c| c.periodic.len()).sum();
+    let periodic = findings.periodic_count();
     let mut text = if judgement.probe_count() == 0 {
         let mut why: Vec<((&str, &str), usize)> = Vec::new();
         for (_, _, c) in &judgement.cleared {

@@ -126,12 +126,8 @@ impl ProbeRules {
     #[must_use]
     pub fn judge_all(&self, findings: &Findings) -> Judgement {
         let clusters = &findings.clusters;
-        let mut callers: Vec<Caller> = Vec::with_capacity(clusters.iter().map(|c| c.periodic.len()).sum());
-        callers.extend(
-            clusters.iter().enumerate().flat_map(|(ci, c)| {
-                (0..c.periodic.len()).map(move |pi| Caller { cluster: ci, periodic: pi })
-            }),
-        );
+        let callers: Vec<Caller> =
+            findings.callers().into_iter().map(|(cluster, periodic)| Caller { cluster, periodic }).collect();
         // Each distinct user agent classified once (in parallel): a log of many callers mostly
         // has few user agents.
         let user_agents: Vec<Option<&str>> =
@@ -209,15 +205,16 @@ impl ProbeRules {
         // Ties last by where the probe was pushed (callers with a schedule first, each in the
         // clusters' order): a total order, so the parallel sort is deterministic.
         let order = |a: &Ranked<'_>, b: &Ranked<'_>| {
+            let (x, y) = (&a.tally, &b.tally);
             b.estimated_live_sessions
                 .total_cmp(&a.estimated_live_sessions)
-                .then(b.sessions_per_day.total_cmp(&a.sessions_per_day))
+                .then(y.sessions_per_day.total_cmp(&x.sessions_per_day))
                 .then_with(|| a.key.cmp(b.key))
                 .then(a.period_ms.total_cmp(&b.period_ms))
-                .then((a.caller.is_none(), a.cluster, a.caller).cmp(&(
-                    b.caller.is_none(),
-                    b.cluster,
-                    b.caller,
+                .then((x.caller.is_none(), x.cluster, x.caller).cmp(&(
+                    y.caller.is_none(),
+                    y.cluster,
+                    y.caller,
                 )))
         };
         // Only the listed head is put in order and worded: the others are only counted and
@@ -228,14 +225,7 @@ impl ProbeRules {
             listed[i] = true;
         }
         let mut unlisted: Vec<UnlistedProbe> = Vec::with_capacity(probes.len() - head.len());
-        unlisted.extend(probes.iter().zip(&listed).filter(|(_, listed)| !**listed).map(|(r, _)| {
-            UnlistedProbe {
-                cluster: r.cluster,
-                caller: r.caller,
-                severity: r.severity,
-                sessions_per_day: r.sessions_per_day,
-            }
-        }));
+        unlisted.extend(probes.iter().zip(&listed).filter(|(_, listed)| !**listed).map(|(r, _)| r.tally));
         // The head weighed again, in full: a probe the first time, so a probe again (`judge`
         // depends on nothing but its inputs).
         let probes = head
@@ -457,11 +447,9 @@ enum Source {
 /// a hundred thousand), and only those a report lists are weighed again into a [`Probe`].
 struct Ranked<'a> {
     source: Source,
-    cluster: usize,
-    caller: Option<usize>,
+    /// Where it is, how severe, what it costs: what it is kept as when not listed.
+    tally: UnlistedProbe,
     key: &'a ClusterKey,
-    severity: Severity,
-    sessions_per_day: f64,
     estimated_live_sessions: f64,
     period_ms: f64,
 }
@@ -470,11 +458,13 @@ impl<'a> Ranked<'a> {
     fn of(w: &Weighed<'a>, source: Source) -> Self {
         Ranked {
             source,
-            cluster: w.cluster,
-            caller: w.caller,
+            tally: UnlistedProbe {
+                cluster: w.cluster,
+                caller: w.caller,
+                severity: w.severity,
+                sessions_per_day: w.sessions_per_day,
+            },
             key: w.key,
-            severity: w.severity,
-            sessions_per_day: w.sessions_per_day,
             estimated_live_sessions: w.estimated_live_sessions,
             period_ms: w.period_ms,
         }
