@@ -431,33 +431,67 @@ impl Clusters {
         order.par_sort_unstable_by(|a, b| {
             (b.0, a.1).cmp(&(a.0, b.1)).then_with(|| repeated[a.2].key.cmp(&repeated[b.2].key))
         });
-        // The permutation applied in place, cycle by cycle: no second list of a hundred
-        // thousand clusters to allocate (fresh memory, on one thread).
-        // `order[j].2` is where the j-th cluster is; each is marked `usize::MAX` once in place.
         let mut entries = repeated;
-        for start in 0..order.len() {
-            let mut at = start;
-            while order[at].2 != usize::MAX {
-                let next = std::mem::replace(&mut order[at].2, usize::MAX);
-                if next == start {
-                    break;
-                }
-                entries.swap(at, next);
-                at = next;
-            }
-        }
-        drop(order);
+        permute(&mut entries, order.into_iter().map(|(_, _, i)| i).collect());
         single.par_sort_unstable_by(|a, b| a.order_hash.cmp(&b.order_hash).then_with(|| a.key.cmp(&b.key)));
         entries.append(&mut single);
-        // The biggest, for people to read: ties by key.
+        // The biggest, for people to read: ties by key, part by part. Each key is read into its
+        // parts once, and the user agents and hosts (few distinct ones, and long: a user agent
+        // shared by thousands of clusters is otherwise compared in full at every step) are
+        // compared as their ranks among the distinct ones.
         let head = entries.len().min(KEY_ORDERED);
-        entries[..head].par_sort_unstable_by(|a, b| {
-            b.stats
-                .requests()
-                .cmp(&a.stats.requests())
-                .then_with(|| key::parts(&a.key).cmp(&key::parts(&b.key)))
-        });
+        let order: Vec<usize> = {
+            let parts: Vec<_> = entries[..head].iter().map(|s| key::parts(&s.key)).collect();
+            let user_agents = Ranks::among(parts.iter().map(|p| p.0));
+            let hosts = Ranks::among(parts.iter().map(|p| p.1));
+            let mut order: Vec<(u64, u32, u32, &[u8], usize)> = entries[..head]
+                .iter()
+                .zip(&parts)
+                .enumerate()
+                .map(|(i, (s, p))| (s.stats.requests(), user_agents.of(p.0), hosts.of(p.1), p.2, i))
+                .collect();
+            order.par_sort_unstable_by(|a, b| b.0.cmp(&a.0).then((a.1, a.2, a.3).cmp(&(b.1, b.2, b.3))));
+            order.into_iter().map(|o| o.4).collect()
+        };
+        permute(&mut entries[..head], order);
         Ordered { clusters: entries.into_iter().map(OrderedCluster).collect(), count, rest, folded }
+    }
+}
+
+/// Puts `items` in the order `order` gives (`order[j]` is where the j-th item is now), in place,
+/// cycle by cycle: no second list of a hundred thousand clusters to allocate (fresh memory, on
+/// one thread). Each position is marked `usize::MAX` once its item is in place.
+fn permute<T>(items: &mut [T], mut order: Vec<usize>) {
+    debug_assert_eq!(items.len(), order.len());
+    for start in 0..order.len() {
+        let mut at = start;
+        while order[at] != usize::MAX {
+            let next = std::mem::replace(&mut order[at], usize::MAX);
+            if next == start {
+                break;
+            }
+            items.swap(at, next);
+            at = next;
+        }
+    }
+}
+
+/// The ranks of distinct values in their order: comparing two ranks is comparing the values.
+struct Ranks<'a>(super::FastMap<Option<&'a [u8]>, u32>);
+
+impl<'a> Ranks<'a> {
+    fn among(values: impl Iterator<Item = Option<&'a [u8]>>) -> Self {
+        let mut ranks: super::FastMap<Option<&[u8]>, u32> = values.map(|v| (v, 0)).collect();
+        let mut distinct: Vec<Option<&[u8]>> = ranks.keys().copied().collect();
+        distinct.sort_unstable();
+        for (i, v) in distinct.into_iter().enumerate() {
+            ranks.insert(v, position(i));
+        }
+        Ranks(ranks)
+    }
+
+    fn of(&self, value: Option<&[u8]>) -> u32 {
+        self.0.get(&value).copied().unwrap_or(u32::MAX)
     }
 }
 
@@ -761,6 +795,37 @@ mod tests {
         c.observe(&rec("a\u{0}b", "c", "/x", 0, None));
         assert_eq!(c.len(), 2);
     }
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+
+        /// The biggest clusters come by requests, then by key part by part (user agent, host,
+        /// path; a missing part first), as comparing the decoded keys orders them: user agents
+        /// and hosts shared by many clusters, missing, or prefixes of one another.
+        #[test]
+        fn the_head_is_ordered_by_requests_then_key_parts(
+            clusters in proptest::collection::vec((0usize..5, 0usize..4, 0u32..40, 1usize..4), 1..120),
+        ) {
+            const AGENTS: [Option<&str>; 5] = [None, Some("Go"), Some("Go-http-client/1.1"), Some("Mozilla/5.0"), Some("")];
+            const HOSTS: [Option<&str>; 4] = [None, Some("a"), Some("a.example"), Some("b")];
+            let mut table = Clusters::new(true);
+            for (i, &(ua, host, path, n)) in clusters.iter().enumerate() {
+                for j in 0..n {
+                    let mut r = Record::at((i * 10 + j) as i64, TimeResolution::Seconds);
+                    r.user_agent = AGENTS[ua].map(Cow::Borrowed);
+                    r.host = HOSTS[host].map(Cow::Borrowed);
+                    r.target = Some(Cow::Owned(format!("/p{path}")));
+                    table.observe(&r);
+                }
+            }
+            let ordered = table.into_ordered(usize::MAX);
+            let got: Vec<(u64, Vec<u8>)> =
+                ordered.clusters.into_iter().map(|c| (c.requests(), c.0.key.to_vec())).collect();
+            let mut want = got.clone();
+            want.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| key::parts(&a.1).cmp(&key::parts(&b.1))));
+            proptest::prop_assert_eq!(got, want);
+        }
+    }
+
     /// The report order: by requests, ties by key among the biggest, whatever the split.
     #[test]
     fn ordered_by_requests_then_key() {
