@@ -174,13 +174,6 @@ fn round(v: f64) -> f64 {
     }
 }
 
-/// The median absolute deviation of `v` from `center`: a spread that a few outliers do not
-/// move (× 1.4826, a normal distribution's standard deviation).
-fn mad(v: &[f64], center: f64) -> f64 {
-    let mut d: Vec<f64> = v.iter().map(|x| (x - center).abs()).collect();
-    median(&mut d)
-}
-
 /// Sorted request times as beats: requests in the same tick (the same second at 1-s
 /// resolution, within 50 ms at millisecond resolution) are one beat, so that retries and
 /// bursts do not fake short periods.
@@ -199,14 +192,16 @@ fn coalesce(times: &[i64], res_ms: i64) -> Vec<Beat> {
 /// Candidate periods (ms) and a robust spread estimate, if any.
 fn gap_candidates(beats: &[Beat], res: f64) -> Vec<(f64, Option<f64>)> {
     let n = beats.len();
-    let mut out = Vec::new();
+    // Room for every candidate at once: one per gap order and the gap cluster's.
+    let mut out = Vec::with_capacity(KMAX + 1);
     // Medians and gap shares are estimated from at most SAMPLE windows, evenly spread.
     let step = (n / SAMPLE).max(1);
     // The k-th gaps are whole milliseconds: selected (and sorted, below) as integers, which
     // compare in fewer instructions than floats by `total_cmp`, in the same order.
     let mut d: Vec<i64> = Vec::with_capacity(n.min(SAMPLE + 1));
-    // The deviations from each order's median, in one list reused by every order.
-    let mut deviations: Vec<f64> = Vec::new();
+    // The deviations from each order's median, in one list reused by every order: whole
+    // milliseconds too (the median is one of the gaps), selected as integers.
+    let mut deviations: Vec<i64> = Vec::new();
     for k in 1..=KMAX.min(n.saturating_sub(1)) {
         d.clear();
         d.extend((0..n - k).step_by(step).map(|i| beats[i + k].t - beats[i].t));
@@ -220,9 +215,10 @@ fn gap_candidates(beats: &[Beat], res: f64) -> Vec<(f64, Option<f64>)> {
         let within = d.iter().filter(|&&x| (x as f64 - med).abs() <= R_MAX * med).count();
         if within > d.len() / 2 {
             // The MAD and the mean of the gaps near the median, read off the integers.
+            let center = med as i64;
             deviations.clear();
-            deviations.extend(d.iter().map(|&x| (x as f64 - med).abs()));
-            let spread = median(&mut deviations);
+            deviations.extend(d.iter().map(|&x| (x - center).abs()));
+            let spread = median_int(&mut deviations);
             let band = res.max(0.1 * med);
             let close = || d.iter().map(|&x| x as f64).filter(|x| (x - med).abs() <= band);
             let mean = close().sum::<f64>() / close().count().max(1) as f64;
@@ -231,11 +227,16 @@ fn gap_candidates(beats: &[Beat], res: f64) -> Vec<(f64, Option<f64>)> {
     }
     // Gap clusters: the smallest first-order gap shared by a tenth of the gaps.
     let sampled = (0..n.saturating_sub(1)).step_by(step).len();
-    let mut g: Vec<i64> = (0..n.saturating_sub(1))
-        .step_by(step)
-        .map(|i| beats[i + 1].t - beats[i].t)
-        .filter(|&x| x as f64 >= 2.0 * res)
-        .collect();
+    // In the k-th gaps' list, which has room for them: a list collected through a filter
+    // would grow from nothing.
+    let mut g = d;
+    g.clear();
+    g.extend(
+        (0..n.saturating_sub(1))
+            .step_by(step)
+            .map(|i| beats[i + 1].t - beats[i].t)
+            .filter(|&x| x as f64 >= 2.0 * res),
+    );
     g.sort_unstable();
     let need = (sampled / 10).max(3);
     let mut i = 0;
@@ -499,7 +500,9 @@ fn track(beats: &[Beat], anchor: usize, p0: f64, tol: f64) -> Component {
 
 /// Where to start tracking: the first beat, and the earliest beat in the densest phase bin.
 fn anchors(beats: &[Beat], p: f64, tol: f64) -> Vec<usize> {
-    let mut out = vec![0];
+    // The first beat, and one per span: room for them at once.
+    let mut out = Vec::with_capacity(3);
+    out.push(0);
     // A cluster of 256 beats or fewer gives the same answer for both spans: looked at once.
     let spans: &[usize] = if beats.len() > 256 { &[256, beats.len()] } else { &[256] };
     for &span in spans {
@@ -577,9 +580,13 @@ fn score(c: &Component, beats: &[Beat], res: f64) -> Scores {
         let log_evidence = n * ln_kl(f, q) - (LOOK_ELSEWHERE * c.period / (2.0 * c.tol)).ln();
         1.0 - (-log_evidence).exp().min(1.0)
     };
+    // The errors' median absolute deviation from their median: a spread that a few outliers do
+    // not move (× 1.4826, a normal distribution's standard deviation). One list serves both.
     let mut errs = c.errors.clone();
     let center = median(&mut errs);
-    let jitter = 1.4826 * mad(&c.errors, center);
+    errs.clear();
+    errs.extend(c.errors.iter().map(|x| (x - center).abs()));
+    let jitter = 1.4826 * median(&mut errs);
     let jitter_eff = (jitter * jitter - res * res / 6.0).max(0.0).sqrt();
     let tightness = (1.0 - jitter_eff / (0.25 * c.period)).clamp(0.0, 1.0);
     let coverage_factor = (coverage / 0.5).min(1.0);
@@ -767,7 +774,7 @@ fn detect_with(
     let res = res_ms as f64;
     let mut beats = coalesce(times, res_ms);
     beats.truncate(params.max_beats);
-    let mut found: Vec<Found> = Vec::new();
+    let mut found: Vec<Found> = Vec::with_capacity(MAX_COMPONENTS);
     for _ in 0..MAX_COMPONENTS {
         if beats.len() < params.min_beats.max(2) {
             break;
@@ -814,14 +821,12 @@ fn detect_with(
             coverage_factor: s.coverage_factor,
             jitter: s.jitter,
         });
-        let mut taken = vec![false; beats.len()];
-        for &i in &c.assigned {
-            taken[i] = true;
-        }
+        // The beats it took go: their positions are in increasing order.
+        let mut taken = c.assigned.iter().copied().peekable();
         let mut i = 0;
         beats.retain(|_| {
             i += 1;
-            !taken[i - 1]
+            taken.next_if_eq(&(i - 1)).is_none()
         });
     }
     group(found, res, total_requests)
@@ -883,7 +888,7 @@ fn group(mut found: Vec<Found>, res: f64, total_requests: u64) -> Vec<Periodicit
         let requests: u64 = g.iter().map(|c| c.requests).sum();
         let mut spans: Vec<(i64, i64)> = g.iter().map(|c| (c.first, c.last)).collect();
         spans.sort_unstable();
-        let mut pieces: Vec<(i64, i64)> = Vec::new();
+        let mut pieces: Vec<(i64, i64)> = Vec::with_capacity(spans.len());
         for (a, b) in spans {
             match pieces.last_mut() {
                 Some(p) if a <= p.1 => p.1 = p.1.max(b),
