@@ -69,7 +69,22 @@ pub fn run(config: &Config, messages: &mut dyn Write) -> anyhow::Result<Exit> {
     });
     let mut emitter = None;
     let ingested = match config.live {
-        None => ingest::run(&sources, &ingest_options, || Analysis::new(&config.analysis)),
+        None => {
+            // The workers' clusters go to one table once there are many: the total, made apart,
+            // is where the workers' tables and that one are merged.
+            let joint = Arc::new(crate::analysis::cluster::JointTable::default());
+            let make = || Analysis::joining(&config.analysis, &joint);
+            let mut ingested =
+                ingest::run_into(&sources, &ingest_options, make, Analysis::new(&config.analysis));
+            // Nothing is left in it: every worker's table is merged into the total. Were one not,
+            // its clusters would still be counted rather than lost.
+            let rest = joint.rest(config.analysis.raw_paths);
+            debug_assert!(rest.is_empty(), "the joint table is merged into the total");
+            if let Ok(ingested) = &mut ingested {
+                ingested.detector.clusters.merge(rest);
+            }
+            ingested
+        }
         Some(options) => {
             let shared = SharedInputs::default();
             ingest_options.follow = live.clone();

@@ -249,6 +249,12 @@ fn the_memory_budget_folds_the_long_tail_keeps_the_probe_and_says_so() {
     let whole = run_json(&["--max-memory", "0", path], None).report;
     assert_eq!(whole["summary"]["folded"]["clusters"], 0);
     assert_eq!(whole["summary"]["clusters"], 57_600 + 2);
+    // Without a budget, workers that each see tens of thousands of keys fill one table
+    // together: the same report whatever the threads and pieces.
+    for (threads, chunk) in [("1", "65536"), ("2", "4096"), ("8", "65536")] {
+        let run = run_json(&["--max-memory", "0", "--threads", threads, "--chunk-bytes", chunk, path], None);
+        assert_eq!(run.report, whole, "{threads} threads, pieces of {chunk}");
+    }
 
     // With pieces of 64 KiB, none may be kept apart by a worker (one piece could reach the
     // budget); with pieces of 4 KiB, the first are kept apart until the budget comes near (the

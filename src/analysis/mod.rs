@@ -158,6 +158,16 @@ impl Analysis {
         }
     }
 
+    /// An empty analysis for a worker of a batch run, whose clusters go to `table` with the
+    /// other workers' once there are many ([`cluster::Clusters::joining`]). Every one made must
+    /// be merged into the run's total (as [`crate::ingest::run_into`] does in a batch run).
+    #[must_use]
+    pub fn joining(options: &AnalysisOptions, table: &std::sync::Arc<cluster::JointTable>) -> Self {
+        let mut analysis = Analysis::new(options);
+        analysis.clusters = analysis.clusters.joining(table);
+        analysis
+    }
+
     /// Analyses every cluster (in parallel), in the cluster table's order
     /// ([`cluster::Clusters::into_ordered`]). Output never depends on thread count.
     #[must_use]

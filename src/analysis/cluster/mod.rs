@@ -96,6 +96,12 @@ impl Part {
     }
 }
 
+/// A part of the joint table. One that a panicked worker left locked is still usable: the panic
+/// itself is reported when the workers are joined.
+fn lock(part: &std::sync::Mutex<Part>) -> std::sync::MutexGuard<'_, Part> {
+    part.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 /// A slot's position as the index stores it. A part would need hundreds of gigabytes of
 /// clusters to reach `u32::MAX` (and `--max-memory` folds them long before).
 fn position(i: usize) -> u32 {
@@ -121,6 +127,62 @@ pub struct Clusters {
     times: usize,
     /// Clusters folded away to stay within a memory budget.
     folded: Folded,
+    /// The table this one fills with the other workers of a batch run, once its own has grown
+    /// past [`JOINT_AT`] clusters ([`Clusters::joining`]).
+    joint: Joint,
+    /// Records go to the joint table, not to `parts`.
+    in_joint: bool,
+    /// Clusters this table added to the joint table: part of its [`Clusters::footprint`] until
+    /// the joint table is merged into a total.
+    joint_len: usize,
+}
+
+/// The clusters the workers of a batch run hold together, once each one's own table would be a
+/// copy of much of the others' (a log of many keys, each seen all along it: every worker sees
+/// every key). Each worker then looks its records up here, a part under its lock, rather than
+/// in a table of its own: the clusters are held once, not once per worker, and there is no
+/// merge of whole tables at the end.
+///
+/// A log of few keys never gets here: its workers' tables stay small, in their caches, and
+/// lock-free.
+#[derive(Debug, Default)]
+pub struct JointTable {
+    parts: [std::sync::Mutex<Part>; PARTS],
+    /// Workers' tables given this one and not yet merged into a total.
+    holders: std::sync::atomic::AtomicUsize,
+}
+
+impl JointTable {
+    /// What the table holds, leaving it empty.
+    fn take(&self) -> [Part; PARTS] {
+        std::array::from_fn(|i| std::mem::take(&mut *lock(&self.parts[i])))
+    }
+
+    /// What is left in the table: nothing, once every table given it was merged into a total
+    /// (the last one brings it in); else those clusters, for the caller to merge rather than
+    /// lose.
+    #[must_use]
+    pub fn rest(&self, raw_paths: bool) -> Clusters {
+        Clusters { parts: self.take(), ..Clusters::new(raw_paths) }
+    }
+}
+
+/// Clusters (per worker) past which a worker moves its table into the [`JointTable`]: 16,384
+/// clusters are about 8 MB of statistics, what a processor's caches can still serve.
+const JOINT_AT: usize = 1 << 14;
+
+/// A worker's handle on the [`JointTable`] of its run. The table belongs to every handle; the
+/// last one merged into a total ([`Clusters::merge`]) brings in what it holds.
+#[derive(Debug, Default)]
+struct Joint(Option<std::sync::Arc<JointTable>>);
+
+impl Clone for Joint {
+    /// A copy of a table is never part of a run's joint table (only a run's workers are, and
+    /// they are not copied).
+    fn clone(&self) -> Self {
+        debug_assert!(self.0.is_none(), "a table filling a joint table is not copied");
+        Joint(None)
+    }
 }
 
 /// Clusters folded into counts to keep the table within its memory budget
@@ -181,7 +243,21 @@ impl Clusters {
             repeated: 0,
             times: 0,
             folded: Folded::default(),
+            joint: Joint::default(),
+            in_joint: false,
+            joint_len: 0,
         }
+    }
+
+    /// This table, to fill `table` with the other workers of a batch run once it grows past
+    /// [`JOINT_AT`] clusters. Every table given it must be merged into the run's total (the
+    /// last one merged brings the joint table in), and none observes after its
+    /// [`Clusters::split_off`].
+    #[must_use]
+    pub fn joining(mut self, table: &std::sync::Arc<JointTable>) -> Self {
+        table.holders.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+        self.joint = Joint(Some(std::sync::Arc::clone(table)));
+        self
     }
 
     /// The clusters so far, leaving this table empty but with its caches.
@@ -193,13 +269,20 @@ impl Clusters {
         taken.repeated = std::mem::take(&mut self.repeated);
         taken.times = std::mem::take(&mut self.times);
         taken.folded = std::mem::take(&mut self.folded);
+        // What was put in the joint table goes with the handle; this table records on its own.
+        taken.joint = std::mem::take(&mut self.joint);
+        taken.joint_len = std::mem::take(&mut self.joint_len);
+        self.in_joint = false;
         taken
     }
 
     /// Estimated bytes the table holds.
     #[must_use]
     pub fn footprint(&self) -> usize {
-        self.len() * CLUSTER_BYTES + self.key_bytes + self.repeated * REPEATED_BYTES + self.times * TIME_BYTES
+        (self.len() + self.joint_len) * CLUSTER_BYTES
+            + self.key_bytes
+            + self.repeated * REPEATED_BYTES
+            + self.times * TIME_BYTES
     }
 
     /// An upper bound of this table's share of the [`Clusters::footprint`] of any table it is
@@ -207,7 +290,9 @@ impl Clusters {
     /// repeated, and never adds clusters, keys or times).
     #[must_use]
     pub fn footprint_bound(&self) -> usize {
-        self.len() * (CLUSTER_BYTES + REPEATED_BYTES) + self.key_bytes + self.times * TIME_BYTES
+        (self.len() + self.joint_len) * (CLUSTER_BYTES + REPEATED_BYTES)
+            + self.key_bytes
+            + self.times * TIME_BYTES
     }
 
     /// The most that observing `bytes` bytes of log in at most `lines` lines can add to
@@ -289,7 +374,11 @@ impl Clusters {
         }
         h.write(path.as_bytes());
         let hash = h.finish();
-        let part = &mut self.parts[part(hash)];
+        let mut locked = None;
+        let part = match self.joint.0.as_deref() {
+            Some(joint) if self.in_joint => &mut **locked.insert(lock(&joint.parts[part(hash)])),
+            _ => &mut self.parts[part(hash)],
+        };
         if let Some(slot) =
             part.find(hash, user_agent, host, path).and_then(|i| part.slots.get_mut(i as usize))
         {
@@ -308,11 +397,59 @@ impl Clusters {
             self.key_bytes += key.len();
             self.times += 1;
             part.insert(slot);
+            drop(locked);
+            if self.in_joint {
+                self.joint_len += 1;
+            } else if self.joint.0.is_some() && self.len() >= JOINT_AT {
+                self.join();
+            }
         }
     }
 
+    /// Moves this table's clusters into the joint table, where its records go from now on.
+    fn join(&mut self) {
+        let Some(joint) = self.joint.0.clone() else { return };
+        for (i, theirs) in joint.parts.iter().enumerate() {
+            let mut theirs = lock(theirs);
+            let before = theirs.slots.len();
+            let both = merge_part(&mut theirs, std::mem::take(&mut self.parts[i]));
+            self.joint_len += theirs.slots.len() - before;
+            drop(theirs);
+            self.uncount(&both);
+        }
+        self.in_joint = true;
+    }
+
+    /// Takes off what a merge found counted twice.
+    fn uncount(&mut self, both: &Shared) {
+        self.key_bytes -= both.key_bytes;
+        self.repeated = self.repeated.saturating_add_signed(-both.repeated);
+        self.times -= both.times;
+    }
+
     /// Absorbs another instance's clusters, a part at a time in parallel.
-    pub fn merge(&mut self, other: Clusters) {
+    ///
+    /// The last table of a run's workers merged brings their joint table in.
+    pub fn merge(&mut self, mut other: Clusters) {
+        let joint = std::mem::take(&mut other.joint);
+        self.joint_len += other.joint_len;
+        self.merge_parts(other);
+        let Some(joint) = joint.0 else { return };
+        if joint.holders.fetch_sub(1, std::sync::atomic::Ordering::AcqRel) == 1 {
+            let joint = joint.rest(self.raw_paths);
+            debug_assert_eq!(
+                joint.len(),
+                self.joint_len,
+                "every cluster added to the joint table is counted"
+            );
+            self.joint_len = 0;
+            // Its keys, times and repeated clusters were counted by the workers that added them.
+            self.merge_parts(joint);
+        }
+    }
+
+    /// [`Clusters::merge`] of the clusters `other` holds itself.
+    fn merge_parts(&mut self, other: Clusters) {
         self.key_bytes += other.key_bytes;
         self.repeated += other.repeated;
         self.times += other.times;
@@ -326,9 +463,7 @@ impl Clusters {
             parts.into_par_iter().map(|(mine, theirs)| merge_part(mine, theirs)).collect()
         };
         for m in merged {
-            self.key_bytes -= m.key_bytes;
-            self.repeated = self.repeated.saturating_add_signed(-m.repeated);
-            self.times -= m.times;
+            self.uncount(&m);
         }
     }
 
@@ -823,6 +958,50 @@ mod tests {
             let mut want = got.clone();
             want.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| key::parts(&a.1).cmp(&key::parts(&b.1))));
             proptest::prop_assert_eq!(got, want);
+        }
+    }
+
+    /// Workers whose tables grow past [`JOINT_AT`] fill one joint table; merged into a total in
+    /// any order, they give what one table of every record gives, with the same footprint
+    /// (nothing counted twice, nothing lost), and the joint table is left empty.
+    #[test]
+    fn workers_filling_a_joint_table_give_what_one_table_gives() {
+        // An odd number of keys: each worker's share of the records holds every key alike.
+        let keys = 2 * JOINT_AT + 1;
+        let records: Vec<(String, i64)> =
+            (0..3 * keys).map(|i| (format!("/k{}", i % keys), 10_000 * (i / keys) as i64)).collect();
+        let mut one = Clusters::new(true);
+        for (path, t) in &records {
+            one.observe(&rec("probe", "h", path, *t, None));
+        }
+        for order in [[0usize, 1, 2], [2, 0, 1]] {
+            let joint = std::sync::Arc::new(JointTable::default());
+            let mut workers: Vec<Clusters> = (0..3).map(|_| Clusters::new(true).joining(&joint)).collect();
+            // Two workers pass the mark, the second finding many of its keys already there; the
+            // third, with an eighth of the records, keeps its own table.
+            for (i, (path, t)) in records.iter().enumerate() {
+                let w = [0, 0, 1, 1, 0, 0, 1, 2][i % 8];
+                workers[w].observe(&rec("probe", "h", path, *t, None));
+            }
+            assert!(workers[0].in_joint && workers[1].in_joint && !workers[2].in_joint);
+            let mut total = Clusters::new(true);
+            for w in order {
+                total.merge(workers[w].split_off());
+            }
+            assert!(joint.rest(true).is_empty(), "the last table merged brought the joint table in");
+            assert_eq!(total.len(), keys);
+            assert_eq!(total.footprint(), one.footprint());
+            let listed = |c: Clusters| {
+                c.into_ordered(usize::MAX)
+                    .clusters
+                    .into_iter()
+                    .map(|c| {
+                        let (key, stats) = c.into_parts();
+                        (key.path().to_owned(), stats.requests, stats.timeline.len())
+                    })
+                    .collect::<Vec<_>>()
+            };
+            assert_eq!(listed(total), listed(one.clone()));
         }
     }
 
