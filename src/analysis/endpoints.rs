@@ -67,8 +67,12 @@ impl Endpoints {
         if self.extra.iter().any(|h| h == path) {
             return Some(Endpoint::Health);
         }
-        if let Some(i) = self.set.matches(path).iter().next() {
-            return self.kinds.get(i).copied();
+        // Most paths match none: `is_match` stops at the first match and lists none, where
+        // `matches` runs every pattern to the end.
+        if self.set.is_match(path) {
+            if let Some(i) = self.set.matches(path).iter().next() {
+                return self.kinds.get(i).copied();
+            }
         }
         is_health_segment(path.trim_end_matches('/').rsplit('/').next().unwrap_or(""))
             .then_some(Endpoint::Health)
@@ -97,14 +101,18 @@ fn extension(path: &str) -> Option<&str> {
 /// assets, `/robots.txt`, `/favicon.ico`, sitemaps and feeds, API and JSON endpoints.
 #[must_use]
 pub fn is_sessionless_by_name(path: &str) -> bool {
-    let lower = path.to_ascii_lowercase();
-    extension(&lower).is_some_and(|e| {
-        STATIC_EXTENSIONS.contains(&e) || matches!(e, "json" | "xml" | "txt" | "rss" | "atom")
-    }) || lower == "/api"
-        || lower.contains("/api/")
-        || lower.starts_with("/graphql")
-        || lower.starts_with("/static/")
-        || lower.starts_with("/assets/")
+    // Compared without regard to case, with no lowercased copy: every probe's path is asked.
+    let starts = |prefix: &str| path.get(..prefix.len()).is_some_and(|p| p.eq_ignore_ascii_case(prefix));
+    extension(path).is_some_and(|e| {
+        STATIC_EXTENSIONS
+            .iter()
+            .chain(&["json", "xml", "txt", "rss", "atom"])
+            .any(|x| x.eq_ignore_ascii_case(e))
+    }) || path.eq_ignore_ascii_case("/api")
+        || path.as_bytes().windows(5).any(|w| w.eq_ignore_ascii_case(b"/api/"))
+        || starts("/graphql")
+        || starts("/static/")
+        || starts("/assets/")
 }
 
 /// True when a segment of `path` is a login or auth word (`/login`, `/oauth2/authorize`).
@@ -189,6 +197,28 @@ mod tests {
         }
         for p in ["/", "/login", "/dashboard", "/orders/:id", "/admin", "/blog/feed"] {
             assert!(!is_sessionless_by_name(p), "{p}");
+        }
+    }
+
+    proptest::proptest! {
+        /// Names are compared without regard to case: as on a lowercased copy of the path.
+        #[test]
+        fn sessionless_by_name_ignores_case(
+            parts in proptest::collection::vec(
+                proptest::sample::select(vec!["/", "API", "api", "/Api/", "x", ".", "JSON", "Js", "static", "/ASSETS/", "GraphQL", "é", "txt"]),
+                0..8,
+            ),
+        ) {
+            let path: String = parts.concat();
+            let lower = path.to_ascii_lowercase();
+            let reference = extension(&lower).is_some_and(|e| {
+                STATIC_EXTENSIONS.contains(&e) || matches!(e, "json" | "xml" | "txt" | "rss" | "atom")
+            }) || lower == "/api"
+                || lower.contains("/api/")
+                || lower.starts_with("/graphql")
+                || lower.starts_with("/static/")
+                || lower.starts_with("/assets/");
+            proptest::prop_assert_eq!(is_sessionless_by_name(&path), reference, "{}", path);
         }
     }
 
