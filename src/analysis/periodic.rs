@@ -28,6 +28,8 @@
 //!
 //! Cost: O(N log N) per cluster in its beats, a few tens of passes at most.
 
+use smallvec::SmallVec;
+
 use crate::model::UnixMillis;
 
 /// Tunables of the detector, with the defaults the tests and the evaluation use.
@@ -499,9 +501,9 @@ fn track(beats: &[Beat], anchor: usize, p0: f64, tol: f64) -> Component {
 }
 
 /// Where to start tracking: the first beat, and the earliest beat in the densest phase bin.
-fn anchors(beats: &[Beat], p: f64, tol: f64) -> Vec<usize> {
-    // The first beat, and one per span: room for them at once.
-    let mut out = Vec::with_capacity(3);
+fn anchors(beats: &[Beat], p: f64, tol: f64) -> SmallVec<[usize; 3]> {
+    // The first beat, and one per span.
+    let mut out = SmallVec::new();
     out.push(0);
     // A cluster of 256 beats or fewer gives the same answer for both spans: looked at once.
     let spans: &[usize] = if beats.len() > 256 { &[256, beats.len()] } else { &[256] };
@@ -774,7 +776,7 @@ fn detect_with(
     let res = res_ms as f64;
     let mut beats = coalesce(times, res_ms);
     beats.truncate(params.max_beats);
-    let mut found: Vec<Found> = Vec::with_capacity(MAX_COMPONENTS);
+    let mut found: SmallVec<[Found; MAX_COMPONENTS]> = SmallVec::new();
     for _ in 0..MAX_COMPONENTS {
         if beats.len() < params.min_beats.max(2) {
             break;
@@ -858,7 +860,7 @@ fn fold_harmonics(found: &mut [Found], res: f64) {
 
 /// Components with the same period are one finding: concurrent ones are phases, sequential
 /// ones a restart.
-fn group(mut found: Vec<Found>, res: f64, total_requests: u64) -> Vec<Periodicity> {
+fn group(mut found: SmallVec<[Found; MAX_COMPONENTS]>, res: f64, total_requests: u64) -> Vec<Periodicity> {
     fold_harmonics(&mut found, res);
     found.sort_by(|a, b| a.period.total_cmp(&b.period));
     // At most a finding per component, and most clusters have one: room for them at once (a
@@ -876,7 +878,8 @@ fn group(mut found: Vec<Found>, res: f64, total_requests: u64) -> Vec<Periodicit
         let w = |f: fn(&Found) -> f64| g.iter().map(|c| f(c) * c.beats as f64).sum::<f64>() / beats as f64;
         // Phases: the most components active at one time.
         let weight = |c: &Found| i32::try_from(c.phases).unwrap_or(1);
-        let mut edges: Vec<(i64, i32)> =
+        // A group is at most MAX_COMPONENTS components: its lists fit on the stack.
+        let mut edges: SmallVec<[(i64, i32); 2 * MAX_COMPONENTS]> =
             g.iter().flat_map(|c| [(c.first, weight(c)), (c.last, -weight(c))]).collect();
         edges.sort_by_key(|&(t, d)| (t, -d));
         let (mut now, mut phases) = (0i32, 0i32);
@@ -886,9 +889,9 @@ fn group(mut found: Vec<Found>, res: f64, total_requests: u64) -> Vec<Periodicit
         }
         let phases = usize::try_from(phases.max(1)).unwrap_or(1);
         let requests: u64 = g.iter().map(|c| c.requests).sum();
-        let mut spans: Vec<(i64, i64)> = g.iter().map(|c| (c.first, c.last)).collect();
+        let mut spans: SmallVec<[(i64, i64); MAX_COMPONENTS]> = g.iter().map(|c| (c.first, c.last)).collect();
         spans.sort_unstable();
-        let mut pieces: Vec<(i64, i64)> = Vec::with_capacity(spans.len());
+        let mut pieces: SmallVec<[(i64, i64); MAX_COMPONENTS]> = SmallVec::new();
         for (a, b) in spans {
             match pieces.last_mut() {
                 Some(p) if a <= p.1 => p.1 = p.1.max(b),
