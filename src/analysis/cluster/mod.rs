@@ -250,7 +250,7 @@ impl Clusters {
     }
 
     /// This table, to fill `table` with the other workers of a batch run once it grows past
-    /// [`JOINT_AT`] clusters. Every table given it must be merged into the run's total (the
+    /// 16,384 clusters. Every table given it must be merged into the run's total (the
     /// last one merged brings the joint table in), and none observes after its
     /// [`Clusters::split_off`].
     #[must_use]
@@ -930,6 +930,7 @@ mod tests {
         c.observe(&rec("a\u{0}b", "c", "/x", 0, None));
         assert_eq!(c.len(), 2);
     }
+
     proptest::proptest! {
         #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
 
