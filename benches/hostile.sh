@@ -62,10 +62,16 @@ ROUNDS=${ROUNDS:-5}
 best() { sort -n | head -1; }
 for _ in $(seq "$ROUNDS"); do
     for log in common probes; do
-        /usr/bin/time -f "$log %e" "$NF" --format json "$WORK/$log.log" 2>&1 > /dev/null | tail -1
+        /usr/bin/time -f "$log %e %U %S" "$NF" --format json "$WORK/$log.log" 2>&1 > /dev/null | tail -1
     done
 done > "$WORK/rounds.txt"
 common=$(awk '$1 == "common" {print $2}' "$WORK/rounds.txt" | best)
 probes=$(awk '$1 == "probes" {print $2}' "$WORK/rounds.txt" | best)
 echo "fastest of $ROUNDS alternating: common $common s, probes $probes s, ratio $(awk -v p="$probes" -v c="$common" 'BEGIN { printf "%.2f", p / c }')"
+# Each round's pair (common, then probes) as a ratio of wall time and of CPU time (user and
+# system, which the VM's scheduling moves less): lowest, median and highest.
+spread() { sort -n | awk '{ v[NR] = $1 } END { printf "%.2f–%.2f, median %.2f", v[1], v[NR], (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2) }'; }
+paste - - < "$WORK/rounds.txt" > "$WORK/pairs.txt"
+echo "each pair, wall: $(awk '{ print $6 / $2 }' "$WORK/pairs.txt" | spread) ($(awk '$6 / $2 > 2' "$WORK/pairs.txt" | wc -l) of $ROUNDS over 2)"
+echo "each pair, CPU: $(awk '{ print ($7 + $8) / ($3 + $4) }' "$WORK/pairs.txt" | spread)"
 
