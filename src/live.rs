@@ -39,6 +39,10 @@ pub struct Window {
     /// Under `--follow`: no report is made until the inputs' history is read
     /// ([`Detector::history_read`]); with `--replay`, every slot is reported.
     waiting_for_history: bool,
+    /// The log time of the history's report: a slot mark at or before it is not reported again
+    /// (records after that report and before the next mark go in the next report), so the
+    /// reports' times only go forward.
+    history_reported_at: Option<i64>,
 }
 
 impl Window {
@@ -54,6 +58,7 @@ impl Window {
             panes: VecDeque::new(),
             emit,
             waiting_for_history: live.follow,
+            history_reported_at: None,
         }
     }
 
@@ -95,6 +100,7 @@ impl Detector for Window {
             panes: VecDeque::new(),
             emit: None,
             waiting_for_history: false,
+            history_reported_at: None,
         }
     }
 
@@ -107,13 +113,13 @@ impl Detector for Window {
         // (`IngestOptions::history_slot_ms`), so the panes are first dropped as of that record's
         // slot, as a report every slot would have dropped them.
         self.waiting_for_history = false;
-        let latest = self.panes.iter().map(|(_, a)| &a.span).chain([&self.current.span]);
-        if let Some(last) = latest.filter_map(|s| s.range.map(|(_, b)| b)).max() {
+        let at = latest_time(self);
+        if let Some(last) = at {
             self.drop_before(last.div_euclid(self.slot_ms).saturating_mul(self.slot_ms));
         }
+        self.history_reported_at = at;
         if let Some(emit) = &self.emit {
             let analysis = self.snapshot();
-            let at = analysis.span.range.map(|(_, last)| last);
             if let Ok(mut e) = emit.lock() {
                 e.emit(analysis, at, false);
             }
@@ -123,10 +129,11 @@ impl Detector for Window {
     fn advance(&mut self, slot: i64) {
         let at = slot.saturating_mul(self.slot_ms);
         // While following, the history the inputs held is read first with no report for each
-        // of its slots (each would be overwritten a moment later): it is reported once, at the
-        // mark that follows it (`history_read`).
-        // No report before the first slot: there is nothing to report yet.
-        if !self.panes.is_empty() && !self.waiting_for_history {
+        // of its slots (each would be overwritten a moment later): it is reported once, as of its
+        // latest record (`history_read`), and a mark at or before that record is not reported
+        // again. No report before the first slot: there is nothing to report yet.
+        let reported = self.history_reported_at.is_some_and(|h| at <= h);
+        if !self.panes.is_empty() && !self.waiting_for_history && !reported {
             if let Some(emit) = &self.emit {
                 let analysis = self.snapshot();
                 if let Ok(mut e) = emit.lock() {
@@ -143,6 +150,12 @@ impl Detector for Window {
         }
         self.drop_before(at);
     }
+}
+
+/// The time of the latest record a window holds.
+fn latest_time(window: &Window) -> Option<i64> {
+    let spans = window.panes.iter().map(|(_, a)| &a.span).chain([&window.current.span]);
+    spans.filter_map(|s| s.range.map(|(_, b)| b)).max()
 }
 
 impl Window {

@@ -218,6 +218,41 @@ fn follow_reads_every_line_once_through_rotation_and_truncation() {
     assert_eq!(last["malformed"], 0);
 }
 
+/// The history is reported as of its latest record, in the middle of a minute; a record later
+/// in that same minute must not bring a second report dated at the minute's start (back in log
+/// time, and a repeat of what was reported): the reports' times only go forward.
+#[cfg(unix)]
+#[test]
+fn reports_after_a_followed_history_go_forward_in_log_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("access.log");
+    append(&log, &[0, 20, 30].map(|s| person(T0 + s, s)));
+    let mut child = Command::new(assert_cmd::cargo::cargo_bin("nginx-forensics"))
+        .args(["--follow", "--format", "events", "--every", "1m"])
+        .arg(&log)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (out, reader) = collect_stdout(&mut child);
+    wait_for_lines(&out, 3);
+    append(&log, &[40, 70].map(|s| person(T0 + s, s)));
+    wait_for_lines(&out, 4);
+    append(&log, &[130].map(|s| person(T0 + s, s)));
+    wait_for_lines(&out, 5);
+    rustix_kill(child.id());
+    assert_eq!(child.wait().unwrap().code(), Some(0));
+    reader.join().unwrap();
+    let events = events(&out.lock().unwrap());
+    let beats: Vec<(i64, u64)> = events
+        .iter()
+        .filter(|e| e["event"] == "heartbeat")
+        .map(|e| (at(e) - T0, e["lines"].as_u64().unwrap()))
+        .collect();
+    assert_eq!(beats, [(30, 3), (60, 4), (120, 5), (130, 6)], "(seconds after T0, lines) of each report");
+    assert!(events.windows(2).all(|w| at(&w[0]) <= at(&w[1])), "{events:?}");
+}
+
 #[cfg(unix)]
 fn rustix_kill(pid: u32) {
     Command::new("kill").args(["-TERM", &pid.to_string()]).status().unwrap();
