@@ -300,7 +300,9 @@ fn colour_is_opt_in_when_not_a_terminal_and_never_in_other_formats() {
     let (_, plain, _) = run(&[incident], None);
     assert!(!plain.contains(&0x1b), "not a terminal: no colour by default");
     let (_, coloured, _) = run(&["--color", "always", incident], None);
-    assert!(text(coloured).starts_with("\u{1b}[1;31m1 probe creates ~8,640 sessions/day\u{1b}[0m"));
+    let first = text(coloured).lines().next().unwrap().to_owned();
+    assert!(first.starts_with("\u{1b}[1;31m1 probe creates ~8,640 sessions/day;"), "{first:?}");
+    assert!(first.ends_with("\u{1b}[0m"), "the verdict's colour ends on its line: {first:?}");
     let (_, md, _) = run(&["--color", "always", "--format", "markdown", incident], None);
     assert!(!md.contains(&0x1b));
     let mut cmd = bin();

@@ -243,3 +243,48 @@ fn a_user_agent_key_spelled_differently_is_named_with_the_flag_to_use() {
     assert_eq!(input(&fixed.report, 0)["hint"], Value::Null);
     assert_eq!(fixed.report["clusters"][0]["user_agent"], "curl/8");
 }
+
+/// A caller of one request a beat every `period` s, `beats` times from 2019-05-24T18:40:00Z, on
+/// a path that makes sessions.
+fn slow_probe(period: i64, beats: i64) -> Vec<u8> {
+    (0..beats)
+        .map(|k| {
+            format!(
+                "{{\"msec\":\"{}.000\",\"host\":\"admin\",\"request\":\"GET / HTTP/1.1\",\"status\":\"302\",\"http_user_agent\":\"Go-http-client/1.1\"}}\n",
+                1_558_723_200 + period * k
+            )
+        })
+        .collect::<String>()
+        .into_bytes()
+}
+
+/// A log too short to show a slow caller says so: never a bare all-clear after a few seconds of
+/// log. What it says is true: a caller of one request a beat at the period it names is found,
+/// and one slower is not, in the same span (a caller of several requests a beat needs fewer
+/// beats, hence "may").
+#[test]
+fn a_short_log_says_which_callers_it_cannot_see() {
+    let short = run_json(&[], Some(slow_probe(10, 3)));
+    assert_eq!(
+        verdict(&short.report),
+        "No probe creates sessions (0 periodic caller(s)); only 20 s of log time: no schedule can be seen in less than 60 s"
+    );
+    // Eight beats a minute apart: 7 min of log, so a caller every 60 s is the slowest seen.
+    let seen = run_json(&[], Some(slow_probe(60, 8)));
+    assert_eq!(
+        verdict(&seen.report),
+        "1 probe creates ~1,440 sessions/day; only 7 min of log time: callers slower than every 60 s may be missed"
+    );
+    // A slower caller in that span has seven beats: it is not found, as the verdict warned.
+    let missed = run_json(&[], Some(slow_probe(70, 7)));
+    assert_eq!(missed.report["summary"]["probes"], 0);
+    assert!(verdict(&missed.report).ends_with("callers slower than every 60 s may be missed"));
+    // Long enough for a caller every 5 min: nothing to warn of.
+    let long = run_json(&[], Some(slow_probe(300, 8)));
+    assert_eq!(verdict(&long.report), "1 probe creates ~288 sessions/day");
+    let day = run_json(&[path(&sample("incident.jsonl"))], None);
+    assert!(
+        verdict(&day.report)
+            .ends_with("only 20 min of log time: callers slower than every 2.85 min may be missed")
+    );
+}

@@ -240,6 +240,11 @@ impl Analysis {
             since: options.since,
             until: options.until,
             listed_clusters: options.listed_clusters.unwrap_or(usize::MAX),
+            longest_visible_period_ms: self
+                .span
+                .range
+                .map(|(a, b)| options.periodic.longest_visible_period_ms(b.saturating_sub(a))),
+            min_schedule_span_ms: options.periodic.min_span_ms,
         }
     }
 }
@@ -356,6 +361,12 @@ pub struct Findings {
     pub until: Option<UnixMillis>,
     /// Clusters a report lists, the most requests first (`usize::MAX` for all).
     pub listed_clusters: usize,
+    /// The longest period a caller of one request a beat can have and still be found in the
+    /// analysed span ([`periodic::PeriodicParams::longest_visible_period_ms`]); `None` with no
+    /// records.
+    pub longest_visible_period_ms: Option<i64>,
+    /// The least span (ms) in which a schedule is found at all.
+    pub min_schedule_span_ms: i64,
 }
 
 impl Findings {

@@ -59,6 +59,21 @@ impl Default for PeriodicParams {
     }
 }
 
+impl PeriodicParams {
+    /// The longest period (ms) a caller sending one request a beat can have and still be found
+    /// in `span_ms` of log time: it needs `min_requests` (and `min_beats`) beats, so that many
+    /// periods less one fit in the span; 0 when the span is shorter than `min_span_ms`, where no
+    /// schedule is found at all.
+    #[must_use]
+    pub fn longest_visible_period_ms(&self, span_ms: i64) -> i64 {
+        if span_ms < self.min_span_ms {
+            return 0;
+        }
+        let gaps = self.min_requests.max(self.min_beats).max(2) - 1;
+        span_ms / i64::try_from(gaps).unwrap_or(i64::MAX)
+    }
+}
+
 /// Highest order of gaps (`t[i+k] − t[i]`) proposed as periods: up to eight callers sharing a
 /// key at different phases.
 const KMAX: usize = 8;

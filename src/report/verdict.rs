@@ -2,6 +2,7 @@
 //! run could not look; with no probe, why each periodic caller is not one.
 
 use super::InputSummary;
+use super::units::human_seconds;
 use super::view::thousands;
 use crate::analysis::Findings;
 use crate::analysis::agents::CallerKind;
@@ -106,6 +107,9 @@ pub(super) fn verdict(judgement: &Judgement, findings: &Findings, looked: &Looke
             looked.losses().join(", ")
         ));
     }
+    if let (Some(longest), Some((first, last))) = (findings.longest_visible_period_ms, findings.span) {
+        text.push_str(&too_short(longest, last.saturating_sub(first), findings.min_schedule_span_ms));
+    }
     let folded = &findings.folded;
     if folded.clusters > 0 {
         text.push_str(&format!(
@@ -125,6 +129,30 @@ pub(super) fn verdict(judgement: &Judgement, findings: &Findings, looked: &Looke
         ));
     }
     text
+}
+
+/// The slowest interval monitors commonly use (uptime checkers, scrape jobs): a log too short
+/// to show a caller this slow says so in the verdict.
+const SLOW_MONITOR_MS: i64 = 5 * 60_000;
+
+/// What a short log cannot show, as a clause of the verdict (empty when it shows a caller every
+/// [`SLOW_MONITOR_MS`]): `longest` is the longest period a caller can have and be found in `span`.
+fn too_short(longest: i64, span: i64, min_span: i64) -> String {
+    let human = |ms: i64| human_seconds((ms / 1000) as f64);
+    if longest >= SLOW_MONITOR_MS {
+        String::new()
+    } else if span == 0 {
+        "; every record has the same time: no schedule can be seen".to_owned()
+    } else if longest == 0 {
+        let span = human_seconds(span as f64 / 1000.0);
+        format!("; only {span} of log time: no schedule can be seen in less than {}", human(min_span))
+    } else {
+        format!(
+            "; only {} of log time: callers slower than every {} may be missed",
+            human(span),
+            human(longest)
+        )
+    }
 }
 
 /// Why a caller is not a probe, in a few words for counting in the verdict: one, and several.
