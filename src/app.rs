@@ -3,7 +3,7 @@
 use std::io::{self, Write};
 use std::path::Path;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
@@ -44,10 +44,18 @@ pub fn run(config: &Config, messages: &mut dyn Write) -> anyhow::Result<Exit> {
         stdout_is_open()?;
     }
     let live = config.live.filter(|l| l.follow).map(|_| Live::default());
-    if config.output.is_some() || live.is_some() {
+    let Discovery { sources, problems } = discover(&config.paths);
+    // A batch run reading a stream on stdin (`tail -F access.log | nginx-forensics`) reports
+    // when the stream ends; Ctrl-C ends the writer too, so the first SIGINT lets the stream
+    // end and the report be made rather than losing it.
+    let stdin_stream =
+        live.is_none() && sources.iter().any(|s| matches!(s, Source::Stdin)) && !stdin_is_a_file();
+    if stdin_stream {
+        STDIN_STREAM.store(StreamState::Reading as u8, Ordering::SeqCst);
+    }
+    if config.output.is_some() || live.is_some() || stdin_stream {
         handle_signals(live.clone());
     }
-    let Discovery { sources, problems } = discover(&config.paths);
     for p in &problems {
         if p.lost_input {
             let _ = writeln!(
@@ -108,7 +116,15 @@ pub fn run(config: &Config, messages: &mut dyn Write) -> anyhow::Result<Exit> {
     if let Some(p) = progress {
         p.stop();
     }
-    let ingested = ingested?;
+    let mut ingested = ingested?;
+    if stdin_stream
+        && STDIN_STREAM.swap(StreamState::Read as u8, Ordering::SeqCst) == StreamState::Interrupted as u8
+    {
+        // What the stream sent before it is analysed, and the run says it was cut short.
+        if let Some(stdin) = ingested.stats.inputs.iter_mut().find(|i| matches!(i.source, Source::Stdin)) {
+            stdin.read_error.get_or_insert_with(|| "interrupted (SIGINT) before the input ended".to_owned());
+        }
+    }
     let Analysed { findings, judgement, report } =
         analyse(config, &ingested.stats, &problems, ingested.detector);
     report_problems(&ingested.stats, config.quiet, messages);
@@ -307,6 +323,36 @@ fn write_directly(path: &Path, write: impl FnOnce(&mut dyn Write) -> io::Result<
     Ok(())
 }
 
+/// Where a batch run reading a stream on stdin is ([`StreamState`] as a number).
+static STDIN_STREAM: AtomicU8 = AtomicU8::new(StreamState::None as u8);
+
+/// A batch run's stream on stdin: the first SIGINT while it is read lets it end and be reported.
+#[repr(u8)]
+enum StreamState {
+    /// No stream on stdin, or under `--follow` (which has its own way to stop).
+    None,
+    /// Being read: a SIGINT marks it interrupted.
+    Reading,
+    /// Interrupted while read: the report says so; another SIGINT quits.
+    Interrupted,
+    /// Read to its end: a SIGINT quits, as in any batch run.
+    Read,
+}
+
+/// Whether standard input is a regular file (`< access.log`), which ends by itself.
+fn stdin_is_a_file() -> bool {
+    #[cfg(unix)]
+    {
+        rustix::fs::fstat(io::stdin()).is_ok_and(|s| {
+            rustix::fs::FileType::from_raw_mode(s.st_mode) == rustix::fs::FileType::RegularFile
+        })
+    }
+    #[cfg(not(unix))]
+    {
+        false
+    }
+}
+
 /// The temporary file a report is being written to, removed when the run is interrupted.
 static WRITING: std::sync::Mutex<Option<std::path::PathBuf>> = std::sync::Mutex::new(None);
 
@@ -324,9 +370,26 @@ fn handle_signals(live: Option<Live>) {
         if let Ok(mut signals) = signal_hook::iterator::Signals::new(wanted) {
             std::thread::spawn(move || {
                 for signal in signals.forever() {
+                    let reading = StreamState::Reading as u8;
                     match &live {
                         Some(l) if signal == SIGHUP => l.reopen(),
                         Some(l) if !l.stopped() => l.stop(),
+                        None if signal == SIGINT
+                            && STDIN_STREAM
+                                .compare_exchange(
+                                    reading,
+                                    StreamState::Interrupted as u8,
+                                    Ordering::SeqCst,
+                                    Ordering::SeqCst,
+                                )
+                                .is_ok() =>
+                        {
+                            let _ = writeln!(
+                                io::stderr(),
+                                "nginx-forensics: interrupted: standard input is reported when it \
+                                 ends (interrupt again to quit without a report)"
+                            );
+                        }
                         _ => {
                             if let Some(partial) = WRITING.lock().ok().and_then(|mut w| w.take()) {
                                 let _ = std::fs::remove_file(partial);

@@ -335,3 +335,77 @@ fn hostile_user_agents_never_reach_the_terminal_raw() {
     assert!(text.contains(r"\u{202e}"), "{text}");
     assert!(!text.contains('\u{202e}'));
 }
+
+/// Waits until process `pid` catches SIGINT (its handler is installed), from /proc.
+#[cfg(target_os = "linux")]
+fn wait_until_sigint_is_caught(pid: u32) {
+    let start = std::time::Instant::now();
+    while start.elapsed() < std::time::Duration::from_secs(20) {
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+        let caught = status
+            .lines()
+            .find_map(|l| l.strip_prefix("SigCgt:"))
+            .and_then(|m| u64::from_str_radix(m.trim(), 16).ok())
+            .unwrap_or(0);
+        if caught & (1 << (2 - 1)) != 0 {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    panic!("SIGINT is never caught");
+}
+
+/// `tail -F access.log | nginx-forensics`, then Ctrl-C (SIGINT to both): the stream ends, and
+/// what it sent is reported, saying it was interrupted (exit code 1, as for an input not read to
+/// its end). A second SIGINT while the stream stays open quits at once, with no report.
+#[cfg(target_os = "linux")]
+#[test]
+fn ctrl_c_on_a_stream_on_stdin_reports_what_came() {
+    use std::process::{Command, Stdio};
+    let incident = std::fs::read(sample("incident.jsonl")).unwrap();
+    let interrupt = |pid: u32| {
+        Command::new("kill").args(["-INT", &pid.to_string()]).status().unwrap();
+    };
+    let spawn = || {
+        Command::new(assert_cmd::cargo::cargo_bin("nginx-forensics"))
+            .args(["--format", "json"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let mut child = spawn();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(&incident).unwrap();
+    stdin.flush().unwrap();
+    wait_until_sigint_is_caught(child.id());
+    interrupt(child.id());
+    // The writer ends with the same Ctrl-C.
+    drop(stdin);
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["summary"]["lines"], 456);
+    assert_eq!(report["summary"]["probes"], 1);
+    assert_eq!(
+        input(&report, 0)["error"],
+        "read error after line 456: interrupted (SIGINT) before the input ended"
+    );
+    assert!(stderr.contains("interrupted"), "{stderr}");
+
+    let mut child = spawn();
+    let stdin = child.stdin.take().unwrap();
+    wait_until_sigint_is_caught(child.id());
+    // Two signals sent close together may arrive as one: interrupt until it quits.
+    let start = std::time::Instant::now();
+    while child.try_wait().unwrap().is_none() && start.elapsed() < std::time::Duration::from_secs(20) {
+        interrupt(child.id());
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let out = child.wait_with_output().unwrap();
+    drop(stdin);
+    assert_eq!(out.status.code(), Some(130));
+    assert!(out.stdout.is_empty());
+}
