@@ -49,6 +49,10 @@ impl Window {
     /// A window: a worker's, or the total's, which hands its reports to `emit` when given one.
     #[must_use]
     pub fn new(options: Arc<AnalysisOptions>, live: &LiveOptions, emit: Option<Emit>) -> Self {
+        let options = Arc::new(AnalysisOptions {
+            max_memory: options.max_memory.map(|budget| pane_budget(budget, live)),
+            ..(*options).clone()
+        });
         Window {
             current: Analysis::new(&options),
             options,
@@ -67,9 +71,12 @@ impl Window {
     pub fn snapshot(&self) -> Analysis {
         let mut all = Analysis::new(&self.options);
         all.merge(self.current.clone());
+        let mut folded_most = self.current.clusters.folded().most_requests;
         for (_, pane) in &self.panes {
+            folded_most += pane.clusters.folded().most_requests;
             all.merge(pane.clone());
         }
+        all.clusters.folded_at_most(folded_most);
         all
     }
 
@@ -150,6 +157,16 @@ impl Detector for Window {
         }
         self.drop_before(at);
     }
+}
+
+/// What each pane's cluster table may hold, of the run's `budget`: a window holds at most
+/// `window / pane` rounded up, plus one, panes at once (the window, and the pane it starts
+/// inside), and a report merges copies of them all; so each gets the budget shared by twice
+/// that many.
+fn pane_budget(budget: usize, live: &LiveOptions) -> usize {
+    let pane = live.pane_ms().max(1);
+    let panes = usize::try_from((live.window_ms.max(0) + pane - 1) / pane + 1).unwrap_or(usize::MAX);
+    budget / panes.saturating_mul(2).max(1)
 }
 
 /// The time of the latest record a window holds.
@@ -301,6 +318,63 @@ mod tests {
         let config = Cli::parse_from(args).into_config(env).unwrap();
         let live = config.live.unwrap();
         Emitter::new(Arc::new(config), live, SharedInputs::default(), Vec::new()).unwrap()
+    }
+
+    /// A scanner sending a new path each request, for three hours, with a caller every 10 s
+    /// among it: the window's panes and the copy a report merges stay within the run's budget
+    /// (each pane folds apart, within its share), the folded clusters are said to have held up
+    /// to what they may have held across the panes, and the caller is still found.
+    #[test]
+    fn a_window_of_scanners_stays_within_the_budget() {
+        use crate::model::{Record, TimeResolution};
+        use std::borrow::Cow;
+        let budget = 4 << 20;
+        let options = AnalysisOptions { max_memory: Some(budget), ..AnalysisOptions::default() };
+        let live = LiveOptions { follow: false, window_ms: 3_600_000, every_ms: 60_000, terminal: false };
+        let mut window = Window::new(Arc::new(options.clone()), &live, None);
+        let record = |t: i64, agent: &'static str, path: String| {
+            let mut r = Record::at(t, TimeResolution::Millis);
+            r.user_agent = Some(Cow::Borrowed(agent));
+            r.target = Some(Cow::Owned(path));
+            r
+        };
+        // A path segment of letters that are not hex digits, never taken for an id.
+        let word = |mut n: i64| {
+            let mut w = String::new();
+            loop {
+                w.push(char::from(b'g' + (n % 20) as u8));
+                n /= 20;
+                if n == 0 {
+                    return w;
+                }
+            }
+        };
+        let mut most_seen = 0;
+        for minute in 0..180i64 {
+            window.advance(minute);
+            let mut worker = window.split_off();
+            for i in 0..3000 {
+                let t = minute * 60_000 + i * 20;
+                worker.observe(&record(t, "scanner", format!("/w/{}", word(minute * 3000 + i))));
+                if i % 500 == 0 {
+                    worker.observe(&record(t, "Go-http-client/1.1", "/".to_owned()));
+                }
+            }
+            window.merge(worker);
+            window.settle();
+            let panes: usize = window.panes.iter().map(|(_, p)| p.clusters.footprint()).sum();
+            let snapshot = window.snapshot();
+            assert!(panes + snapshot.clusters.footprint() <= budget, "minute {minute}: {panes} in the panes");
+            let per_pane: u64 = window.panes.iter().map(|(_, p)| p.clusters.folded().most_requests).sum();
+            if snapshot.clusters.folded().clusters > 0 {
+                assert!(snapshot.clusters.folded().most_requests >= per_pane);
+            }
+            most_seen = most_seen.max(snapshot.clusters.folded().clusters);
+        }
+        assert!(most_seen > 100_000, "the scanner is folded: {most_seen}");
+        let findings = window.snapshot().finish(&options);
+        let caller = findings.clusters.iter().find(|c| c.stats.requests > 300);
+        assert!(caller.is_some_and(|c| c.periodic.len() == 1), "the caller every 10 s is found");
     }
 
     /// Reports before the last are worked out only where they go somewhere: events, a file

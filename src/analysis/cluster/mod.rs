@@ -311,6 +311,14 @@ impl Clusters {
         self.folded
     }
 
+    /// Raises what a folded cluster may have held to `most` requests: a window's panes fold
+    /// apart, so a key folded in each of them may have had the sum of their most.
+    pub fn folded_at_most(&mut self, most: u64) {
+        if self.folded.clusters > 0 {
+            self.folded.most_requests = self.folded.most_requests.max(most);
+        }
+    }
+
     /// Keeps the table within `budget` bytes: when over, folds the clusters of one request,
     /// then of up to 2, 4, 8... until the table is at most half the budget (so that folding
     /// is rare and its cost shared by the many clusters added in between). The clusters a
