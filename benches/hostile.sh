@@ -35,21 +35,7 @@ with open(sys.argv[1], "w") as out:
         out.write('{"msec":"%d.%03d","host":"app.example.com","request":"GET /p/%s%d HTTP/1.1",'
                   '"status":"200","http_user_agent":"curl/8"}\n' % (1558723294 + i // 100, i % 1000, pad, i))
 PY
-[ -s "$WORK/unique.log" ] || python3 - "$WORK/unique.log" <<'PY'
-import sys
-letters = "ghijklmnopqrstuvwxyz"  # no hex digits: a path segment of these is never an id
-def word(i):
-    s = []
-    while True:
-        s.append(letters[i % 20]); i //= 20
-        if i == 0: return "".join(s)
-with open(sys.argv[1], "w", buffering=1 << 20) as out:
-    for start in range(0, 10_000_000, 100_000):
-        out.write("".join(
-            '{"msec":"%d.%03d","host":"app.example.com","request":"GET /w/%s HTTP/1.1",'
-            '"status":"404","http_user_agent":"scanner"}\n' % (1558723294 + i // 1000, i % 1000, word(i))
-            for i in range(start, start + 100_000)))
-PY
+[ -s "$WORK/unique.log" ] || python3 benches/unique.py 10000000 "$WORK/unique.log"
 [ -s "$WORK/common.log" ] || ./target/release/examples/generate 1000000 > "$WORK/common.log"
 for log in common probes long unique; do
     cat "$WORK/$log.log" > /dev/null

@@ -40,21 +40,7 @@ done
     "$NF" --replay --format prometheus -o "$WORK/common.prom" "$WORK/common.log"
 # The memory budget holds for the window as a whole: a scanner sending a new path each request,
 # 4,000,000 of them in 67 minutes, replayed and followed under the default --max-memory (512M).
-[ -s "$WORK/unique.log" ] || python3 - "$WORK/unique.log" <<'PY'
-import sys
-letters = "ghijklmnopqrstuvwxyz"  # no hex digits: a path segment of these is never an id
-def word(i):
-    s = []
-    while True:
-        s.append(letters[i % 20]); i //= 20
-        if i == 0: return "".join(s)
-with open(sys.argv[1], "w", buffering=1 << 20) as out:
-    for start in range(0, 4_000_000, 100_000):
-        out.write("".join(
-            '{"msec":"%d.%03d","host":"app.example.com","request":"GET /w/%s HTTP/1.1",'
-            '"status":"404","http_user_agent":"scanner"}\n' % (1558723294 + i // 1000, i % 1000, word(i))
-            for i in range(start, start + 100_000)))
-PY
+[ -s "$WORK/unique.log" ] || python3 benches/unique.py 4000000 "$WORK/unique.log"
 /usr/bin/time -f "unique replay, a report a minute (-o): %e s, %M KB peak" \
     "$NF" --replay --format prometheus -o "$WORK/unique.prom" "$WORK/unique.log"
 /usr/bin/time -f "unique batch: %e s, %M KB peak" "$NF" --format prometheus "$WORK/unique.log" > /dev/null

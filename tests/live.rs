@@ -150,6 +150,20 @@ fn collect_stdout(child: &mut std::process::Child) -> (Gathered, std::thread::Jo
     (out, reader)
 }
 
+/// Follows `log` with events a minute apart: the running child, what it prints so far, and the
+/// thread gathering it.
+fn follow_events(log: &std::path::Path) -> (std::process::Child, Gathered, std::thread::JoinHandle<()>) {
+    let mut child = Command::new(assert_cmd::cargo::cargo_bin("nginx-forensics"))
+        .args(["--follow", "--format", "events", "--every", "1m"])
+        .arg(log)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (out, reader) = collect_stdout(&mut child);
+    (child, out, reader)
+}
+
 /// Waits until `events` (the lines the tool printed so far) show `want` lines read.
 fn wait_for_lines(out: &std::sync::Mutex<Vec<u8>>, want: u64) {
     let start = Instant::now();
@@ -181,14 +195,7 @@ fn follow_reads_every_line_once_through_rotation_and_truncation() {
             .collect()
     };
     append(&log, &batch(3));
-    let mut child = Command::new(assert_cmd::cargo::cargo_bin("nginx-forensics"))
-        .args(["--follow", "--format", "events", "--every", "1m"])
-        .arg(&log)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let (out, reader) = collect_stdout(&mut child);
+    let (mut child, out, reader) = follow_events(&log);
     // The history is read first, then reported at once.
     wait_for_lines(&out, 3);
     append(&log, &batch(4));
@@ -227,14 +234,7 @@ fn reports_after_a_followed_history_go_forward_in_log_time() {
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("access.log");
     append(&log, &[0, 20, 30].map(|s| person(T0 + s, s)));
-    let mut child = Command::new(assert_cmd::cargo::cargo_bin("nginx-forensics"))
-        .args(["--follow", "--format", "events", "--every", "1m"])
-        .arg(&log)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let (out, reader) = collect_stdout(&mut child);
+    let (mut child, out, reader) = follow_events(&log);
     wait_for_lines(&out, 3);
     append(&log, &[40, 70].map(|s| person(T0 + s, s)));
     wait_for_lines(&out, 4);
