@@ -73,7 +73,7 @@ pub fn run(config: &Config, messages: &mut dyn Write) -> anyhow::Result<Exit> {
     let progress = config.progress.then(|| {
         let read = ReadBytes::default();
         ingest_options.read_bytes = Some(read.clone());
-        Progress::start(read, total_bytes(&sources))
+        Progress::start(read, total_bytes(&sources), stdin_stream)
     });
     let mut emitter = None;
     let ingested = match config.live {
@@ -123,6 +123,7 @@ pub fn run(config: &Config, messages: &mut dyn Write) -> anyhow::Result<Exit> {
         // What the stream sent before it is analysed, and the run says it was cut short.
         if let Some(stdin) = ingested.stats.inputs.iter_mut().find(|i| matches!(i.source, Source::Stdin)) {
             stdin.read_error.get_or_insert_with(|| "interrupted (SIGINT) before the input ended".to_owned());
+            stdin.interrupted = true;
         }
     }
     let Analysed { findings, judgement, report } =
@@ -219,7 +220,8 @@ struct Progress {
 }
 
 impl Progress {
-    fn start(read: ReadBytes, total: Option<u64>) -> Self {
+    /// `stream`: a stream on stdin is read, which a first Ctrl-C lets end and be reported.
+    fn start(read: ReadBytes, total: Option<u64>, stream: bool) -> Self {
         let done = Arc::new(AtomicBool::new(false));
         let stop = done.clone();
         let thread = std::thread::spawn(move || {
@@ -228,6 +230,10 @@ impl Progress {
                 Some(t) => {
                     (Some(t), "{bar:30} {binary_bytes}/{binary_total_bytes} {binary_bytes_per_sec} ETA {eta}")
                 }
+                None if stream => (
+                    None,
+                    "{spinner} {binary_bytes} read, {binary_bytes_per_sec}: reported when stdin ends or on Ctrl-C",
+                ),
                 None => (None, "{spinner} {binary_bytes} read, {binary_bytes_per_sec}"),
             };
             let bar = ProgressBar::with_draw_target(length, ProgressDrawTarget::hidden()).with_style(

@@ -144,6 +144,9 @@ pub struct InputStats {
     pub read_error: Option<String>,
     /// A hint on reading it better (a key the built-in names do not read).
     pub hint: Option<String>,
+    /// Reading was stopped by the user before the input ended (Ctrl-C on a stream on stdin):
+    /// `read_error` says so.
+    pub interrupted: bool,
 }
 
 impl InputStats {
@@ -956,6 +959,7 @@ where
             counts: LineCounts::default(),
             read_error: None,
             hint: None,
+            interrupted: false,
         })
         .collect::<Vec<_>>();
     let inputs: SharedInputs = opts.live_inputs.clone().unwrap_or_default();

@@ -394,6 +394,13 @@ fn ctrl_c_on_a_stream_on_stdin_reports_what_came() {
         "read error after line 456: interrupted (SIGINT) before the input ended"
     );
     assert!(stderr.contains("interrupted"), "{stderr}");
+    let verdict = report["summary"]["verdict"].as_str().unwrap();
+    assert!(
+        verdict.starts_with(
+            "1 probe creates ~8,640 sessions/day; only 456 record(s) analysed: standard input interrupted (Ctrl-C) before it ended;"
+        ),
+        "{verdict}"
+    );
 
     let mut child = spawn();
     let stdin = child.stdin.take().unwrap();

@@ -424,6 +424,9 @@ pub struct InputSummary {
     /// How to read it better (a user-agent key the built-in names miss, and the `--field` that
     /// reads it); `null` otherwise.
     pub hint: Option<String>,
+    /// Stopped by the user before it ended (`error` says so): for the verdict's words.
+    #[serde(skip)]
+    pub interrupted: bool,
 }
 
 /// A malformed or skipped line.
@@ -489,6 +492,7 @@ impl Report {
                     reason,
                     error,
                     hint: i.hint.clone(),
+                    interrupted: i.interrupted,
                 }
             })
             .chain(problems.iter().filter(|p| p.lost_input).map(|p| InputSummary {
@@ -503,6 +507,7 @@ impl Report {
                 reason: Some(p.reason.clone()),
                 error: Some(p.reason.clone()),
                 hint: None,
+                interrupted: false,
             }))
             .collect::<Vec<_>>();
         let errors = stats

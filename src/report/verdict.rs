@@ -19,6 +19,8 @@ pub(super) struct Looked {
     inputs: usize,
     skipped: usize,
     unreadable: usize,
+    /// Inputs stopped by the user before they ended (not counted in `unreadable`).
+    interrupted: usize,
 }
 
 impl Looked {
@@ -33,7 +35,11 @@ impl Looked {
             inputs: inputs.len(),
             skipped: count("skipped"),
             unreadable: count("unreadable")
-                + inputs.iter().filter(|i| i.format != "unreadable" && i.error.is_some()).count(),
+                + inputs
+                    .iter()
+                    .filter(|i| i.format != "unreadable" && i.error.is_some() && !i.interrupted)
+                    .count(),
+            interrupted: inputs.iter().filter(|i| i.interrupted).count(),
         }
     }
 
@@ -46,6 +52,9 @@ impl Looked {
         }
         if self.unreadable > 0 {
             parts.push(format!("{} input(s) could not be read", self.unreadable));
+        }
+        if self.interrupted > 0 {
+            parts.push("standard input interrupted (Ctrl-C) before it ended".to_owned());
         }
         if self.skipped > 0 {
             parts.push(format!("{} input(s) skipped (not access logs, or empty)", self.skipped));
@@ -99,7 +108,8 @@ pub(super) fn verdict(judgement: &Judgement, findings: &Findings, looked: &Looke
     };
     let mostly_lost = looked.outside > looked.analysed
         || looked.malformed > looked.parsed
-        || 2 * (looked.skipped + looked.unreadable) > looked.inputs;
+        || 2 * (looked.skipped + looked.unreadable) > looked.inputs
+        || looked.interrupted > 0;
     if mostly_lost {
         text.push_str(&format!(
             "; only {} record(s) analysed: {}",
