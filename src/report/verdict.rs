@@ -120,6 +120,14 @@ pub(super) fn verdict(judgement: &Judgement, findings: &Findings, looked: &Looke
     if let (Some(longest), Some((first, last))) = (findings.longest_visible_period_ms, findings.span) {
         text.push_str(&too_short(longest, last.saturating_sub(first), findings.min_schedule_span_ms));
     }
+    let rhythm_of_the_log: usize = findings.clusters.iter().map(|c| c.suppressed).sum();
+    if rhythm_of_the_log > 0 {
+        text.push_str(&format!(
+            "; {} apparent fixed-interval caller(s) not judged: the log only has records around their \
+             beats (sampled or gappy), so their rhythm is the log's",
+            thousands(rhythm_of_the_log as u64)
+        ));
+    }
     let folded = &findings.folded;
     if folded.clusters > 0 {
         text.push_str(&format!(
