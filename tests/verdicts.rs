@@ -232,3 +232,62 @@ fn callers_too_fast_for_the_timestamps_are_named_not_cleared() {
     assert!(verdict.contains("1 caller(s) too fast for this log's 1-s timestamps"), "{verdict}");
     assert_eq!(run.report["summary"]["untimed_callers"], 1);
 }
+
+/// The incident's lines with the `status` key taken out.
+fn incident_without_status() -> Vec<u8> {
+    let text = std::fs::read_to_string(crate::common::sample("incident.jsonl")).unwrap();
+    let mut out = String::new();
+    for line in text.lines().filter(|l| !l.trim().is_empty()) {
+        let mut v: serde_json::Map<String, Value> = serde_json::from_str(line).unwrap();
+        v.remove("status");
+        out.push_str(&Value::Object(v).to_string());
+        out.push('\n');
+    }
+    out.into_bytes()
+}
+
+/// A log without `$status` (and without a `Set-Cookie` field) cannot show whether a caller
+/// makes sessions: the incident's probe is then "not judged", and the verdict says it cannot
+/// tell, never "No probe creates sessions".
+#[test]
+fn callers_a_log_without_status_cannot_judge_are_never_cleared() {
+    let run = run_json(&["-q"], Some(incident_without_status()));
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let verdict = run.report["summary"]["verdict"].as_str().unwrap();
+    assert!(
+        verdict.starts_with(
+            "Cannot tell whether 2 periodic caller(s) create sessions: the log has no status (4 periodic caller(s): 2 health endpoints, 2 not judged: no status logged)"
+        ),
+        "{verdict}"
+    );
+    let probe = run.report["periodic"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["path"] == "/" && p["user_agent"] == "Go-http-client/1.1")
+        .unwrap();
+    assert!(probe["verdict"].as_str().unwrap().starts_with("not judged: the log has no status"), "{probe}");
+    // The health checks are still judged by their path.
+    assert_eq!(run.report["summary"]["probes"], 0);
+
+    // The incident as logged, and a script every 30 s on another host whose requests have no
+    // status: the probe is found, and the script is left unjudged rather than cleared.
+    let mut log = std::fs::read(crate::common::sample("incident.jsonl")).unwrap();
+    for k in 0..40 {
+        log.extend(
+            format!(
+                "{{\"msec\":\"{}.000\",\"host\":\"reports.example.com\",\"request\":\"GET /dashboard HTTP/1.1\",\"http_user_agent\":\"python-requests/2.31\"}}\n",
+                1_558_723_294 + 30 * k
+            )
+            .bytes(),
+        );
+    }
+    let run = run_json(&["-q"], Some(log));
+    let verdict = run.report["summary"]["verdict"].as_str().unwrap();
+    assert!(
+        verdict.starts_with(
+            "1 probe creates ~8,640 sessions/day; 1 more periodic caller(s) not judged: the log has no status for their requests"
+        ),
+        "{verdict}"
+    );
+}

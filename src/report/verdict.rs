@@ -95,16 +95,38 @@ pub(super) fn verdict(judgement: &Judgement, findings: &Findings, looked: &Looke
             .map(|((one, many), n)| format!("{} {}", thousands(*n as u64), if *n == 1 { one } else { many }))
             .collect();
         let periodic = thousands(periodic as u64);
-        if why.is_empty() {
-            format!("No probe creates sessions ({periodic} periodic caller(s))")
+        // Never "no probe" when some callers could not be judged.
+        let unjudged = judgement.cleared.iter().filter(|(_, _, c)| !c.judged()).count();
+        let head = if unjudged == 0 {
+            "No probe creates sessions".to_owned()
         } else {
-            format!("No probe creates sessions ({periodic} periodic caller(s): {})", why.join(", "))
+            format!(
+                "Cannot tell whether {} periodic caller(s) create sessions: the log has no status",
+                thousands(unjudged as u64)
+            )
+        };
+        if why.is_empty() {
+            format!("{head} ({periodic} periodic caller(s))")
+        } else {
+            format!("{head} ({periodic} periodic caller(s): {})", why.join(", "))
         }
     } else {
         let per_day = judgement.sessions_per_day();
         let n = judgement.probe_count();
         let (s, verb) = if n == 1 { ("", "creates") } else { ("s", "create") };
-        format!("{} probe{s} {verb} ~{} sessions/day", thousands(n as u64), thousands(per_day.round() as u64))
+        let mut text = format!(
+            "{} probe{s} {verb} ~{} sessions/day",
+            thousands(n as u64),
+            thousands(per_day.round() as u64)
+        );
+        let unjudged = judgement.cleared.iter().filter(|(_, _, c)| !c.judged()).count();
+        if unjudged > 0 {
+            text.push_str(&format!(
+                "; {} more periodic caller(s) not judged: the log has no status for their requests",
+                thousands(unjudged as u64)
+            ));
+        }
+        text
     };
     let mostly_lost = looked.outside > looked.analysed
         || looked.malformed > looked.parsed
@@ -187,6 +209,7 @@ fn short(c: &Cleared) -> (&'static str, &'static str) {
         Cleared::HealthName { scrape: true } => ("metrics endpoint", "metrics endpoints"),
         Cleared::SessionlessName => ("static file or API", "static files or APIs"),
         Cleared::NoEvidence => ("with no sign of a session", "with no sign of a session"),
+        Cleared::NoStatus => ("not judged: no status logged", "not judged: no status logged"),
     }
 }
 
@@ -206,6 +229,9 @@ pub(super) fn cleared_words(c: &Cleared) -> String {
         Cleared::HealthName { scrape: false } => "not a probe: a health endpoint".to_owned(),
         Cleared::HealthName { scrape: true } => "not a probe: a metrics endpoint".to_owned(),
         Cleared::SessionlessName => "not a probe: a static file or an API".to_owned(),
+        Cleared::NoStatus => "not judged: the log has no status for most of its requests and no Set-Cookie \
+             field, so whether it makes sessions cannot be told (add $status to the log_format)"
+            .to_owned(),
         Cleared::NoEvidence => {
             "not a probe: no sign of a session (no cookie, no login redirect, not answered 2xx or 3xx)"
                 .to_owned()

@@ -204,6 +204,18 @@ pub enum Cleared {
     SessionlessName,
     /// No evidence of a session: not answered 2xx or 3xx, no cookie, no login redirect.
     NoEvidence,
+    /// Not judged: the log has neither a status for most of its requests nor a `Set-Cookie`
+    /// field, so whether it makes sessions cannot be told.
+    NoStatus,
+}
+
+impl Cleared {
+    /// Whether the caller was looked at and ruled out, rather than left unjudged for want of
+    /// evidence in the log.
+    #[must_use]
+    pub fn judged(&self) -> bool {
+        !matches!(self, Cleared::NoStatus)
+    }
 }
 
 /// The probe rules' verdict on every scheduled caller of a log.

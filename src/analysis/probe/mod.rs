@@ -343,6 +343,11 @@ impl ProbeRules {
             evidence.push(Evidence::ApplicationPage { status });
         }
         if evidence.is_empty() {
+            // "Not answered 2xx or 3xx" is only known where the status is logged.
+            let with_status: u64 = c.stats.statuses.iter().map(|(_, n)| n).sum();
+            if !cookies.logged && 2 * with_status < c.stats.requests {
+                return Err(Cleared::NoStatus);
+            }
             return Err(Cleared::NoEvidence);
         }
         match by_name {
