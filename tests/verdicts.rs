@@ -269,6 +269,7 @@ fn callers_a_log_without_status_cannot_judge_are_never_cleared() {
     assert!(probe["verdict"].as_str().unwrap().starts_with("not judged: the log has no status"), "{probe}");
     // The health checks are still judged by their path.
     assert_eq!(run.report["summary"]["probes"], 0);
+    assert_eq!(run.report["summary"]["unjudged_callers"], 2);
 
     // The incident as logged, and a script every 30 s on another host whose requests have no
     // status: the probe is found, and the script is left unjudged rather than cleared.

@@ -358,6 +358,9 @@ pub struct Summary {
     /// Clusters of callers (not people) whose requests come faster than the log's 1-s
     /// timestamps can time (half of them under 2 s apart): no schedule could be tested.
     pub untimed_callers: u64,
+    /// Fixed-interval callers the log cannot judge: no status for most of their requests and no
+    /// `Set-Cookie` field, so whether they make sessions cannot be told.
+    pub unjudged_callers: u64,
     /// Apparent fixed-interval callers not reported because the log itself only has records
     /// around their beats (a sampled or gappy log: the rhythm is the log's, not the caller's).
     pub periodic_explained_by_log_gaps: u64,
@@ -542,6 +545,7 @@ impl Report {
                 verdict: verdict(judgement, findings, &looked),
                 analysed: findings.records,
                 untimed_callers: judgement.untimed.len() as u64,
+                unjudged_callers: judgement.cleared.iter().filter(|(_, _, c)| !c.judged()).count() as u64,
                 clusters: findings.cluster_count,
                 clusters_listed: findings.clusters.len().min(listed) as u64,
                 probes: judgement.probe_count() as u64,

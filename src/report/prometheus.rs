@@ -80,6 +80,13 @@ pub(super) fn render(report: &Report, out: &mut dyn Write) -> io::Result<()> {
     }
     family(out, "nginx_forensics_periodic_callers", "gauge", "Fixed-interval callers found.")?;
     writeln!(out, "nginx_forensics_periodic_callers {}", s.periodic_callers)?;
+    family(
+        out,
+        "nginx_forensics_unjudged_callers",
+        "gauge",
+        "Fixed-interval callers the log cannot judge (no status and no Set-Cookie logged).",
+    )?;
+    writeln!(out, "nginx_forensics_unjudged_callers {}", s.unjudged_callers)?;
     family(out, "nginx_forensics_lines", "gauge", "Lines read, by what became of them.")?;
     for (kind, n) in [("parsed", s.parsed), ("malformed", s.malformed), ("skipped", s.skipped_lines)] {
         writeln!(out, "nginx_forensics_lines{{kind=\"{kind}\"}} {n}")?;
