@@ -303,6 +303,19 @@ fn colour_is_opt_in_when_not_a_terminal_and_never_in_other_formats() {
     let first = text(coloured).lines().next().unwrap().to_owned();
     assert!(first.starts_with("\u{1b}[1;31m1 probe creates ~8,640 sessions/day;"), "{first:?}");
     assert!(first.ends_with("\u{1b}[0m"), "the verdict's colour ends on its line: {first:?}");
+    // Green only for an all-clear: a verdict with a caveat (here a log too short to show a
+    // caller every 5 min) is yellow, in the table and in the HTML.
+    for (name, colour, class) in [("rotated", "1;32", "ok"), ("after-fix.jsonl", "1;33", "warn")] {
+        let log = sample(name);
+        let (_, coloured, _) = run(&["--color", "always", log.to_str().unwrap()], None);
+        let first = text(coloured).lines().next().unwrap().to_owned();
+        assert!(
+            first.starts_with(&format!("\u{1b}[{colour}mNo probe creates sessions")),
+            "{name}: {first:?}"
+        );
+        let (_, page, _) = run(&["--format", "html", log.to_str().unwrap()], None);
+        assert!(text(page).contains(&format!("<p class=\"verdict {class}\">")), "{name}");
+    }
     let (_, md, _) = run(&["--color", "always", "--format", "markdown", incident], None);
     assert!(!md.contains(&0x1b));
     let mut cmd = bin();

@@ -140,13 +140,14 @@ pub(super) fn render(report: &Report, options: &RenderOptions, out: &mut dyn Wri
     s.push_str("<h1>nginx-forensics report</h1>\n");
     for section in view::sections(report, options.top) {
         match section {
-            Section::Verdict { text, alarm, worst } => {
+            Section::Verdict { text, alarm, caveat, worst } => {
                 // Coloured by the worst finding: a low one is not drawn like a high one.
                 let class = match worst {
                     Some(Severity::High) => "bad",
                     Some(Severity::Medium) => "warn",
                     Some(Severity::Low) => "low",
                     None if alarm => "bad",
+                    None if caveat => "warn",
                     None => "ok",
                 };
                 let _ = writeln!(s, "<p class=\"verdict {class}\">{}</p>", html(&text));

@@ -340,6 +340,10 @@ pub struct Summary {
     /// One line: what the report found (`1 probe creates ~8,640 sessions/day`), or that
     /// nothing was analysed and why.
     pub verdict: String,
+    /// The verdict carries a caveat (callers not judged or not timed, input lost, a log too
+    /// short to look): drawn as a warning rather than an all-clear.
+    #[serde(skip)]
+    pub verdict_caveat: bool,
     /// Records analysed: parsed, and inside `--since`/`--until`. With none, the verdict is
     /// never an all-clear and the exit code is 1.
     pub analysed: u64,
@@ -527,6 +531,7 @@ impl Report {
             })
             .collect();
         let looked = Looked::of(&totals, &inputs, findings);
+        let (verdict_text, verdict_caveat) = verdict(judgement, findings, &looked);
         Report {
             schema_version: SCHEMA_VERSION,
             summary: Summary {
@@ -542,7 +547,8 @@ impl Report {
                 first_seen: span.map(|(a, _)| rfc3339(a)),
                 last_seen: span.map(|(_, b)| rfc3339(b)),
                 inputs,
-                verdict: verdict(judgement, findings, &looked),
+                verdict: verdict_text,
+                verdict_caveat,
                 analysed: findings.records,
                 untimed_callers: judgement.untimed.len() as u64,
                 unjudged_callers: judgement.cleared.iter().filter(|(_, _, c)| !c.judged()).count() as u64,

@@ -117,8 +117,17 @@ pub(super) fn render(report: &Report, options: &RenderOptions, out: &mut dyn Wri
             writeln!(out)?;
         }
         match section {
-            Section::Verdict { text, alarm, .. } => {
-                writeln!(out, "{}", paint.wrap(if alarm { "1;31" } else { "1;32" }, &terminal(&text)))?;
+            Section::Verdict { text, alarm, caveat, .. } => {
+                // Red for probes or nothing analysed, yellow for a verdict with a caveat, green
+                // only for an all-clear.
+                let colour = if alarm {
+                    "1;31"
+                } else if caveat {
+                    "1;33"
+                } else {
+                    "1;32"
+                };
+                writeln!(out, "{}", paint.wrap(colour, &terminal(&text)))?;
             }
             Section::Probes { title, grid, details } => {
                 writeln!(out, "{}\n{}", paint.heading(&title), table(&grid, options.width))?;

@@ -72,15 +72,20 @@ impl Looked {
 /// The one-line verdict: how many probes, and the sessions they create a day; with none, why
 /// each periodic caller is not one, and what could not be timed. Never an all-clear when
 /// nothing was analysed; and when most of what was read could not be analysed, it says so.
-pub(super) fn verdict(judgement: &Judgement, findings: &Findings, looked: &Looked) -> String {
+/// With it, whether it carries a caveat that makes "no probe" less than an all-clear (callers
+/// not judged or not timed, input lost, a log too short, periodic callers possibly folded):
+/// reports draw such a verdict as a warning, not in the all-clear's colour.
+pub(super) fn verdict(judgement: &Judgement, findings: &Findings, looked: &Looked) -> (String, bool) {
     if looked.analysed == 0 {
         let mut losses = looked.losses();
         if losses.is_empty() {
             losses.push("the inputs hold no records".to_owned());
         }
-        return format!("Nothing analysed: {}", losses.join(", "));
+        return (format!("Nothing analysed: {}", losses.join(", ")), true);
     }
     let periodic = findings.periodic_count();
+    let unjudged = judgement.cleared.iter().filter(|(_, _, c)| !c.judged()).count();
+    let mut caveat = unjudged > 0;
     let mut text = if judgement.probe_count() == 0 {
         let mut why: Vec<((&str, &str), usize)> = Vec::new();
         for (_, _, c) in &judgement.cleared {
@@ -96,7 +101,6 @@ pub(super) fn verdict(judgement: &Judgement, findings: &Findings, looked: &Looke
             .collect();
         let periodic = thousands(periodic as u64);
         // Never "no probe" when some callers could not be judged.
-        let unjudged = judgement.cleared.iter().filter(|(_, _, c)| !c.judged()).count();
         let head = if unjudged == 0 {
             "No probe creates sessions".to_owned()
         } else {
@@ -119,7 +123,6 @@ pub(super) fn verdict(judgement: &Judgement, findings: &Findings, looked: &Looke
             thousands(n as u64),
             thousands(per_day.round() as u64)
         );
-        let unjudged = judgement.cleared.iter().filter(|(_, _, c)| !c.judged()).count();
         if unjudged > 0 {
             text.push_str(&format!(
                 "; {} more periodic caller(s) not judged: the log has no status for their requests",
@@ -132,6 +135,7 @@ pub(super) fn verdict(judgement: &Judgement, findings: &Findings, looked: &Looke
         || looked.malformed > looked.parsed
         || 2 * (looked.skipped + looked.unreadable) > looked.inputs
         || looked.interrupted > 0;
+    caveat |= mostly_lost || looked.unreadable > 0;
     if mostly_lost {
         text.push_str(&format!(
             "; only {} record(s) analysed: {}",
@@ -140,9 +144,12 @@ pub(super) fn verdict(judgement: &Judgement, findings: &Findings, looked: &Looke
         ));
     }
     if let (Some(longest), Some((first, last))) = (findings.longest_visible_period_ms, findings.span) {
-        text.push_str(&too_short(longest, last.saturating_sub(first), findings.min_schedule_span_ms));
+        let short = too_short(longest, last.saturating_sub(first), findings.min_schedule_span_ms);
+        caveat |= !short.is_empty();
+        text.push_str(&short);
     }
     let rhythm_of_the_log: usize = findings.clusters.iter().map(|c| c.suppressed).sum();
+    caveat |= rhythm_of_the_log > 0;
     if rhythm_of_the_log > 0 {
         text.push_str(&format!(
             "; {} apparent fixed-interval caller(s) not judged: the log only has records around their \
@@ -157,6 +164,7 @@ pub(super) fn verdict(judgement: &Judgement, findings: &Findings, looked: &Looke
             thousands(folded.clusters),
             thousands(folded.most_requests)
         ));
+        caveat |= findings.folded_could_be_periodic;
         if findings.folded_could_be_periodic {
             text.push_str(" (periodic callers among them are not seen)");
         }
@@ -168,7 +176,7 @@ pub(super) fn verdict(judgement: &Judgement, findings: &Findings, looked: &Looke
             thousands(untimed as u64)
         ));
     }
-    text
+    (text, caveat || untimed > 0)
 }
 
 /// The slowest interval monitors commonly use (uptime checkers, scrape jobs): a log too short

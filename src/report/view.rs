@@ -54,9 +54,10 @@ pub(super) struct ProbeDetail {
 /// order and under which titles; the renderers only lay them out.
 #[derive(Clone, Debug)]
 pub(super) enum Section {
-    /// The one-line verdict; `alarm` when probes were found or nothing was analysed, `worst`
-    /// the highest severity found.
-    Verdict { text: String, alarm: bool, worst: Option<Severity> },
+    /// The one-line verdict; `alarm` when probes were found or nothing was analysed, `caveat`
+    /// when it is less than an all-clear (see `Summary::verdict_caveat`), `worst` the highest
+    /// severity found.
+    Verdict { text: String, alarm: bool, caveat: bool, worst: Option<Severity> },
     /// The probes: a table, then one explanation per probe.
     Probes { title: String, grid: Grid, details: Vec<ProbeDetail> },
     /// A table; `periodic` when its rows are `report.periodic`, in order (HTML draws each
@@ -74,6 +75,7 @@ pub(super) fn sections(report: &Report, top: usize) -> Vec<Section> {
     let mut out = vec![Section::Verdict {
         text: report.summary.verdict.clone(),
         alarm: !report.probes.is_empty() || report.summary.analysed == 0,
+        caveat: report.summary.verdict_caveat,
         worst: report.probes.iter().map(|p| p.severity).min(),
     }];
     if !report.probes.is_empty() {
