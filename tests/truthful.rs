@@ -288,3 +288,18 @@ fn a_short_log_says_which_callers_it_cannot_see() {
             .ends_with("only 20 min of log time: callers slower than every 2.85 min may be missed")
     );
 }
+
+/// One input lost among several that were read: the exit code is 1, and the verdict line (what
+/// a cron job mails) says why, though most was analysed.
+#[test]
+fn a_lost_input_is_named_in_the_verdict_even_when_most_was_read() {
+    let incident = sample("incident.jsonl");
+    let after = sample("after-fix.jsonl");
+    let run = run_json(&[path(&incident), path(&after), "/nonexistent/access.log"], None);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    let verdict = verdict(&run.report);
+    assert!(
+        verdict.starts_with("1 probe creates ~8,640 sessions/day; 1 input(s) could not be read"),
+        "{verdict}"
+    );
+}

@@ -142,6 +142,9 @@ pub(super) fn verdict(judgement: &Judgement, findings: &Findings, looked: &Looke
             thousands(looked.analysed),
             looked.losses().join(", ")
         ));
+    } else if looked.unreadable > 0 {
+        // Fewer lost than read, but lost: the line a cron job mails says why it failed.
+        text.push_str(&format!("; {} input(s) could not be read", thousands(looked.unreadable as u64)));
     }
     if let (Some(longest), Some((first, last))) = (findings.longest_visible_period_ms, findings.span) {
         let short = too_short(longest, last.saturating_sub(first), findings.min_schedule_span_ms);
