@@ -222,6 +222,7 @@ struct Progress {
 impl Progress {
     /// `stream`: a stream on stdin is read, which a first Ctrl-C lets end and be reported.
     fn start(read: ReadBytes, total: Option<u64>, stream: bool) -> Self {
+        PROGRESS_TELLS_OF_INTERRUPTS.store(stream, Ordering::SeqCst);
         let done = Arc::new(AtomicBool::new(false));
         let stop = done.clone();
         let thread = std::thread::spawn(move || {
@@ -241,9 +242,18 @@ impl Progress {
             );
             let started = Instant::now();
             let mut shown = false;
+            let mut told = false;
             while !stop.load(Ordering::Relaxed) {
                 std::thread::sleep(Duration::from_millis(100));
                 bar.set_position(read.load(Ordering::Relaxed));
+                if stream && !told && STDIN_STREAM.load(Ordering::SeqCst) == StreamState::Interrupted as u8 {
+                    told = true;
+                    if shown {
+                        bar.println(INTERRUPTED);
+                    } else {
+                        eprintln!("{INTERRUPTED}");
+                    }
+                }
                 if !shown && started.elapsed() >= Duration::from_millis(500) {
                     bar.set_draw_target(ProgressDrawTarget::stderr());
                     shown = true;
@@ -329,6 +339,12 @@ fn write_directly(path: &Path, write: impl FnOnce(&mut dyn Write) -> io::Result<
     Ok(())
 }
 
+/// What a first Ctrl-C on a stream on stdin prints.
+const INTERRUPTED: &str = "nginx-forensics: interrupted: standard input is reported when it ends (interrupt again to quit without a report)";
+
+/// A progress line is drawn for a stream on stdin, and prints [`INTERRUPTED`] above itself.
+static PROGRESS_TELLS_OF_INTERRUPTS: AtomicBool = AtomicBool::new(false);
+
 /// Where a batch run reading a stream on stdin is ([`StreamState`] as a number).
 static STDIN_STREAM: AtomicU8 = AtomicU8::new(StreamState::None as u8);
 
@@ -390,11 +406,10 @@ fn handle_signals(live: Option<Live>) {
                                 )
                                 .is_ok() =>
                         {
-                            let _ = writeln!(
-                                io::stderr(),
-                                "nginx-forensics: interrupted: standard input is reported when it \
-                                 ends (interrupt again to quit without a report)"
-                            );
+                            // A progress line would draw over it: the progress thread says it.
+                            if !PROGRESS_TELLS_OF_INTERRUPTS.load(Ordering::SeqCst) {
+                                let _ = writeln!(io::stderr(), "{INTERRUPTED}");
+                            }
                         }
                         _ => {
                             if let Some(partial) = WRITING.lock().ok().and_then(|mut w| w.take()) {
