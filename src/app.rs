@@ -122,8 +122,7 @@ pub fn run(config: &Config, messages: &mut dyn Write) -> anyhow::Result<Exit> {
     {
         // What the stream sent before it is analysed, and the run says it was cut short.
         if let Some(stdin) = ingested.stats.inputs.iter_mut().find(|i| matches!(i.source, Source::Stdin)) {
-            stdin.read_error.get_or_insert_with(|| "interrupted (SIGINT) before the input ended".to_owned());
-            stdin.interrupted = true;
+            stdin.interrupt();
         }
     }
     let Analysed { findings, judgement, report } =

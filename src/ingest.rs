@@ -155,6 +155,13 @@ impl InputStats {
     pub fn lost_data(&self) -> bool {
         matches!(self.status, InputStatus::Unreadable(_)) || self.read_error.is_some()
     }
+
+    /// Marks this input stopped by the user (SIGINT) before it ended: what came before is
+    /// counted, and the input is lost in part.
+    pub fn interrupt(&mut self) {
+        self.read_error.get_or_insert_with(|| "interrupted (SIGINT) before the input ended".to_owned());
+        self.interrupted = true;
+    }
 }
 
 /// A malformed or skipped line, kept as an example.

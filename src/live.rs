@@ -120,7 +120,7 @@ impl Detector for Window {
         // (`IngestOptions::history_slot_ms`), so the panes are first dropped as of that record's
         // slot, as a report every slot would have dropped them.
         self.waiting_for_history = false;
-        let at = latest_time(self);
+        let at = self.latest_time();
         if let Some(last) = at {
             self.drop_before(last.div_euclid(self.slot_ms).saturating_mul(self.slot_ms));
         }
@@ -169,13 +169,13 @@ fn pane_budget(budget: usize, live: &LiveOptions) -> usize {
     budget / panes.saturating_mul(2).max(1)
 }
 
-/// The time of the latest record a window holds.
-fn latest_time(window: &Window) -> Option<i64> {
-    let spans = window.panes.iter().map(|(_, a)| &a.span).chain([&window.current.span]);
-    spans.filter_map(|s| s.range.map(|(_, b)| b)).max()
-}
-
 impl Window {
+    /// The time of the latest record the window holds.
+    fn latest_time(&self) -> Option<i64> {
+        let spans = self.panes.iter().map(|(_, a)| &a.span).chain([&self.current.span]);
+        spans.filter_map(|s| s.range.map(|(_, b)| b)).max()
+    }
+
     /// Drops, whole, the panes that end before the window as of log time `at` starts.
     fn drop_before(&mut self, at: i64) {
         let start = at - self.window_ms;
@@ -338,24 +338,17 @@ mod tests {
             r.target = Some(Cow::Owned(path));
             r
         };
-        // A path segment of letters that are not hex digits, never taken for an id.
-        let word = |mut n: i64| {
-            let mut w = String::new();
-            loop {
-                w.push(char::from(b'g' + (n % 20) as u8));
-                n /= 20;
-                if n == 0 {
-                    return w;
-                }
-            }
-        };
         let mut most_seen = 0;
         for minute in 0..180i64 {
             window.advance(minute);
             let mut worker = window.split_off();
             for i in 0..3000 {
                 let t = minute * 60_000 + i * 20;
-                worker.observe(&record(t, "scanner", format!("/w/{}", word(minute * 3000 + i))));
+                worker.observe(&record(
+                    t,
+                    "scanner",
+                    format!("/w/{}", crate::synth::letters_only((minute * 3000 + i) as usize)),
+                ));
                 if i % 500 == 0 {
                     worker.observe(&record(t, "Go-http-client/1.1", "/".to_owned()));
                 }

@@ -5,8 +5,9 @@
 //! between items anywhere in the list; the callers of a big log compare by keys scattered over
 //! memory, so each comparison costs cache misses. Here each part of the list keeps its `k` least
 //! items in a heap ([`BinaryHeap`], ordered by the caller's comparison): an item is compared
-//! with the heap's greatest first (in cache), and most items stop there. The parts run in parallel; their winners are sorted together and cut to
-//! `k`. The order is total, so the result is the same whatever the parts.
+//! with the heap's greatest first (in cache), and most items stop there. The parts run in
+//! parallel; their winners are sorted together and cut to `k`. The order is total, so the
+//! result is the same whatever the parts.
 
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;

@@ -214,18 +214,6 @@ fn records_after_a_long_first_line_or_padding_are_read() {
     }
 }
 
-/// A path segment per number, of letters only (never folded into `:id`).
-fn word(mut i: usize) -> String {
-    let mut w = String::new();
-    loop {
-        w.push(char::from(b'g' + (i % 20) as u8));
-        i /= 20;
-        if i == 0 {
-            return w;
-        }
-    }
-}
-
 #[test]
 fn the_memory_budget_folds_the_long_tail_keeps_the_probe_and_says_so() {
     // The incident's probe among 57,600 scanner requests, each on a path of its own.
@@ -237,7 +225,7 @@ fn the_memory_budget_folds_the_long_tail_keeps_the_probe_and_says_so() {
             lines.push(format!(
                 r#"{{"msec":"{t}.{:03}","host":"admin.example.com","request":"GET /x/{} HTTP/1.1","status":"404","http_user_agent":"scanner"}}"#,
                 j * 6,
-                word(i * 160 + j)
+                nginx_forensics::synth::letters_only(i * 160 + j)
             ));
         }
     }

@@ -234,17 +234,12 @@ impl Analysis {
             clusters,
             cluster_count: cluster_count + folded.clusters,
             folded,
-            folded_could_be_periodic: folded.most_requests >= options.periodic.min_requests as u64,
             outside_window: self.outside_window,
             records: self.records,
             since: options.since,
             until: options.until,
             listed_clusters: options.listed_clusters.unwrap_or(usize::MAX),
-            longest_visible_period_ms: self
-                .span
-                .range
-                .map(|(a, b)| options.periodic.longest_visible_period_ms(b.saturating_sub(a))),
-            min_schedule_span_ms: options.periodic.min_span_ms,
+            schedule: options.periodic.clone(),
         }
     }
 }
@@ -349,8 +344,6 @@ pub struct Findings {
     pub cluster_count: u64,
     /// Clusters folded into counts to stay within `--max-memory`.
     pub folded: cluster::Folded,
-    /// A folded cluster had enough requests for a schedule: a periodic caller may be among them.
-    pub folded_could_be_periodic: bool,
     /// Records outside `--since`/`--until`, not analysed.
     pub outside_window: u64,
     /// Records analysed: inside `--since`/`--until` (and, live, inside the window of log time).
@@ -361,15 +354,18 @@ pub struct Findings {
     pub until: Option<UnixMillis>,
     /// Clusters a report lists, the most requests first (`usize::MAX` for all).
     pub listed_clusters: usize,
-    /// The longest period a caller of one request a beat can have and still be found in the
-    /// analysed span ([`periodic::PeriodicParams::longest_visible_period_ms`]); `None` with no
-    /// records.
-    pub longest_visible_period_ms: Option<i64>,
-    /// The least span (ms) in which a schedule is found at all.
-    pub min_schedule_span_ms: i64,
+    /// The detector's settings the callers were found with: what a schedule needs, so the
+    /// verdict can say which callers a short span cannot show.
+    pub schedule: periodic::PeriodicParams,
 }
 
 impl Findings {
+    /// A folded cluster had enough requests for a schedule: a periodic caller may be among them.
+    #[must_use]
+    pub fn folded_could_be_periodic(&self) -> bool {
+        self.folded.most_requests >= self.schedule.min_requests as u64
+    }
+
     /// How many fixed-interval callers the clusters have.
     #[must_use]
     pub fn periodic_count(&self) -> usize {

@@ -551,7 +551,7 @@ impl Report {
                 verdict_caveat,
                 analysed: findings.records,
                 untimed_callers: judgement.untimed.len() as u64,
-                unjudged_callers: judgement.cleared.iter().filter(|(_, _, c)| !c.judged()).count() as u64,
+                unjudged_callers: judgement.unjudged_count() as u64,
                 clusters: findings.cluster_count,
                 clusters_listed: findings.clusters.len().min(listed) as u64,
                 probes: judgement.probe_count() as u64,

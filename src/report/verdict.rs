@@ -6,6 +6,7 @@ use super::units::human_seconds;
 use super::view::thousands;
 use crate::analysis::Findings;
 use crate::analysis::agents::CallerKind;
+use crate::analysis::periodic::PeriodicParams;
 use crate::analysis::probe::{Cleared, Judgement};
 use crate::ingest::LineCounts;
 
@@ -84,7 +85,7 @@ pub(super) fn verdict(judgement: &Judgement, findings: &Findings, looked: &Looke
         return (format!("Nothing analysed: {}", losses.join(", ")), true);
     }
     let periodic = findings.periodic_count();
-    let unjudged = judgement.cleared.iter().filter(|(_, _, c)| !c.judged()).count();
+    let unjudged = judgement.unjudged_count();
     let mut caveat = unjudged > 0;
     let mut text = if judgement.probe_count() == 0 {
         let mut why: Vec<((&str, &str), usize)> = Vec::new();
@@ -146,8 +147,8 @@ pub(super) fn verdict(judgement: &Judgement, findings: &Findings, looked: &Looke
         // Fewer lost than read, but lost: the line a cron job mails says why it failed.
         text.push_str(&format!("; {} input(s) could not be read", thousands(looked.unreadable as u64)));
     }
-    if let (Some(longest), Some((first, last))) = (findings.longest_visible_period_ms, findings.span) {
-        let short = too_short(longest, last.saturating_sub(first), findings.min_schedule_span_ms);
+    if let Some((first, last)) = findings.span {
+        let short = too_short(&findings.schedule, last.saturating_sub(first));
         caveat |= !short.is_empty();
         text.push_str(&short);
     }
@@ -167,8 +168,9 @@ pub(super) fn verdict(judgement: &Judgement, findings: &Findings, looked: &Looke
             thousands(folded.clusters),
             thousands(folded.most_requests)
         ));
-        caveat |= findings.folded_could_be_periodic;
-        if findings.folded_could_be_periodic {
+        let could_be_periodic = findings.folded_could_be_periodic();
+        caveat |= could_be_periodic;
+        if could_be_periodic {
             text.push_str(" (periodic callers among them are not seen)");
         }
     }
@@ -186,9 +188,11 @@ pub(super) fn verdict(judgement: &Judgement, findings: &Findings, looked: &Looke
 /// to show a caller this slow says so in the verdict.
 const SLOW_MONITOR_MS: i64 = 5 * 60_000;
 
-/// What a short log cannot show, as a clause of the verdict (empty when it shows a caller every
-/// [`SLOW_MONITOR_MS`]): `longest` is the longest period a caller can have and be found in `span`.
-fn too_short(longest: i64, span: i64, min_span: i64) -> String {
+/// What a short log cannot show, as a clause of the verdict (empty when `span` ms of log shows
+/// a caller every [`SLOW_MONITOR_MS`] to the detector set by `schedule`).
+fn too_short(schedule: &PeriodicParams, span: i64) -> String {
+    let longest = schedule.longest_visible_period_ms(span);
+    let min_span = schedule.min_span_ms;
     let human = |ms: i64| human_seconds((ms / 1000) as f64);
     if longest >= SLOW_MONITOR_MS {
         String::new()

@@ -8,6 +8,20 @@ use std::io::{self, Write};
 
 use chrono::DateTime;
 
+/// A path segment for `n`, of letters that are not hex digits (`g` to `z`): distinct numbers
+/// give distinct segments, and none is ever taken for an id and folded into `:id`.
+#[must_use]
+pub fn letters_only(mut n: usize) -> String {
+    let mut w = String::new();
+    loop {
+        w.push(char::from(b'g' + (n % 20) as u8));
+        n /= 20;
+        if n == 0 {
+            return w;
+        }
+    }
+}
+
 /// A small, fast, deterministic PRNG (SplitMix64): plenty for generating test traffic, and
 /// stable across platforms and crate versions, so fixed seeds give fixed logs forever.
 #[derive(Clone, Debug)]

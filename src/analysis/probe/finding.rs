@@ -269,6 +269,12 @@ impl Judgement {
         self.probes.len() + self.unlisted.len()
     }
 
+    /// The fixed-interval callers the log could not judge ([`Cleared::judged`]).
+    #[must_use]
+    pub fn unjudged_count(&self) -> usize {
+        self.cleared.iter().filter(|(_, _, c)| !c.judged()).count()
+    }
+
     /// The sessions all probes make per day. Each probe's is a whole number, so the sum is
     /// exact in any order.
     #[must_use]
