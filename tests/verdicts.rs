@@ -148,6 +148,31 @@ fn feed_readers_and_crawlers_are_not_probes() {
 }
 
 #[test]
+fn a_permanent_redirect_makes_no_session_but_the_request_it_leads_to_may() {
+    // Redirected to https and not followed here: not a probe, and said why.
+    let report = verdict("https-redirect");
+    assert!(probes(&report).is_empty());
+    let periodic = report["periodic"].as_array().unwrap();
+    assert_eq!(periodic.len(), 2, "{periodic:#?}");
+    for p in periodic {
+        let v = p["verdict"].as_str().unwrap();
+        assert!(v.starts_with("not a probe: answered 30") && v.contains("a permanent redirect"), "{v}");
+    }
+    let line = report["summary"]["verdict"].as_str().unwrap();
+    assert!(
+        line.starts_with("No probe creates sessions (2 periodic caller(s): 2 permanent redirects)"),
+        "{line}"
+    );
+    // Followed, and the https request logged under the same key: a probe whose sessions are
+    // counted from the requests that are not redirects (`verdict` checks the count).
+    let report = verdict("https-redirect-followed");
+    let p = probe(&report, "/");
+    let reasons = reasons(p);
+    assert!(reasons.contains("likely: / is the site's root, answered 302"), "{reasons}");
+    assert!(reasons.contains("note: 50% of its responses are permanent redirects"), "{reasons}");
+}
+
+#[test]
 fn framework_health_and_scrape_endpoints_are_known() {
     let report = verdict("health-endpoints");
     assert!(probes(&report).is_empty());

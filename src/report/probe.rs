@@ -176,6 +176,11 @@ fn reason(e: &Evidence, path: &str) -> String {
             percent(*coverage),
             (1.0 / coverage.max(0.01)).round()
         ),
+        Evidence::PermanentRedirects { share } => format!(
+            "note: {} of its responses are permanent redirects (301/308), as a web server answers for https or \
+             another host, which make no session; sessions are counted from the others",
+            percent(*share)
+        ),
         Evidence::PeriodUnsettled => {
             "note: the period is not settled at this log's resolution; a known monitor with \
                                       a new cookie on every response is a finding anyway"

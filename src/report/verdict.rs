@@ -223,6 +223,7 @@ fn short(c: &Cleared) -> (&'static str, &'static str) {
         Cleared::HealthName { scrape: false } => ("health endpoint", "health endpoints"),
         Cleared::HealthName { scrape: true } => ("metrics endpoint", "metrics endpoints"),
         Cleared::SessionlessName => ("static file or API", "static files or APIs"),
+        Cleared::PermanentRedirect { .. } => ("permanent redirect", "permanent redirects"),
         Cleared::NoEvidence => ("with no sign of a session", "with no sign of a session"),
         Cleared::NoStatus => ("not judged: no status logged", "not judged: no status logged"),
     }
@@ -247,6 +248,11 @@ pub(super) fn cleared_words(c: &Cleared) -> String {
         Cleared::NoStatus => "not judged: the log has no status for most of its requests and no Set-Cookie \
              field, so whether it makes sessions cannot be told (add $status to the log_format)"
             .to_owned(),
+        Cleared::PermanentRedirect { status } => format!(
+            "not a probe: answered {}, a permanent redirect (as a web server answers for https or another \
+             host), which makes no session; the request it leads to, where this log has it, is judged on its own",
+            status.map_or_else(|| "301/308".to_owned(), |s| s.to_string())
+        ),
         Cleared::NoEvidence => {
             "not a probe: no sign of a session (no cookie, no login redirect, not answered 2xx or 3xx)"
                 .to_owned()

@@ -556,6 +556,32 @@ pub fn situations(seed: u64) -> Vec<Situation> {
             Stamp::Seconds,
             vec![(Caller::new(GO, APP, "/", 302, 3_000).cookie(Cookie::Every).location(login), true)],
         ),
+        situation(
+            "https-redirect",
+            "12: a permanent redirect to https (a web server's) makes no session",
+            s(17),
+            Stamp::Seconds,
+            vec![
+                (Caller::new(GO, APP, "/", 301, 10_000).location("https://admin.example.com/"), false),
+                (Caller::new(KUBE, "shop.example.com", "/cart", 308, 15_000), false),
+            ],
+        ),
+        situation(
+            "https-redirect-followed",
+            "12: a probe that follows a redirect to https, logged under the same key: the request it \
+             leads to makes the sessions, one a beat",
+            s(18),
+            Stamp::Millis,
+            vec![(
+                Caller::new(BLACKBOX, APP, "/", 301, 15_000).location("https://admin.example.com/").then(
+                    "/",
+                    302,
+                    20,
+                    Cookie::NotLogged,
+                ),
+                true,
+            )],
+        ),
     ]
 }
 

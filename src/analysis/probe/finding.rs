@@ -95,6 +95,13 @@ pub enum Evidence {
         /// Beats present, of those expected.
         coverage: f64,
     },
+    /// Note: this share of the caller's responses are permanent redirects (301, 308), which a
+    /// web server gives for another scheme or host and which make no session; sessions are
+    /// counted from the others.
+    PermanentRedirects {
+        /// Permanent redirects, of all its responses.
+        share: f64,
+    },
     /// Note: the period is not settled (too few beats at the log's resolution, or an irregular
     /// schedule); a known monitor that gets a new cookie on every response is a finding anyway.
     PeriodUnsettled,
@@ -202,6 +209,13 @@ pub enum Cleared {
     },
     /// A static file or an API by name, and nothing in the log says otherwise.
     SessionlessName,
+    /// Mostly answered with a permanent redirect (301, 308), as a web server answers for another
+    /// scheme or host, and nothing in the log says a session is made: the request it leads to,
+    /// where the log has it, is judged on its own.
+    PermanentRedirect {
+        /// The cluster's most frequent status.
+        status: Option<u16>,
+    },
     /// No evidence of a session: not answered 2xx or 3xx, no cookie, no login redirect.
     NoEvidence,
     /// Not judged: the log has neither a status for most of its requests nor a `Set-Cookie`

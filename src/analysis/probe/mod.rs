@@ -304,7 +304,9 @@ impl ProbeRules {
         if caller.is_none() && !monitor {
             return Err(Cleared::NoEvidence);
         }
-        let status = main_status(c);
+        // The status the evidence names: a permanent redirect only when the caller got nothing
+        // else (see `moved` below).
+        let status = main_status(c, |s| !matches!(s, 301 | 308)).or_else(|| main_status(c, |_| true));
         let redirected = share(c, 300..=399) >= 0.5;
         let followed = redirected.then(|| follow_ups.iter().find(|f| is_login_path(f))).flatten();
         let to_login = redirected && 2 * c.stats.login_redirects >= c.stats.requests;
@@ -339,7 +341,12 @@ impl ProbeRules {
                 None => Cleared::SessionlessName,
             });
         }
-        if !cookies.logged && !sessionless && share(c, 200..=399) >= 0.5 {
+        // Permanent redirects (301, 308) are what a web server answers for another scheme or
+        // host (`return 301 https://$host$request_uri`) before any application runs: they are
+        // no sign of a session, and where a caller's beats mix them with the request they lead
+        // to (logged under the same key), only the others can make sessions.
+        let moved = share(c, 301..=301) + share(c, 308..=308);
+        if !cookies.logged && !sessionless && share(c, 200..=399) - moved >= 0.5 {
             evidence.push(Evidence::ApplicationPage { status });
         }
         if evidence.is_empty() {
@@ -347,6 +354,11 @@ impl ProbeRules {
             let with_status: u64 = c.stats.statuses.iter().map(|(_, n)| n).sum();
             if !cookies.logged && 2 * with_status < c.stats.requests {
                 return Err(Cleared::NoStatus);
+            }
+            if moved >= 0.5 {
+                return Err(Cleared::PermanentRedirect {
+                    status: main_status(c, |s| matches!(s, 301 | 308)),
+                });
             }
             return Err(Cleared::NoEvidence);
         }
@@ -377,12 +389,17 @@ impl ProbeRules {
                 (s.requests, gap, 0.0, s.first_seen, s.last_seen, s.requests as f64 / (active / 86_400_000.0))
             }
         };
-        // Where the log has the field, only the responses that set a cookie make sessions.
+        // Where the log has the field, only the responses that set a cookie make sessions;
+        // where it has not, all but the permanent redirects.
         let cookie_share = cookies.logged.then(|| cookies.share());
-        let sessions_per_day = (per_day * cookie_share.unwrap_or(1.0)).round();
+        if cookie_share.is_none() && moved > 0.0 {
+            evidence.push(Evidence::PermanentRedirects { share: moved });
+        }
+        let session_share = cookie_share.unwrap_or(1.0 - moved);
+        let sessions_per_day = (per_day * session_share).round();
         let (live, ttl) = match self.session_ttl {
             SessionTtl::Seconds(s) => ((sessions_per_day * s / 86_400.0).round(), Some(s)),
-            SessionTtl::Never => ((requests as f64 * cookie_share.unwrap_or(1.0)).round(), None),
+            SessionTtl::Never => ((requests as f64 * session_share).round(), None),
         };
         let costly = sessions_per_day >= 1000.0 || (ttl.is_none() && sessions_per_day >= 100.0);
         let severity = if observed && costly {
@@ -554,7 +571,7 @@ fn with_fix(
     {
         Fix::LearnedHealth { health: (*health).to_owned(), who: who.clone() }
     } else if let Some(h) = healthy.get(&host).filter(|h| h.key.path() != probe.path) {
-        Fix::HealthOnHost { health: h.key.path().to_owned(), status: main_status(h) }
+        Fix::HealthOnHost { health: h.key.path().to_owned(), status: main_status(h, |_| true) }
     } else {
         Fix::AnyHealthEndpoint
     };
@@ -673,8 +690,13 @@ fn follows(a: UnixMillis, b: UnixMillis, period_ms: f64) -> bool {
     lag <= 2000 && lag < period / 2
 }
 
-/// The status a cluster was answered most often (the lowest among equals); `None` when no
-/// status was logged.
-fn main_status(c: &ClusterFinding) -> Option<u16> {
-    c.stats.statuses.iter().max_by_key(|(s, n)| (*n, std::cmp::Reverse(*s))).map(|(s, _)| *s)
+/// The status a cluster was answered most often (the lowest among equals) of those `counted`;
+/// `None` when none was logged.
+fn main_status(c: &ClusterFinding, counted: impl Fn(u16) -> bool) -> Option<u16> {
+    c.stats
+        .statuses
+        .iter()
+        .filter(|(s, _)| counted(*s))
+        .max_by_key(|(s, n)| (*n, std::cmp::Reverse(*s)))
+        .map(|(s, _)| *s)
 }
