@@ -42,7 +42,7 @@ pub struct Cli {
 
     /// Read field NAME from JSON key KEY, before the built-in keys (repeatable).
     /// NAME is one of: time, user_agent, host, request, method, uri, args, status, client,
-    /// forwarded_for, referer, bytes, request_time, set_cookie, location.
+    /// forwarded_for, referer, bytes, request_time, set_cookie, location, upstream.
     #[arg(long = "field", value_name = "NAME=KEY", value_parser = parse_field)]
     pub fields: Vec<(Field, String)>,
 

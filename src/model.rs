@@ -53,6 +53,10 @@ pub struct Record<'a> {
     pub set_cookie_logged: bool,
     /// A `Location` response header, when the log carries one.
     pub location: Option<Cow<'a, str>>,
+    /// Whether nginx passed the request on to an upstream (the application), when the log has
+    /// an upstream variable: `Some(false)` where it logged `-` or nothing (a static file, a
+    /// `return`, a cached response), `None` where the line has no such field.
+    pub upstream: Option<bool>,
 }
 
 impl<'a> Record<'a> {
@@ -74,6 +78,7 @@ impl<'a> Record<'a> {
             set_cookie: None,
             set_cookie_logged: false,
             location: None,
+            upstream: None,
         }
     }
 }

@@ -173,6 +173,26 @@ fn a_permanent_redirect_makes_no_session_but_the_request_it_leads_to_may() {
 }
 
 #[test]
+fn a_request_nginx_answers_itself_reaches_no_application() {
+    let report = verdict("answered-by-nginx");
+    assert!(probes(&report).is_empty());
+    let periodic = report["periodic"].as_array().unwrap();
+    let root =
+        periodic.iter().find(|p| p["host"] == "www.example.com").expect("the uptime monitor's schedule");
+    assert!(
+        root["verdict"].as_str().unwrap().starts_with("not a probe: nginx answered every request itself"),
+        "{root:#?}"
+    );
+    let line = report["summary"]["verdict"].as_str().unwrap();
+    assert!(line.contains("answered by nginx itself"), "{line}");
+    // Passed on to the application: the upstream field clears nothing by being there.
+    let report = verdict("passed-on");
+    let reasons = reasons(probe(&report, "/"));
+    assert!(reasons.contains("likely: / is the site's root, answered 200"), "{reasons}");
+    assert!(!reasons.contains("nginx answered"), "{reasons}");
+}
+
+#[test]
 fn framework_health_and_scrape_endpoints_are_known() {
     let report = verdict("health-endpoints");
     assert!(probes(&report).is_empty());

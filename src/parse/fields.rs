@@ -38,10 +38,14 @@ pub enum Field {
     SetCookie,
     /// `Location` response header.
     Location,
+    /// An upstream variable (`$upstream_addr`, `$upstream_status`, `$upstream_response_time`):
+    /// `-` or empty when nginx answered without passing the request on (a static file, a
+    /// `return`, a cached response), so no application saw it.
+    Upstream,
 }
 
 /// Number of [`Field`] variants.
-pub(crate) const FIELD_COUNT: usize = 15;
+pub(crate) const FIELD_COUNT: usize = 16;
 
 impl Field {
     const ALL: [(Field, &'static str); FIELD_COUNT] = [
@@ -60,6 +64,7 @@ impl Field {
         (Field::RequestTime, "request_time"),
         (Field::SetCookie, "set_cookie"),
         (Field::Location, "location"),
+        (Field::Upstream, "upstream"),
     ];
 
     /// The field's name as `--field` spells it.
@@ -97,7 +102,7 @@ impl FromStr for Field {
 fn default_key(key: &[u8]) -> Option<(Field, u8)> {
     use Field::{
         Args, Bytes, Client, ForwardedFor, Host, Location, Method, Referer, Request, RequestTime, SetCookie,
-        Status, Time, Uri, UserAgent,
+        Status, Time, Upstream, Uri, UserAgent,
     };
     let hit = match key {
         b"msec" => (Time, 1),
@@ -144,6 +149,11 @@ fn default_key(key: &[u8]) -> Option<(Field, u8)> {
         b"upstream_http_set_cookie" => (SetCookie, 2),
         b"sent_http_location" => (Location, 1),
         b"upstream_http_location" => (Location, 2),
+        b"upstream_addr" => (Upstream, 1),
+        b"upstream_status" => (Upstream, 2),
+        b"upstream_response_time" => (Upstream, 3),
+        b"upstream_connect_time" => (Upstream, 4),
+        b"upstream_header_time" => (Upstream, 5),
         _ if key.starts_with(b"upstream_cookie_") => (SetCookie, 3),
         _ => return None,
     };

@@ -317,6 +317,7 @@ pub(crate) fn parse<'a>(
     r.set_cookie = get(Field::SetCookie).map(text);
     r.set_cookie_logged = slots[Field::SetCookie as usize].is_some();
     r.location = get(Field::Location).map(text);
+    r.upstream = slots[Field::Upstream as usize].map(|(order, _)| order & ABSENT == 0);
     r.client = match get(Field::Client) {
         Some(c) => Some(text(c)),
         None => get(Field::ForwardedFor).and_then(|x| first_forwarded(text(x))),
@@ -430,6 +431,22 @@ mod tests {
         assert_eq!(r.status, Some(200));
         assert_eq!(r.target.as_deref(), Some("/a?b"));
         assert_eq!(r.set_cookie.as_deref(), Some("SESSION=abc; Path=/"));
+        assert_eq!(r.upstream, Some(true), "an upstream time: passed on");
+    }
+
+    #[test]
+    fn an_upstream_variable_says_whether_nginx_passed_the_request_on() {
+        let at = |rest: &str| {
+            p(&format!(r#"{{"msec":1558723294.25,"status":200,"request_uri":"/"{rest}}}"#)).unwrap().upstream
+        };
+        assert_eq!(at(""), None, "not logged");
+        assert_eq!(at(r#","upstream_addr":"-""#), Some(false));
+        assert_eq!(at(r#","upstream_addr":"""#), Some(false));
+        assert_eq!(at(r#","upstream_response_time":-"#), Some(false));
+        assert_eq!(at(r#","upstream_status":"502""#), Some(true));
+        assert_eq!(at(r#","upstream_addr":"unix:/run/php-fpm.sock""#), Some(true));
+        // One variable logged empty and another with a value: the passed-on value is read.
+        assert_eq!(at(r#","upstream_status":"-","upstream_addr":"10.0.0.5:8080""#), Some(true));
     }
 
     #[test]

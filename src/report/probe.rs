@@ -181,6 +181,11 @@ fn reason(e: &Evidence, path: &str) -> String {
              another host, which make no session; sessions are counted from the others",
             percent(*share)
         ),
+        Evidence::Unreached { share } => format!(
+            "note: nginx answered {} of its requests itself (no upstream: a static file, a redirect or a cached \
+             response), which no application saw; sessions are counted from the others",
+            percent(*share)
+        ),
         Evidence::PeriodUnsettled => {
             "note: the period is not settled at this log's resolution; a known monitor with \
                                       a new cookie on every response is a finding anyway"

@@ -224,6 +224,7 @@ fn short(c: &Cleared) -> (&'static str, &'static str) {
         Cleared::HealthName { scrape: true } => ("metrics endpoint", "metrics endpoints"),
         Cleared::SessionlessName => ("static file or API", "static files or APIs"),
         Cleared::PermanentRedirect { .. } => ("permanent redirect", "permanent redirects"),
+        Cleared::NoUpstream => ("answered by nginx itself", "answered by nginx itself"),
         Cleared::NoEvidence => ("with no sign of a session", "with no sign of a session"),
         Cleared::NoStatus => ("not judged: no status logged", "not judged: no status logged"),
     }
@@ -253,6 +254,11 @@ pub(super) fn cleared_words(c: &Cleared) -> String {
              host), which makes no session; the request it leads to, where this log has it, is judged on its own",
             status.map_or_else(|| "301/308".to_owned(), |s| s.to_string())
         ),
+        Cleared::NoUpstream => {
+            "not a probe: nginx answered every request itself (no upstream: a static file, \
+             a redirect or a cached response), so no application saw it"
+                .to_owned()
+        }
         Cleared::NoEvidence => {
             "not a probe: no sign of a session (no cookie, no login redirect, not answered 2xx or 3xx)"
                 .to_owned()

@@ -65,6 +65,9 @@ pub struct Caller {
     /// Client addresses of its phases (`""`: not logged); with more addresses than phases, the
     /// beats come from all of them in turn.
     pub clients: Vec<&'static str>,
+    /// Whether nginx passed its requests on to the application, where the log has
+    /// `$upstream_addr` (`None`: passed on, and logged only if another caller's is).
+    pub upstream: Option<bool>,
 }
 
 impl Caller {
@@ -89,6 +92,7 @@ impl Caller {
             then: None,
             share: 1.0,
             clients: vec![""],
+            upstream: None,
         }
     }
 
@@ -115,6 +119,10 @@ impl Caller {
 
     fn share(mut self, share: f64) -> Self {
         self.share = share;
+        self
+    }
+    fn upstream(mut self, reached: bool) -> Self {
+        self.upstream = Some(reached);
         self
     }
 }
@@ -144,6 +152,8 @@ struct Line {
     client: String,
     set_cookie: Option<bool>,
     location: Option<&'static str>,
+    /// `$upstream_addr`, when logged: passed on to the application or answered by nginx.
+    upstream: Option<bool>,
 }
 
 fn write_line(out: &mut Vec<u8>, l: &Line, stamp: Stamp) {
@@ -170,6 +180,9 @@ fn write_line(out: &mut Vec<u8>, l: &Line, stamp: Stamp) {
     if let Some(loc) = l.location {
         let _ = write!(s, r#","sent_http_location":"{loc}""#);
     }
+    if let Some(reached) = l.upstream {
+        let _ = write!(s, r#","upstream_addr":"{}""#, if reached { "10.0.3.17:8080" } else { "-" });
+    }
     s.push_str("}\n");
     out.extend_from_slice(s.as_bytes());
 }
@@ -188,6 +201,9 @@ fn cookie_at(c: Cookie, n: u64) -> Option<bool> {
 /// session-creating responses a day (its follow-up's too, under the follow-up's path).
 fn build(seed: u64, stamp: Stamp, cookie_logged: bool, callers: &[Caller]) -> (Vec<u8>, Vec<f64>, Vec<f64>) {
     let mut rng = SplitMix64::new(seed);
+    // `$upstream_addr` is logged on every line once a caller's is: people's pages are passed on.
+    let upstream_logged = callers.iter().any(|c| c.upstream.is_some());
+    let passed_on = |c: Option<bool>| upstream_logged.then_some(c.unwrap_or(true));
     let mut lines = Vec::new();
     // People: 60 browsers, a visit every few minutes each, a cookie on their first response.
     const PAGES: [&str; 5] = ["/", "/products/17", "/cart", "/login", "/search"];
@@ -205,6 +221,7 @@ fn build(seed: u64, stamp: Stamp, cookie_logged: bool, callers: &[Caller]) -> (V
                 client: format!("198.51.100.{c}"),
                 set_cookie: cookie_logged.then_some(n == 0),
                 location: None,
+                upstream: passed_on(None),
             });
             n += 1;
             t += 1000 + rng.exponential(900_000.0) as i64;
@@ -236,6 +253,7 @@ fn build(seed: u64, stamp: Stamp, cookie_logged: bool, callers: &[Caller]) -> (V
                         client: client.to_owned(),
                         set_cookie: set,
                         location: caller.location,
+                        upstream: passed_on(caller.upstream),
                     });
                     if let Some((path, status, after, cookie)) = caller.then {
                         let set = cookie_at(cookie, answered);
@@ -249,6 +267,7 @@ fn build(seed: u64, stamp: Stamp, cookie_logged: bool, callers: &[Caller]) -> (V
                             client: client.to_owned(),
                             set_cookie: set,
                             location: None,
+                            upstream: passed_on(None),
                         });
                     }
                     answered += 1;
@@ -581,6 +600,24 @@ pub fn situations(seed: u64) -> Vec<Situation> {
                 ),
                 true,
             )],
+        ),
+        situation(
+            "answered-by-nginx",
+            "13: a request nginx answers itself (no upstream) reaches no application",
+            s(19),
+            Stamp::Seconds,
+            vec![
+                (Caller::new(UPTIME, "www.example.com", "/", 200, 60_000).upstream(false), false),
+                (Caller::new(GO, APP, "/", 301, 10_000).upstream(false), false),
+                (Caller::new(BLACKBOX, APP, "/status.html", 200, 15_000).upstream(false), false),
+            ],
+        ),
+        situation(
+            "passed-on",
+            "13: a root passed on to the application, with the upstream logged",
+            s(20),
+            Stamp::Millis,
+            vec![(Caller::new(GO, APP, "/", 200, 10_000).upstream(true), true)],
         ),
     ]
 }

@@ -30,6 +30,10 @@ pub struct ClusterStats {
     pub set_cookie_logged: u64,
     /// Responses whose logged `Location` points to a login or auth page.
     pub login_redirects: u64,
+    /// Requests whose line has an upstream variable.
+    pub upstream_logged: u64,
+    /// Of those, the requests nginx passed on to an upstream (the application).
+    pub upstream_reached: u64,
     /// Requests per status code (two inline before allocating).
     pub statuses: SmallVec<[(u16, u64); 2]>,
     /// Requests per method (`-` when the request line had none); common methods are not
@@ -104,6 +108,7 @@ pub(super) struct Hit<M> {
     set_cookie: bool,
     set_cookie_logged: bool,
     login_redirect: bool,
+    upstream: Option<bool>,
     location: Option<M>,
 }
 
@@ -123,6 +128,7 @@ impl<'a> Hit<&'a str> {
                 .location
                 .as_deref()
                 .is_some_and(|l| l.split(['/', '?', '#']).any(is_login_segment)),
+            upstream: r.upstream,
             location: r.location.as_deref().map(location_path),
         }
     }
@@ -149,6 +155,7 @@ impl<M> Hit<M> {
             set_cookie,
             set_cookie_logged,
             login_redirect,
+            upstream,
             ..
         } = *self;
         Hit {
@@ -161,6 +168,7 @@ impl<M> Hit<M> {
             set_cookie,
             set_cookie_logged,
             login_redirect,
+            upstream,
             location,
         }
     }
@@ -266,6 +274,10 @@ impl ClusterStats {
         self.set_cookie += u64::from(h.set_cookie);
         self.set_cookie_logged += u64::from(h.set_cookie_logged);
         self.login_redirects += u64::from(h.login_redirect);
+        if let Some(reached) = h.upstream {
+            self.upstream_logged += 1;
+            self.upstream_reached += u64::from(reached);
+        }
         if let Some(l) = h.location {
             add_location(&mut self.locations, l, 1);
         }
@@ -299,6 +311,8 @@ impl ClusterStats {
         self.set_cookie += other.set_cookie;
         self.set_cookie_logged += other.set_cookie_logged;
         self.login_redirects += other.login_redirects;
+        self.upstream_logged += other.upstream_logged;
+        self.upstream_reached += other.upstream_reached;
         for (path, n) in &other.locations {
             add_location(&mut self.locations, path, *n);
         }

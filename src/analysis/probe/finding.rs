@@ -102,6 +102,13 @@ pub enum Evidence {
         /// Permanent redirects, of all its responses.
         share: f64,
     },
+    /// Note: this share of the caller's requests nginx answered itself (its upstream variable
+    /// logged as `-`: a static file, a `return`, a cached response), which no application saw;
+    /// sessions are counted from the others.
+    Unreached {
+        /// Requests answered without an upstream, of those with the field.
+        share: f64,
+    },
     /// Note: the period is not settled (too few beats at the log's resolution, or an irregular
     /// schedule); a known monitor that gets a new cookie on every response is a finding anyway.
     PeriodUnsettled,
@@ -216,6 +223,9 @@ pub enum Cleared {
         /// The cluster's most frequent status.
         status: Option<u16>,
     },
+    /// The log has an upstream variable on most of its lines, and nginx passed none of its
+    /// requests on: a static file, a `return` or a cached response, which no application saw.
+    NoUpstream,
     /// No evidence of a session: not answered 2xx or 3xx, no cookie, no login redirect.
     NoEvidence,
     /// Not judged: the log has neither a status for most of its requests nor a `Set-Cookie`

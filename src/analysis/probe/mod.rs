@@ -281,6 +281,14 @@ impl ProbeRules {
         if cookies.logged && cookies.set == 0 && !given {
             return Err(Cleared::NoCookieSet);
         }
+        // A request nginx answered itself (no upstream: a static file, a `return`, a cached
+        // response) reaches no application, so it makes no session: where most lines have an
+        // upstream variable and none was passed on, the caller makes none, whatever the path.
+        let reached = (c.stats.upstream_logged as f64 >= LOGGED * c.stats.requests as f64)
+            .then(|| c.stats.upstream_reached as f64 / c.stats.upstream_logged.max(1) as f64);
+        if reached == Some(0.0) && cookies.set == 0 && !given {
+            return Err(Cleared::NoUpstream);
+        }
         // Not a monitor: feed readers and crawlers; browsers, unless the log shows a new
         // cookie each time; many clients.
         let phases = caller.map_or(1, |(_, p)| p.phases);
@@ -390,12 +398,18 @@ impl ProbeRules {
             }
         };
         // Where the log has the field, only the responses that set a cookie make sessions;
-        // where it has not, all but the permanent redirects.
+        // where it has not, at most those that reached the application and were not permanent
+        // redirects (mostly the same requests: nginx itself gives the redirects to https).
         let cookie_share = cookies.logged.then(|| cookies.share());
-        if cookie_share.is_none() && moved > 0.0 {
-            evidence.push(Evidence::PermanentRedirects { share: moved });
+        if cookie_share.is_none() {
+            if moved > 0.0 {
+                evidence.push(Evidence::PermanentRedirects { share: moved });
+            }
+            if let Some(reached) = reached.filter(|&r| r < 1.0) {
+                evidence.push(Evidence::Unreached { share: 1.0 - reached });
+            }
         }
-        let session_share = cookie_share.unwrap_or(1.0 - moved);
+        let session_share = cookie_share.unwrap_or_else(|| (1.0 - moved).min(reached.unwrap_or(1.0)));
         let sessions_per_day = (per_day * session_share).round();
         let (live, ttl) = match self.session_ttl {
             SessionTtl::Seconds(s) => ((sessions_per_day * s / 86_400.0).round(), Some(s)),
