@@ -273,7 +273,8 @@ fn a_short_log_says_which_callers_it_cannot_see() {
     let seen = run_json(&[], Some(slow_probe(60, 8)));
     assert_eq!(
         verdict(&seen.report),
-        "1 probe creates ~1,440 sessions/day; only 7 min of log time: callers slower than every 60 s may be missed"
+        "1 probe likely creates ~1,440 sessions/day (by path and status alone: log $sent_http_set_cookie to be \
+         sure); only 7 min of log time: callers slower than every 60 s may be missed"
     );
     // A slower caller in that span has seven beats: it is not found, as the verdict warned.
     let missed = run_json(&[], Some(slow_probe(70, 7)));
@@ -281,7 +282,10 @@ fn a_short_log_says_which_callers_it_cannot_see() {
     assert!(verdict(&missed.report).ends_with("callers slower than every 60 s may be missed"));
     // Long enough for a caller every 5 min: nothing to warn of.
     let long = run_json(&[], Some(slow_probe(300, 8)));
-    assert_eq!(verdict(&long.report), "1 probe creates ~288 sessions/day");
+    assert_eq!(
+        verdict(&long.report),
+        "1 probe likely creates ~288 sessions/day (by path and status alone: log $sent_http_set_cookie to be sure)"
+    );
     let day = run_json(&[path(&sample("incident.jsonl"))], None);
     assert!(
         verdict(&day.report)

@@ -192,6 +192,25 @@ fn a_request_nginx_answers_itself_reaches_no_application() {
     assert!(!reasons.contains("nginx answered"), "{reasons}");
 }
 
+/// The verdict line claims only what the log shows: a probe judged by its path and status
+/// alone is "likely", with what would confirm it; one the log confirms is not.
+#[test]
+fn a_probe_judged_by_path_and_status_alone_is_likely_in_the_verdict() {
+    let report = verdict("passed-on");
+    let line = report["summary"]["verdict"].as_str().unwrap();
+    assert!(
+        line.starts_with(
+            "1 probe likely creates ~8,640 sessions/day (by path and status alone: log $sent_http_set_cookie"
+        ),
+        "{line}"
+    );
+    for confirmed in ["incident", "cookie-jar", "three-seconds-at-one-second"] {
+        let report = verdict(confirmed);
+        let line = report["summary"]["verdict"].as_str().unwrap();
+        assert!(line.contains(" probe creates ") && !line.contains("likely"), "{confirmed}: {line}");
+    }
+}
+
 #[test]
 fn framework_health_and_scrape_endpoints_are_known() {
     let report = verdict("health-endpoints");

@@ -118,12 +118,31 @@ pub(super) fn verdict(judgement: &Judgement, findings: &Findings, looked: &Looke
     } else {
         let per_day = judgement.sessions_per_day();
         let n = judgement.probe_count();
+        let likely = judgement.likely_count();
         let (s, verb) = if n == 1 { ("", "creates") } else { ("s", "create") };
-        let mut text = format!(
-            "{} probe{s} {verb} ~{} sessions/day",
-            thousands(n as u64),
-            thousands(per_day.round() as u64)
-        );
+        // Probes judged by their path and status alone are said to be likely, with what would
+        // confirm them: the line a person acts on does not claim what the log does not show.
+        let mut text = if likely == n {
+            format!(
+                "{} probe{s} likely {verb} ~{} sessions/day (by path and status alone: log $sent_http_set_cookie to be sure)",
+                thousands(n as u64),
+                thousands(per_day.round() as u64)
+            )
+        } else if likely > 0 {
+            format!(
+                "{} probe{s} {verb} ~{} sessions/day ({} of them only likely, by path and status alone: log \
+                 $sent_http_set_cookie to be sure)",
+                thousands(n as u64),
+                thousands(per_day.round() as u64),
+                thousands(likely as u64)
+            )
+        } else {
+            format!(
+                "{} probe{s} {verb} ~{} sessions/day",
+                thousands(n as u64),
+                thousands(per_day.round() as u64)
+            )
+        };
         if unjudged > 0 {
             text.push_str(&format!(
                 "; {} more periodic caller(s) not judged: the log has no status for their requests",

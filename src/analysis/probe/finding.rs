@@ -114,6 +114,30 @@ pub enum Evidence {
     PeriodUnsettled,
 }
 
+impl Evidence {
+    /// Whether it shows sessions being made, rather than suggesting it: a logged cookie, a
+    /// redirect to a login page, a login page, `--session-path`. A probe with none of these
+    /// is only likely, judged by its path and status.
+    #[must_use]
+    pub fn confirms(&self) -> bool {
+        matches!(
+            self,
+            Evidence::CookiesSet { .. }
+                | Evidence::CookieJar { .. }
+                | Evidence::FollowedToLogin { .. }
+                | Evidence::LoginLocation { .. }
+                | Evidence::LoginPage { .. }
+                | Evidence::SessionPath
+        )
+    }
+
+    /// Whether `evidence` holds only suggestions ([`Evidence::confirms`] none).
+    #[must_use]
+    pub fn only_likely(evidence: &[Evidence]) -> bool {
+        !evidence.iter().any(Evidence::confirms)
+    }
+}
+
 /// Where a probe should point instead.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Fix {
@@ -273,6 +297,8 @@ pub struct UnlistedProbe {
     pub severity: Severity,
     /// Sessions it makes per day.
     pub sessions_per_day: f64,
+    /// Only likely ([`Evidence::only_likely`]): judged by its path and status alone.
+    pub likely: bool,
 }
 
 impl Judgement {
@@ -283,6 +309,7 @@ impl Judgement {
             caller: p.caller,
             severity: p.severity,
             sessions_per_day: p.sessions_per_day,
+            likely: Evidence::only_likely(&p.evidence),
         });
         listed.chain(self.unlisted.iter().copied())
     }
@@ -291,6 +318,12 @@ impl Judgement {
     #[must_use]
     pub fn probe_count(&self) -> usize {
         self.probes.len() + self.unlisted.len()
+    }
+
+    /// The probes judged by their path and status alone ([`Evidence::only_likely`]).
+    #[must_use]
+    pub fn likely_count(&self) -> usize {
+        self.tallies().filter(|p| p.likely).count()
     }
 
     /// The fixed-interval callers the log could not judge ([`Cleared::judged`]).

@@ -499,6 +499,7 @@ impl<'a> Ranked<'a> {
                 caller: w.caller,
                 severity: w.severity,
                 sessions_per_day: w.sessions_per_day,
+                likely: Evidence::only_likely(&w.evidence),
             },
             key: w.key,
             estimated_live_sessions: w.estimated_live_sessions,
