@@ -117,9 +117,7 @@ pub fn run(config: &Config, messages: &mut dyn Write) -> anyhow::Result<Exit> {
         p.stop();
     }
     let mut ingested = ingested?;
-    if stdin_stream
-        && STDIN_STREAM.swap(StreamState::Read as u8, Ordering::SeqCst) == StreamState::Interrupted as u8
-    {
+    if stdin_stream && stream_was_interrupted() {
         // What the stream sent before it is analysed, and the run says it was cut short.
         if let Some(stdin) = ingested.stats.inputs.iter_mut().find(|i| matches!(i.source, Source::Stdin)) {
             stdin.interrupt();
@@ -360,6 +358,24 @@ enum StreamState {
     Read,
 }
 
+/// Set by the SIGINT handler itself, at delivery: the thread that acts on signals may run only
+/// after the stream has ended (Ctrl-C ends its writer too), and must then not take the Ctrl-C
+/// that cut the stream short for a second one.
+static SIGINT_DELIVERED: std::sync::OnceLock<Arc<AtomicBool>> = std::sync::OnceLock::new();
+
+/// Once a batch run's stream on stdin has ended: whether a SIGINT cut it short. Such a stream
+/// stays `Interrupted` (the signal thread, if it has not yet acted on that SIGINT, then lets it
+/// pass, and quits on the next); one that ended by itself becomes `Read`, where a SIGINT quits.
+fn stream_was_interrupted() -> bool {
+    let (reading, interrupted) = (StreamState::Reading as u8, StreamState::Interrupted as u8);
+    let delivered = SIGINT_DELIVERED.get().is_some_and(|d| d.load(Ordering::SeqCst));
+    let next = if delivered { interrupted } else { StreamState::Read as u8 };
+    match STDIN_STREAM.compare_exchange(reading, next, Ordering::SeqCst, Ordering::SeqCst) {
+        Ok(_) => delivered,
+        Err(now) => now == interrupted,
+    }
+}
+
 /// Whether standard input is a regular file (`< access.log`), which ends by itself.
 fn stdin_is_a_file() -> bool {
     #[cfg(unix)]
@@ -388,21 +404,22 @@ fn handle_signals(live: Option<Live>) {
     {
         use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
         let wanted: &[i32] = if live.is_some() { &[SIGINT, SIGTERM, SIGHUP] } else { &[SIGINT, SIGTERM] };
+        if live.is_none() && STDIN_STREAM.load(Ordering::SeqCst) == StreamState::Reading as u8 {
+            let delivered = SIGINT_DELIVERED.get_or_init(|| Arc::new(AtomicBool::new(false)));
+            let _ = signal_hook::flag::register(SIGINT, delivered.clone());
+        }
         if let Ok(mut signals) = signal_hook::iterator::Signals::new(wanted) {
             std::thread::spawn(move || {
+                let mut first_sigint = true;
                 for signal in signals.forever() {
-                    let reading = StreamState::Reading as u8;
+                    let (reading, interrupted) = (StreamState::Reading as u8, StreamState::Interrupted as u8);
+                    let first = signal == SIGINT && std::mem::replace(&mut first_sigint, false);
                     match &live {
                         Some(l) if signal == SIGHUP => l.reopen(),
                         Some(l) if !l.stopped() => l.stop(),
                         None if signal == SIGINT
                             && STDIN_STREAM
-                                .compare_exchange(
-                                    reading,
-                                    StreamState::Interrupted as u8,
-                                    Ordering::SeqCst,
-                                    Ordering::SeqCst,
-                                )
+                                .compare_exchange(reading, interrupted, Ordering::SeqCst, Ordering::SeqCst)
                                 .is_ok() =>
                         {
                             // A progress line would draw over it: the progress thread says it.
@@ -410,6 +427,9 @@ fn handle_signals(live: Option<Live>) {
                                 let _ = writeln!(io::stderr(), "{INTERRUPTED}");
                             }
                         }
+                        // The Ctrl-C that cut the stream short, acted on after the stream ended:
+                        // already counted (`stream_was_interrupted`), so the report goes on.
+                        None if first && STDIN_STREAM.load(Ordering::SeqCst) == interrupted => {}
                         _ => {
                             if let Some(partial) = WRITING.lock().ok().and_then(|mut w| w.take()) {
                                 let _ = std::fs::remove_file(partial);
