@@ -55,7 +55,71 @@ pub fn discover(paths: &[PathBuf]) -> Discovery {
             Ok(_) => add_file(path.clone(), &mut out, &mut seen),
         }
     }
+    drop_compressed_copies(&mut out);
     out
+}
+
+/// Drops `X.gz` when `X` is read too and holds the same log (`gunzip -k`, or logrotate's
+/// `compress` caught before it removed `X`): read twice, every request would count twice, and
+/// a probe's sessions a day with it. The copy is named in a note.
+fn drop_compressed_copies(out: &mut Discovery) {
+    let plain: HashSet<PathBuf> = out
+        .sources
+        .iter()
+        .filter_map(|s| match s {
+            Source::File(p) if p.extension().is_none_or(|e| e != "gz") => Some(p.clone()),
+            _ => None,
+        })
+        .collect();
+    let mut dropped = Vec::new();
+    out.sources.retain(|s| {
+        let Source::File(p) = s else { return true };
+        let original = p.with_extension("");
+        let copy =
+            p.extension().is_some_and(|e| e == "gz") && plain.contains(&original) && same_log(&original, p);
+        if copy {
+            dropped.push((p.clone(), original));
+        }
+        !copy
+    });
+    for (gz, original) in dropped {
+        out.problems.push(InputProblem {
+            source: gz.display().to_string(),
+            reason: format!(
+                "a compressed copy of {}, which is read instead: the log is read once",
+                original.display()
+            ),
+            lost_input: false,
+        });
+    }
+}
+
+/// Whether gzip file `gz` holds what `plain` holds: the size its trailer records (modulo
+/// 2^32) and the first 64 KiB are the same. A `.gz` still being written has no trailer yet, and
+/// is then read as well (and reported as cut short where it is).
+fn same_log(plain: &Path, gz: &Path) -> bool {
+    use std::io::{Read, Seek, SeekFrom};
+    const PREFIX: u64 = 64 * 1024;
+    let Ok(size) = std::fs::metadata(plain).map(|m| m.len()) else { return false };
+    let trailer = std::fs::File::open(gz).and_then(|mut f| {
+        f.seek(SeekFrom::End(-4))?;
+        let mut isize = [0u8; 4];
+        f.read_exact(&mut isize)?;
+        Ok(u32::from_le_bytes(isize))
+    });
+    if trailer.ok() != Some((size % (1 << 32)) as u32) {
+        return false;
+    }
+    let prefix = |r: &mut dyn Read| -> Option<Vec<u8>> {
+        let mut v = Vec::new();
+        r.take(PREFIX).read_to_end(&mut v).ok()?;
+        Some(v)
+    };
+    let ours = std::fs::File::open(plain).ok().and_then(|mut f| prefix(&mut f));
+    let theirs = std::fs::File::open(gz)
+        .ok()
+        .and_then(|f| prefix(&mut flate2::read::MultiGzDecoder::new(std::io::BufReader::new(f))));
+    ours.is_some() && ours == theirs
 }
 
 fn add_file(path: PathBuf, out: &mut Discovery, seen: &mut HashSet<PathBuf>) {
@@ -153,6 +217,41 @@ mod tests {
                 "site-access.log",
             ]
         );
+    }
+
+    #[test]
+    fn a_compressed_copy_of_a_log_also_read_is_read_once() {
+        use std::io::Write;
+        let dir = tempfile::tempdir().unwrap();
+        let log = b"{\"msec\":\"1.0\",\"request\":\"GET / HTTP/1.1\"}\n".repeat(3000);
+        let gzip = |data: &[u8]| {
+            let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+            e.write_all(data).unwrap();
+            e.finish().unwrap()
+        };
+        std::fs::write(dir.path().join("access.log.1"), &log).unwrap();
+        std::fs::write(dir.path().join("access.log.1.gz"), gzip(&log)).unwrap();
+        // Another generation, and a `.gz` whose plain namesake holds something else.
+        std::fs::write(dir.path().join("access.log.2.gz"), gzip(&log)).unwrap();
+        std::fs::write(dir.path().join("other.log"), b"not the same\n").unwrap();
+        std::fs::write(dir.path().join("other.log.gz"), gzip(b"not the same either\n")).unwrap();
+        let d = discover(&[dir.path().to_path_buf()]);
+        let names: Vec<String> = d
+            .sources
+            .iter()
+            .map(|s| match s {
+                Source::File(p) => p.file_name().unwrap().to_string_lossy().into_owned(),
+                Source::Stdin => "-".to_owned(),
+            })
+            .collect();
+        assert_eq!(names, ["access.log.2.gz", "access.log.1", "other.log", "other.log.gz"]);
+        assert_eq!(d.problems.len(), 1, "{:?}", d.problems);
+        assert!(!d.problems[0].lost_input);
+        assert!(d.problems[0].source.ends_with("access.log.1.gz"));
+        assert!(d.problems[0].reason.starts_with("a compressed copy of "), "{}", d.problems[0].reason);
+        // Named on the command line, the same.
+        let both = [dir.path().join("access.log.1.gz"), dir.path().join("access.log.1")];
+        assert_eq!(discover(&both).sources, vec![Source::File(dir.path().join("access.log.1"))]);
     }
 
     #[test]
