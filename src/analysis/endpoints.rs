@@ -113,6 +113,8 @@ pub fn is_sessionless_by_name(path: &str) -> bool {
         || starts("/graphql")
         || starts("/static/")
         || starts("/assets/")
+        // RFC 8615 metadata (OpenID configuration, JWKS, security.txt, ACME challenges).
+        || starts("/.well-known/")
 }
 
 /// True when a segment of `path` is a login or auth word (`/login`, `/oauth2/authorize`).
@@ -154,6 +156,7 @@ mod tests {
             "/status",
             "/custom-check",
             "/__lbheartbeat__",
+            "/grpc.health.v1.Health/Check",
         ] {
             assert_eq!(t.classify(p), Some(Endpoint::Health), "{p}");
         }
@@ -192,6 +195,7 @@ mod tests {
             "/sitemap.xml",
             "/assets/logo.png",
             "/blog/feed.rss",
+            "/.well-known/openid-configuration",
         ] {
             assert!(is_sessionless_by_name(p), "{p}");
         }
@@ -205,7 +209,7 @@ mod tests {
         #[test]
         fn sessionless_by_name_ignores_case(
             parts in proptest::collection::vec(
-                proptest::sample::select(vec!["/", "API", "api", "/Api/", "x", ".", "JSON", "Js", "static", "/ASSETS/", "GraphQL", "é", "txt"]),
+                proptest::sample::select(vec!["/", "API", "api", "/Api/", "x", ".", ".Well-Known/", "JSON", "Js", "static", "/ASSETS/", "GraphQL", "é", "txt"]),
                 0..8,
             ),
         ) {
@@ -217,7 +221,8 @@ mod tests {
                 || lower.contains("/api/")
                 || lower.starts_with("/graphql")
                 || lower.starts_with("/static/")
-                || lower.starts_with("/assets/");
+                || lower.starts_with("/assets/")
+                || lower.starts_with("/.well-known/");
             proptest::prop_assert_eq!(is_sessionless_by_name(&path), reference, "{}", path);
         }
     }
