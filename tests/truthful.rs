@@ -303,7 +303,52 @@ fn a_lost_input_is_named_in_the_verdict_even_when_most_was_read() {
     assert_eq!(run.code, 1, "{}", run.stderr);
     let verdict = verdict(&run.report);
     assert!(
-        verdict.starts_with("1 probe creates ~8,640 sessions/day; 1 input(s) could not be read"),
+        verdict.starts_with(
+            "1 probe created ~8,640 sessions/day (not seen in the log's last 43 h); 1 input(s) could not be read"
+        ),
         "{verdict}"
     );
+}
+
+/// The incident's probe for the first 4 hours of a day of its host's log: what it cost while it
+/// ran, and that it is gone (fixed, moved or paused), never "creates" as if it still did. A log
+/// of another host that goes on later says nothing about it.
+#[test]
+fn a_probe_gone_from_the_end_of_its_hosts_log_is_said_to_have_made_sessions() {
+    // `hours` of `host`'s log from midnight: Consul on /health, and the probe for its first
+    // `probe_hours`, every 10 s.
+    let log = |host: &str, hours: i64, probe_hours: i64| {
+        let line = |t: i64, path: &str, status: u16, ua: &str| {
+            format!(
+                r#"{{"msec":"{t}.000","host":"{host}","request":"GET {path} HTTP/1.1","status":"{status}","http_user_agent":"{ua}","sent_http_location":"{}"}}"#,
+                if status == 302 { "/login" } else { "" }
+            ) + "\n"
+        };
+        let mut text = String::new();
+        for i in 0..hours * 360 {
+            let t = 1_558_656_000 + 10 * i;
+            text.push_str(&line(t, "/health", 200, "Consul Health Check"));
+            if i < probe_hours * 360 {
+                text.push_str(&line(t + 2, "/", 302, "Go-http-client/1.1"));
+            }
+        }
+        text
+    };
+    let gone = run_json(&[], Some(log("172.12.1.189", 24, 4).into_bytes()));
+    assert_eq!(
+        verdict(&gone.report),
+        "1 probe created ~8,640 sessions/day (not seen in the log's last 20 h)"
+    );
+    let reasons = gone.report["probes"][0]["reasons"].to_string();
+    assert!(
+        reasons.contains("note: not seen in the log's last 20 h (last at 2019-05-24T03:59:52Z)"),
+        "{reasons}"
+    );
+    // Still there at the end: it creates them.
+    let running = run_json(&[], Some(log("172.12.1.189", 24, 24).into_bytes()));
+    assert_eq!(verdict(&running.report), "1 probe creates ~8,640 sessions/day");
+    // Its host's log ends with it; another host's log goes on for the day.
+    let two = log("172.12.1.189", 4, 4) + &log("shop.example.com", 24, 0);
+    let other = run_json(&[], Some(two.into_bytes()));
+    assert_eq!(verdict(&other.report), "1 probe creates ~8,640 sessions/day");
 }

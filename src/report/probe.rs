@@ -186,6 +186,12 @@ fn reason(e: &Evidence, path: &str) -> String {
              response), which no application saw; sessions are counted from the others",
             percent(*share)
         ),
+        Evidence::NotSeenSince { quiet_ms, last_seen } => format!(
+            "note: not seen in the log's last {} (last at {}): fixed, moved or paused; its sessions a day are \
+             what it made while it ran",
+            super::units::human_rounded(*quiet_ms as f64 / 1000.0),
+            rfc3339(*last_seen)
+        ),
         Evidence::PeriodUnsettled => {
             "note: the period is not settled at this log's resolution; a known monitor with \
                                       a new cookie on every response is a finding anyway"

@@ -36,6 +36,21 @@ pub fn human_seconds(seconds: f64) -> String {
     format!("{text} {unit}")
 }
 
+/// A long stretch of time in one unit, as [`human_seconds`] picks it, to a tenth below ten of
+/// them and whole above (`20 h`, `2.5 d`, `1744 d`).
+#[must_use]
+pub fn human_rounded(seconds: f64) -> String {
+    let text = human_seconds(seconds);
+    match text.split_once(' ') {
+        Some((value, unit)) => {
+            let v: f64 = value.parse().unwrap_or(0.0);
+            let v = if v >= 10.0 { format!("{v:.0}") } else { format!("{v:.1}") };
+            format!("{} {unit}", v.trim_end_matches(".0"))
+        }
+        None => text,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -48,5 +63,9 @@ mod tests {
         assert_eq!(human_seconds(300.0), "5 min");
         assert_eq!(human_seconds(3600.0), "1 h");
         assert_eq!(human_seconds(86_400.0 * 3.0), "3 d");
+        assert_eq!(human_rounded(72_000.0), "20 h");
+        assert_eq!(human_rounded(86_400.0 * 2.54), "2.5 d");
+        assert_eq!(human_rounded(86_400.0 * 1744.23), "1744 d");
+        assert_eq!(human_rounded(600.0), "10 min");
     }
 }

@@ -119,30 +119,43 @@ pub(super) fn verdict(judgement: &Judgement, findings: &Findings, looked: &Looke
         let per_day = judgement.sessions_per_day();
         let n = judgement.probe_count();
         let likely = judgement.likely_count();
-        let (s, verb) = if n == 1 { ("", "creates") } else { ("s", "create") };
+        let (quiet, since) = judgement.quiet();
+        let since = super::units::human_rounded(since.unwrap_or(0) as f64 / 1000.0);
+        let s = if n == 1 { "" } else { "s" };
         // Probes judged by their path and status alone are said to be likely, with what would
-        // confirm them: the line a person acts on does not claim what the log does not show.
-        let mut text = if likely == n {
-            format!(
-                "{} probe{s} likely {verb} ~{} sessions/day (by path and status alone: log $sent_http_set_cookie to be sure)",
-                thousands(n as u64),
-                thousands(per_day.round() as u64)
-            )
-        } else if likely > 0 {
-            format!(
-                "{} probe{s} {verb} ~{} sessions/day ({} of them only likely, by path and status alone: log \
-                 $sent_http_set_cookie to be sure)",
-                thousands(n as u64),
-                thousands(per_day.round() as u64),
-                thousands(likely as u64)
-            )
-        } else {
-            format!(
-                "{} probe{s} {verb} ~{} sessions/day",
-                thousands(n as u64),
-                thousands(per_day.round() as u64)
-            )
+        // confirm them; probes gone from the end of the log are said to have made sessions, not
+        // to make them: the line a person acts on does not claim what the log does not show.
+        let verb = match (quiet == n, likely == n, n == 1) {
+            (true, true, _) => "likely created",
+            (true, false, _) => "created",
+            (false, true, true) => "likely creates",
+            (false, true, false) => "likely create",
+            (false, false, true) => "creates",
+            (false, false, false) => "create",
         };
+        let mut text = format!(
+            "{} probe{s} {verb} ~{} sessions/day",
+            thousands(n as u64),
+            thousands(per_day.round() as u64)
+        );
+        let mut notes = Vec::new();
+        if quiet == n {
+            let none = if n == 1 { "not" } else { "none" };
+            notes.push(format!("{none} seen in the log's last {since}"));
+        } else if quiet > 0 {
+            notes.push(format!("{} of them not seen in the log's last {since}", thousands(quiet as u64)));
+        }
+        if likely == n {
+            notes.push("by path and status alone: log $sent_http_set_cookie to be sure".to_owned());
+        } else if likely > 0 {
+            notes.push(format!(
+                "{} of them only likely, by path and status alone: log $sent_http_set_cookie to be sure",
+                thousands(likely as u64)
+            ));
+        }
+        if !notes.is_empty() {
+            text.push_str(&format!(" ({})", notes.join("; ")));
+        }
         if unjudged > 0 {
             text.push_str(&format!(
                 "; {} more periodic caller(s) not judged: the log has no status for their requests",

@@ -109,6 +109,14 @@ pub enum Evidence {
         /// Requests answered without an upstream, of those with the field.
         share: f64,
     },
+    /// Note: not seen in the last `quiet_ms` of the log (its last request at `last_seen`):
+    /// fixed, moved or paused. Its sessions a day are what it made while it ran.
+    NotSeenSince {
+        /// Log time from its last request to the last record analysed.
+        quiet_ms: i64,
+        /// Its last request.
+        last_seen: UnixMillis,
+    },
     /// Note: the period is not settled (too few beats at the log's resolution, or an irregular
     /// schedule); a known monitor that gets a new cookie on every response is a finding anyway.
     PeriodUnsettled,
@@ -129,6 +137,16 @@ impl Evidence {
                 | Evidence::LoginPage { .. }
                 | Evidence::SessionPath
         )
+    }
+
+    /// How long before the log's end a probe was last seen, when long enough to say so
+    /// ([`Evidence::NotSeenSince`]).
+    #[must_use]
+    pub fn quiet_ms(evidence: &[Evidence]) -> Option<i64> {
+        evidence.iter().find_map(|e| match e {
+            Evidence::NotSeenSince { quiet_ms, .. } => Some(*quiet_ms),
+            _ => None,
+        })
     }
 
     /// Whether `evidence` holds only suggestions ([`Evidence::confirms`] none).
@@ -299,6 +317,8 @@ pub struct UnlistedProbe {
     pub sessions_per_day: f64,
     /// Only likely ([`Evidence::only_likely`]): judged by its path and status alone.
     pub likely: bool,
+    /// Not seen in this last stretch of the log ([`Evidence::quiet_ms`]).
+    pub quiet_ms: Option<i64>,
 }
 
 impl Judgement {
@@ -310,6 +330,7 @@ impl Judgement {
             severity: p.severity,
             sessions_per_day: p.sessions_per_day,
             likely: Evidence::only_likely(&p.evidence),
+            quiet_ms: Evidence::quiet_ms(&p.evidence),
         });
         listed.chain(self.unlisted.iter().copied())
     }
@@ -318,6 +339,13 @@ impl Judgement {
     #[must_use]
     pub fn probe_count(&self) -> usize {
         self.probes.len() + self.unlisted.len()
+    }
+
+    /// The probes not seen at the end of the log, and the shortest time they have not been.
+    #[must_use]
+    pub fn quiet(&self) -> (usize, Option<i64>) {
+        let quiet = || self.tallies().filter_map(|p| p.quiet_ms);
+        (quiet().count(), quiet().min())
     }
 
     /// The probes judged by their path and status alone ([`Evidence::only_likely`]).

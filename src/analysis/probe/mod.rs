@@ -74,6 +74,10 @@ const MAX_FOLLOW_UPS: usize = 8;
 /// Share of responses with a `Set-Cookie` field from which the field counts as logged.
 const LOGGED: f64 = 0.5;
 
+/// The least time a probe must be missing from the end of the log to be said to be no longer
+/// seen there.
+const QUIET_MS: i64 = 10 * 60_000;
+
 /// Fewest requests of a known monitor whose period is not settled, for a finding: enough to be
 /// a schedule rather than a few visits.
 const MIN_UNSETTLED: u64 = 8;
@@ -147,6 +151,14 @@ impl ProbeRules {
         let learned = learned_health(clusters, &callers, &agents, &self.endpoints);
         let healthy = self.health_on_hosts(clusters);
         let (follow_ups, folded) = follow_ups(clusters, &callers);
+        // Where each host's log ends: a probe is gone from the end of its host's log, not from
+        // the end of other hosts' logs read with it (a log of another site, another year).
+        let mut host_end: HashMap<Option<&str>, UnixMillis> = HashMap::default();
+        for c in clusters {
+            let end = host_end.entry(c.key.host()).or_insert(c.stats.last_seen);
+            *end = (*end).max(c.stats.last_seen);
+        }
+        let log_end = |c: &ClusterFinding| host_end.get(&c.key.host()).copied();
         // A caller weighed: the same inputs whenever it is asked, so that the listed head can be
         // weighed again in full once the order is known.
         let weigh = |source: Source| match source {
@@ -158,11 +170,11 @@ impl ProbeRules {
                     .unwrap_or_default();
                 let c = &clusters[caller.cluster];
                 let p = &c.periodic[caller.periodic];
-                self.judge(c, caller.cluster, agents[i], Some((caller.periodic, p)), follow)
+                self.judge(c, caller.cluster, agents[i], Some((caller.periodic, p)), follow, log_end(c))
             }
             Source::Unsettled(ci) => {
                 let c = &clusters[ci];
-                self.judge(c, ci, self.agents.classify(c.key.user_agent()), None, Vec::new())
+                self.judge(c, ci, self.agents.classify(c.key.user_agent()), None, Vec::new(), log_end(c))
             }
         };
         // Each caller is judged on its own: in parallel, collected in the callers' order (a log
@@ -262,7 +274,7 @@ impl ProbeRules {
 
     /// Weighs the evidence on cluster `c` (index `ci`) and its caller `caller` (or, with
     /// `None`, the cluster as a whole, whose period is not settled); a probe when it creates
-    /// sessions.
+    /// sessions. `log_end` is the time of the last record analysed of its host.
     fn judge<'a>(
         &self,
         c: &'a ClusterFinding,
@@ -270,6 +282,7 @@ impl ProbeRules {
         agent: &'a Agent,
         caller: Option<(usize, &Periodicity)>,
         follow_ups: Vec<&'a str>,
+        log_end: Option<UnixMillis>,
     ) -> Result<Weighed<'a>, Cleared> {
         let path = c.key.path();
         let cookies = Cookies::of(c);
@@ -397,6 +410,17 @@ impl ProbeRules {
                 (s.requests, gap, 0.0, s.first_seen, s.last_seen, s.requests as f64 / (active / 86_400_000.0))
             }
         };
+        // Not seen at the end of the log: fixed, moved or paused. What it cost is what it cost
+        // while it ran; the report says since when it has not been seen. Three of its beats
+        // (as this log holds them: a probe spread over backends skips some here), and at least
+        // `QUIET_MS`, so that a log ending between two beats is not taken for a stop.
+        if let Some(end) = log_end {
+            let coverage = caller.map_or(1.0, |(_, p)| p.coverage).max(0.05);
+            let quiet_ms = end - last_seen;
+            if quiet_ms as f64 >= (3.0 * period_ms / coverage).max(QUIET_MS as f64) {
+                evidence.push(Evidence::NotSeenSince { quiet_ms, last_seen });
+            }
+        }
         // Where the log has the field, only the responses that set a cookie make sessions;
         // where it has not, at most those that reached the application and were not permanent
         // redirects (mostly the same requests: nginx itself gives the redirects to https).
@@ -500,6 +524,7 @@ impl<'a> Ranked<'a> {
                 severity: w.severity,
                 sessions_per_day: w.sessions_per_day,
                 likely: Evidence::only_likely(&w.evidence),
+                quiet_ms: Evidence::quiet_ms(&w.evidence),
             },
             key: w.key,
             estimated_live_sessions: w.estimated_live_sessions,
