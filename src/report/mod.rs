@@ -216,7 +216,7 @@ impl ClusterReport {
             first_seen: rfc3339(s.first_seen),
             last_seen: rfc3339(s.last_seen),
             distinct_clients: distinct_clients(c),
-            response_bytes: s.bytes.map(|(n, sum, min, max)| ByteSummary {
+            response_bytes: s.response_bytes().map(|(n, sum, min, max)| ByteSummary {
                 min,
                 max,
                 mean: (sum + n / 2) / n.max(1),

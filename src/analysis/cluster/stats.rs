@@ -43,8 +43,10 @@ pub struct ClusterStats {
     pub timeline: Timeline,
     /// Hashes of distinct client addresses (up to [`super::MAX_DISTINCT_CLIENTS`]).
     pub clients: ClientSet,
-    /// Response bytes: count of responses with a size, sum, min, max.
-    pub bytes: Option<(u64, u64, u64, u64)>,
+    /// Response bytes: count of responses with a size, sum, min, max (all 0 when none had one;
+    /// [`ClusterStats::response_bytes`]). Not an `Option`: its tag would push the statistics
+    /// into the allocator's next size class, a sixth more memory on a log of many clusters.
+    pub bytes: (u64, u64, u64, u64),
     /// The paths that logged `Location`s point to, with how many responses point to each: the
     /// four first in byte order (the same whatever the order of the merges).
     pub locations: SmallVec<[(Box<str>, u64); 1]>,
@@ -105,10 +107,9 @@ pub(super) struct Hit<M> {
     method: M,
     client: Option<u64>,
     bytes: Option<u64>,
-    set_cookie: bool,
-    set_cookie_logged: bool,
-    login_redirect: bool,
-    upstream: Option<bool>,
+    /// What the response said, one bit each ([`Hit::SET_COOKIE`] …): kept in a byte so that a
+    /// cluster of one request stays in its allocator size class.
+    flags: u8,
     location: Option<M>,
 }
 
@@ -122,13 +123,14 @@ impl<'a> Hit<&'a str> {
             method: r.method.as_deref().unwrap_or("-"),
             client,
             bytes: r.bytes,
-            set_cookie: r.set_cookie.as_deref().is_some_and(|c| !c.trim().is_empty()),
-            set_cookie_logged: r.set_cookie_logged,
-            login_redirect: r
-                .location
-                .as_deref()
-                .is_some_and(|l| l.split(['/', '?', '#']).any(is_login_segment)),
-            upstream: r.upstream,
+            flags: Self::bit(r.set_cookie.as_deref().is_some_and(|c| !c.trim().is_empty()), Self::SET_COOKIE)
+                | Self::bit(r.set_cookie_logged, Self::SET_COOKIE_LOGGED)
+                | Self::bit(
+                    r.location.as_deref().is_some_and(|l| l.split(['/', '?', '#']).any(is_login_segment)),
+                    Self::LOGIN_REDIRECT,
+                )
+                | Self::bit(r.upstream.is_some(), Self::UPSTREAM_LOGGED)
+                | Self::bit(r.upstream == Some(true), Self::UPSTREAM_REACHED),
             location: r.location.as_deref().map(location_path),
         }
     }
@@ -145,32 +147,28 @@ impl Hit<Cow<'static, str>> {
 }
 
 impl<M> Hit<M> {
+    /// The response set a cookie.
+    const SET_COOKIE: u8 = 1;
+    /// The line has a Set-Cookie field.
+    const SET_COOKIE_LOGGED: u8 = 2;
+    /// Its `Location` points to a login page.
+    const LOGIN_REDIRECT: u8 = 4;
+    /// The line has an upstream variable.
+    const UPSTREAM_LOGGED: u8 = 8;
+    /// nginx passed the request on to an upstream.
+    const UPSTREAM_REACHED: u8 = 16;
+
+    fn bit(on: bool, bit: u8) -> u8 {
+        if on { bit } else { 0 }
+    }
+
+    fn has(&self, bit: u8) -> bool {
+        self.flags & bit != 0
+    }
+
     fn with<N>(&self, method: N, location: Option<N>) -> Hit<N> {
-        let Hit {
-            time,
-            resolution,
-            status,
-            client,
-            bytes,
-            set_cookie,
-            set_cookie_logged,
-            login_redirect,
-            upstream,
-            ..
-        } = *self;
-        Hit {
-            time,
-            resolution,
-            status,
-            method,
-            client,
-            bytes,
-            set_cookie,
-            set_cookie_logged,
-            login_redirect,
-            upstream,
-            location,
-        }
+        let Hit { time, resolution, status, client, bytes, flags, .. } = *self;
+        Hit { time, resolution, status, method, client, bytes, flags, location }
     }
 }
 
@@ -236,6 +234,12 @@ impl SlotStats {
 }
 
 impl ClusterStats {
+    /// Response bytes: count of responses with a size, sum, min, max; `None` when none had one.
+    #[must_use]
+    pub fn response_bytes(&self) -> Option<(u64, u64, u64, u64)> {
+        (self.bytes.0 > 0).then_some(self.bytes)
+    }
+
     /// The statistics of one request.
     fn of(hit: &Hit<Cow<'static, str>>) -> Box<Self> {
         let mut stats = Box::<ClusterStats>::default();
@@ -266,18 +270,16 @@ impl ClusterStats {
             self.clients.insert(c);
         }
         if let Some(b) = h.bytes {
-            self.bytes = Some(match self.bytes {
-                None => (1, b, b, b),
-                Some((n, sum, lo, hi)) => (n + 1, sum.saturating_add(b), lo.min(b), hi.max(b)),
-            });
+            self.bytes = match self.bytes {
+                (0, ..) => (1, b, b, b),
+                (n, sum, lo, hi) => (n + 1, sum.saturating_add(b), lo.min(b), hi.max(b)),
+            };
         }
-        self.set_cookie += u64::from(h.set_cookie);
-        self.set_cookie_logged += u64::from(h.set_cookie_logged);
-        self.login_redirects += u64::from(h.login_redirect);
-        if let Some(reached) = h.upstream {
-            self.upstream_logged += 1;
-            self.upstream_reached += u64::from(reached);
-        }
+        self.set_cookie += u64::from(h.has(Hit::<&str>::SET_COOKIE));
+        self.set_cookie_logged += u64::from(h.has(Hit::<&str>::SET_COOKIE_LOGGED));
+        self.login_redirects += u64::from(h.has(Hit::<&str>::LOGIN_REDIRECT));
+        self.upstream_logged += u64::from(h.has(Hit::<&str>::UPSTREAM_LOGGED));
+        self.upstream_reached += u64::from(h.has(Hit::<&str>::UPSTREAM_REACHED));
         if let Some(l) = h.location {
             add_location(&mut self.locations, l, 1);
         }
@@ -303,10 +305,8 @@ impl ClusterStats {
         }
         self.clients.merge(other.clients);
         self.bytes = match (self.bytes, other.bytes) {
-            (Some((n, s, lo, hi)), Some((n2, s2, lo2, hi2))) => {
-                Some((n + n2, s.saturating_add(s2), lo.min(lo2), hi.max(hi2)))
-            }
-            (x, None) | (None, x) => x,
+            ((0, ..), x) | (x, (0, ..)) => x,
+            ((n, s, lo, hi), (n2, s2, lo2, hi2)) => (n + n2, s.saturating_add(s2), lo.min(lo2), hi.max(hi2)),
         };
         self.set_cookie += other.set_cookie;
         self.set_cookie_logged += other.set_cookie_logged;

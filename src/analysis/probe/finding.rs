@@ -149,6 +149,12 @@ impl Evidence {
         })
     }
 
+    /// [`Evidence::quiet_ms`] in whole seconds, at least 1; 0 when seen at the log's end.
+    #[must_use]
+    pub fn quiet_s(evidence: &[Evidence]) -> u32 {
+        Self::quiet_ms(evidence).map_or(0, |ms| u32::try_from((ms / 1000).max(1)).unwrap_or(u32::MAX))
+    }
+
     /// Whether `evidence` holds only suggestions ([`Evidence::confirms`] none).
     #[must_use]
     pub fn only_likely(evidence: &[Evidence]) -> bool {
@@ -317,8 +323,10 @@ pub struct UnlistedProbe {
     pub sessions_per_day: f64,
     /// Only likely ([`Evidence::only_likely`]): judged by its path and status alone.
     pub likely: bool,
-    /// Not seen in this last stretch of the log ([`Evidence::quiet_ms`]).
-    pub quiet_ms: Option<i64>,
+    /// Not seen in this last stretch of the log, in whole seconds, at least 1
+    /// ([`Evidence::quiet_ms`]); 0 when seen at its end. Seconds in 32 bits keep every probe's
+    /// tally as small as before it had this (a log can hold a hundred thousand probes).
+    pub quiet_s: u32,
 }
 
 impl Judgement {
@@ -330,7 +338,7 @@ impl Judgement {
             severity: p.severity,
             sessions_per_day: p.sessions_per_day,
             likely: Evidence::only_likely(&p.evidence),
-            quiet_ms: Evidence::quiet_ms(&p.evidence),
+            quiet_s: Evidence::quiet_s(&p.evidence),
         });
         listed.chain(self.unlisted.iter().copied())
     }
@@ -344,7 +352,7 @@ impl Judgement {
     /// The probes not seen at the end of the log, and the shortest time they have not been.
     #[must_use]
     pub fn quiet(&self) -> (usize, Option<i64>) {
-        let quiet = || self.tallies().filter_map(|p| p.quiet_ms);
+        let quiet = || self.tallies().filter(|p| p.quiet_s > 0).map(|p| i64::from(p.quiet_s) * 1000);
         (quiet().count(), quiet().min())
     }
 

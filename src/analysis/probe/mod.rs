@@ -524,7 +524,7 @@ impl<'a> Ranked<'a> {
                 severity: w.severity,
                 sessions_per_day: w.sessions_per_day,
                 likely: Evidence::only_likely(&w.evidence),
-                quiet_ms: Evidence::quiet_ms(&w.evidence),
+                quiet_s: Evidence::quiet_s(&w.evidence),
             },
             key: w.key,
             estimated_live_sessions: w.estimated_live_sessions,
