@@ -111,6 +111,60 @@ fn replay_announces_the_probe_within_two_minutes_and_its_end() {
     assert_eq!(last["lines"], lines.len() as u64);
 }
 
+/// A probe that stops while the window still holds it: within a few minutes of its last beat
+/// plus ten, an event says it changed (`not_seen_for_seconds` set) and the verdict that it
+/// created sessions; it is gone when the window drops it, an hour or so later.
+#[test]
+fn a_probe_that_stops_is_announced_as_no_longer_seen_before_it_leaves_the_window() {
+    let first_beat = T0 + 600;
+    let mut lines: Vec<(i64, String)> = (0..10_800).step_by(7).map(|s| (T0 + s, person(T0 + s, s))).collect();
+    lines.extend((0..180).map(|k| (first_beat + 10 * k, probe(first_beat + 10 * k))));
+    lines.sort_by_key(|(t, _)| *t);
+    let text: String = lines.iter().map(|(_, l)| format!("{l}\n")).collect();
+    let out = bin().args(["--replay", "--format", "events"]).write_stdin(text).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let events = events(&out.stdout);
+    let last_beat = first_beat + 1790;
+    let states: Vec<(&str, i64)> = events
+        .iter()
+        .filter(|e| e["event"] == "probe")
+        .map(|e| (e["state"].as_str().unwrap(), at(e)))
+        .collect();
+    assert_eq!(
+        states.iter().map(|(s, _)| *s).collect::<Vec<_>>(),
+        ["appeared", "changed", "gone"],
+        "{states:?}"
+    );
+    let changed = events.iter().find(|e| e["event"] == "probe" && e["state"] == "changed").unwrap();
+    let quiet = changed["not_seen_for_seconds"].as_i64().expect("how long it has not been seen");
+    // Counted to the last record before the report (people browse every 7 s).
+    assert!(
+        (600..=720).contains(&quiet) && (0..7).contains(&(at(changed) - last_beat - quiet)),
+        "{changed:#?}"
+    );
+    let verdict = |t: i64| {
+        events.iter().find(|e| e["event"] == "heartbeat" && at(e) == t).unwrap()["verdict"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    assert!(
+        verdict(at(changed) - 60).starts_with("1 probe likely creates "),
+        "{}",
+        verdict(at(changed) - 60)
+    );
+    assert!(verdict(at(changed)).starts_with("1 probe likely created "), "{}", verdict(at(changed)));
+    assert!(verdict(at(changed)).contains("not seen in the log's last "), "{}", verdict(at(changed)));
+    let gone = states[2].1;
+    // The window keeps whole panes of a quarter of it: gone between one hour and one and a
+    // quarter after the last beat.
+    assert!(
+        gone - last_beat >= 3600 && gone - last_beat <= 3600 + 900 + 120,
+        "gone {} s after",
+        gone - last_beat
+    );
+}
+
 /// Batch and replay of the same log end with the same findings when the window holds it all.
 #[test]
 fn replay_ends_where_the_batch_report_is() {

@@ -24,11 +24,14 @@ pub struct Events {
 }
 
 /// What makes a finding "changed": its period (to a tenth of a second), phases, and severity or
-/// verdict. Counters that grow with every beat are not changes.
+/// verdict; for a probe, also whether it is still seen at the end of its host's log
+/// (`not_seen_for_seconds` null or not: a probe stops long before it leaves the window).
+/// Counters that grow with every beat are not changes.
 fn signature(kind: &str, v: &Value) -> String {
     let period = v["period_seconds"].as_f64().map_or(0.0, |p| (p * 10.0).round() / 10.0);
     let class = if kind == "probe" { &v["severity"] } else { &v["verdict"] };
-    format!("{period}|{}|{class}", v["phases"])
+    let stopped = kind == "probe" && !v["not_seen_for_seconds"].is_null();
+    format!("{period}|{}|{class}|{stopped}", v["phases"])
 }
 
 impl Events {

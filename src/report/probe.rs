@@ -39,6 +39,10 @@ pub struct ProbeReport {
     pub first_seen: String,
     /// Last probe.
     pub last_seen: String,
+    /// Log time from its last request to the last record of its host, in whole seconds, when
+    /// long enough to say it is gone (three of its beats, at least 10 min); `null` while it is
+    /// seen at the end of its host's log.
+    pub not_seen_for_seconds: Option<u32>,
     /// Who is calling, by its user agent (`health_checker`, `http_client` …).
     pub caller_kind: CallerKind,
     /// What the caller is, by its user agent.
@@ -100,6 +104,7 @@ impl ProbeReport {
             cookie_share: p.cookie_share.map(round3),
             first_seen: rfc3339(p.first_seen),
             last_seen: rfc3339(p.last_seen),
+            not_seen_for_seconds: Some(Evidence::quiet_s(&p.evidence)).filter(|&s| s > 0),
             caller_kind: p.caller_kind,
             caller_name: p.caller_name.to_string(),
             severity: p.severity,

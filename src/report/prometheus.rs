@@ -63,12 +63,17 @@ pub(super) fn render(report: &Report, out: &mut dyn Write) -> io::Result<()> {
             )
         })
         .collect();
-    let per_probe: [PerProbe; 3] = [
+    let per_probe: [PerProbe; 4] = [
         ("nginx_forensics_probe_sessions_per_day", "Sessions a probe creates per day (estimated).", |p| {
             p.sessions_per_day
         }),
         ("nginx_forensics_probe_requests", "Requests of a probe in the analysed log.", |p| p.requests as f64),
         ("nginx_forensics_probe_period_seconds", "A probe's period.", |p| p.period_seconds),
+        (
+            "nginx_forensics_probe_not_seen_seconds",
+            "Log time since a probe's last request, once it is gone from its host's log (0 while seen).",
+            |p| f64::from(p.not_seen_for_seconds.unwrap_or(0)),
+        ),
     ];
     family(out, "nginx_forensics_probes", "gauge", "Probes that create sessions (all, listed or not).")?;
     writeln!(out, "nginx_forensics_probes {}", s.probes)?;
