@@ -100,7 +100,10 @@ fn drop_compressed_copies(out: &mut Discovery) {
 fn same_log(plain: &Path, gz: &Path) -> bool {
     use std::io::{Read, Seek, SeekFrom};
     const PREFIX: u64 = 64 * 1024;
-    let Ok(size) = std::fs::metadata(plain).map(|m| m.len()) else { return false };
+    // Regular files only: reading a named pipe here would take its data from the run.
+    let regular = |p: &Path| std::fs::metadata(p).ok().filter(std::fs::Metadata::is_file);
+    let (Some(plain_meta), Some(_)) = (regular(plain), regular(gz)) else { return false };
+    let size = plain_meta.len();
     let trailer = std::fs::File::open(gz).and_then(|mut f| {
         f.seek(SeekFrom::End(-4))?;
         let mut isize = [0u8; 4];
