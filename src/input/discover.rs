@@ -30,6 +30,30 @@ pub struct Discovery {
     pub problems: Vec<InputProblem>,
 }
 
+impl Discovery {
+    /// Leaves out `output`, the report this run writes, when it was found among the inputs (a
+    /// report kept beside the logs, in the directory read): it is no access log, and a run
+    /// should not read its own last report. Named in a note.
+    pub fn without_output(&mut self, output: &Path) {
+        let Ok(output) = std::fs::canonicalize(output) else { return };
+        let mut left_out = Vec::new();
+        self.sources.retain(|s| match s {
+            Source::File(p) if std::fs::canonicalize(p).is_ok_and(|c| c == output) => {
+                left_out.push(p.display().to_string());
+                false
+            }
+            _ => true,
+        });
+        for source in left_out {
+            self.problems.push(InputProblem {
+                source,
+                reason: "the report this run writes (--output): not read".to_owned(),
+                lost_input: false,
+            });
+        }
+    }
+}
+
 /// Expands `paths` (`-` is stdin) into sources. An empty list means stdin.
 #[must_use]
 pub fn discover(paths: &[PathBuf]) -> Discovery {
@@ -255,6 +279,24 @@ mod tests {
         // Named on the command line, the same.
         let both = [dir.path().join("access.log.1.gz"), dir.path().join("access.log.1")];
         assert_eq!(discover(&both).sources, vec![Source::File(dir.path().join("access.log.1"))]);
+    }
+
+    #[test]
+    fn the_report_a_run_writes_is_not_one_of_its_inputs() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("access.log"), b"x\n").unwrap();
+        std::fs::write(dir.path().join("report.json"), b"{}\n").unwrap();
+        let mut d = discover(&[dir.path().to_path_buf()]);
+        assert_eq!(d.sources.len(), 2);
+        // Named another way (through `.`), it is the same file.
+        d.without_output(&dir.path().join(".").join("report.json"));
+        assert_eq!(d.sources, vec![Source::File(dir.path().join("access.log"))]);
+        assert_eq!(d.problems.len(), 1);
+        assert!(!d.problems[0].lost_input);
+        // A report not written yet leaves everything.
+        let mut d = discover(&[dir.path().to_path_buf()]);
+        d.without_output(&dir.path().join("new.json"));
+        assert_eq!(d.sources.len(), 2);
     }
 
     #[test]
