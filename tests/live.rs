@@ -25,6 +25,17 @@ fn person(t: i64, i: i64) -> String {
     )
 }
 
+/// People browsing for `seconds` from [`T0`], and the incident's probe every 10 s for 30 minutes
+/// from `first_beat`: the lines with their times, in order, and the log's text.
+fn probe_among_people(seconds: i64, first_beat: i64) -> (Vec<(i64, String)>, String) {
+    let mut lines: Vec<(i64, String)> =
+        (0..seconds).step_by(7).map(|s| (T0 + s, person(T0 + s, s))).collect();
+    lines.extend((0..180).map(|k| (first_beat + 10 * k, probe(first_beat + 10 * k))));
+    lines.sort_by_key(|(t, _)| *t);
+    let text = lines.iter().map(|(_, l)| format!("{l}\n")).collect();
+    (lines, text)
+}
+
 fn events(stdout: &[u8]) -> Vec<Value> {
     String::from_utf8_lossy(stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect()
 }
@@ -54,10 +65,7 @@ fn events_into_a_closed_pipe_end_the_run_quietly() {
 #[test]
 fn replay_announces_the_probe_within_two_minutes_and_its_end() {
     let first_beat = T0 + 600;
-    let mut lines: Vec<(i64, String)> = (0..7200).step_by(7).map(|s| (T0 + s, person(T0 + s, s))).collect();
-    lines.extend((0..180).map(|k| (first_beat + 10 * k, probe(first_beat + 10 * k))));
-    lines.sort_by_key(|(t, _)| *t);
-    let text: String = lines.iter().map(|(_, l)| format!("{l}\n")).collect();
+    let (lines, text) = probe_among_people(7200, first_beat);
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("access.log");
     std::fs::write(&log, &text).unwrap();
@@ -117,10 +125,7 @@ fn replay_announces_the_probe_within_two_minutes_and_its_end() {
 #[test]
 fn a_probe_that_stops_is_announced_as_no_longer_seen_before_it_leaves_the_window() {
     let first_beat = T0 + 600;
-    let mut lines: Vec<(i64, String)> = (0..10_800).step_by(7).map(|s| (T0 + s, person(T0 + s, s))).collect();
-    lines.extend((0..180).map(|k| (first_beat + 10 * k, probe(first_beat + 10 * k))));
-    lines.sort_by_key(|(t, _)| *t);
-    let text: String = lines.iter().map(|(_, l)| format!("{l}\n")).collect();
+    let (_, text) = probe_among_people(10_800, first_beat);
     let out = bin().args(["--replay", "--format", "events"]).write_stdin(text).output().unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
     let events = events(&out.stdout);
