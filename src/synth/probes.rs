@@ -588,18 +588,22 @@ pub fn situations(seed: u64) -> Vec<Situation> {
         situation(
             "https-redirect-followed",
             "12: a probe that follows a redirect to https, logged under the same key: the request it \
-             leads to makes the sessions, one a beat",
+             leads to makes the sessions, one a beat; a permanent redirect to a login page makes them too",
             s(18),
             Stamp::Millis,
-            vec![(
-                Caller::new(BLACKBOX, APP, "/", 301, 15_000).location("https://admin.example.com/").then(
-                    "/",
-                    302,
-                    20,
-                    Cookie::NotLogged,
+            vec![
+                (
+                    Caller::new(BLACKBOX, APP, "/", 301, 15_000).location("https://admin.example.com/").then(
+                        "/",
+                        302,
+                        20,
+                        Cookie::NotLogged,
+                    ),
+                    true,
                 ),
-                true,
-            )],
+                // A permanent redirect to the login page itself: a login redirect all the same.
+                (Caller::new(GO, APP, "/app", 301, 10_000).location(login), true),
+            ],
         ),
         situation(
             "answered-by-nginx",

@@ -425,6 +425,11 @@ impl ProbeRules {
         // where it has not, at most those that reached the application and were not permanent
         // redirects (mostly the same requests: nginx itself gives the redirects to https).
         let cookie_share = cookies.logged.then(|| cookies.share());
+        // A permanent redirect to a login page makes a session like any login redirect: where
+        // the caller got no other redirect, its login redirects are among the permanent ones.
+        let other_redirects = share(c, 302..=303) + share(c, 307..=307);
+        let to_login_share = c.stats.login_redirects as f64 / c.stats.requests.max(1) as f64;
+        let moved = if other_redirects > 0.0 { moved } else { (moved - to_login_share).max(0.0) };
         if cookie_share.is_none() {
             if moved > 0.0 {
                 evidence.push(Evidence::PermanentRedirects { share: moved });
