@@ -44,11 +44,7 @@ pub fn run(config: &Config, messages: &mut dyn Write) -> anyhow::Result<Exit> {
         stdout_is_open()?;
     }
     let live = config.live.filter(|l| l.follow).map(|_| Live::default());
-    let mut discovery = discover(&config.paths);
-    if let Some(output) = &config.output {
-        discovery.without_output(output);
-    }
-    let Discovery { sources, problems } = discovery;
+    let Discovery { sources, problems } = discover(&config.paths, config.output.as_deref());
     // A batch run reading a stream on stdin (`tail -F access.log | nginx-forensics`) reports
     // when the stream ends; Ctrl-C ends the writer too, so the first SIGINT lets the stream
     // end and the report be made rather than losing it.

@@ -30,35 +30,16 @@ pub struct Discovery {
     pub problems: Vec<InputProblem>,
 }
 
-impl Discovery {
-    /// Leaves out `output`, the report this run writes, when it was found among the inputs (a
-    /// report kept beside the logs, in the directory read): it is no access log, and a run
-    /// should not read its own last report. Named in a note.
-    pub fn without_output(&mut self, output: &Path) {
-        let Ok(output) = std::fs::canonicalize(output) else { return };
-        let mut left_out = Vec::new();
-        self.sources.retain(|s| match s {
-            Source::File(p) if std::fs::canonicalize(p).is_ok_and(|c| c == output) => {
-                left_out.push(p.display().to_string());
-                false
-            }
-            _ => true,
-        });
-        for source in left_out {
-            self.problems.push(InputProblem {
-                source,
-                reason: "the report this run writes (--output): not read".to_owned(),
-                lost_input: false,
-            });
-        }
-    }
-}
-
-/// Expands `paths` (`-` is stdin) into sources. An empty list means stdin.
+/// Expands `paths` (`-` is stdin) into sources. An empty list means stdin. `output`, the report
+/// the run writes, is never one of them (a report kept beside the logs, in the directory read):
+/// it is left out with a note.
 #[must_use]
-pub fn discover(paths: &[PathBuf]) -> Discovery {
+pub fn discover(paths: &[PathBuf], output: Option<&Path>) -> Discovery {
     let mut out = Discovery::default();
-    let mut seen = HashSet::new();
+    // Taken as if already read, so that the check every file goes through leaves it out.
+    let output = output.and_then(|o| std::fs::canonicalize(o).ok());
+    let mut seen: HashSet<PathBuf> = output.iter().cloned().collect();
+    let output = output.as_deref();
     if paths.is_empty() {
         out.sources.push(Source::Stdin);
     }
@@ -75,8 +56,8 @@ pub fn discover(paths: &[PathBuf]) -> Discovery {
                 reason: e.to_string(),
                 lost_input: true,
             }),
-            Ok(m) if m.is_dir() => walk(path, &mut out, &mut seen),
-            Ok(_) => add_file(path.clone(), &mut out, &mut seen),
+            Ok(m) if m.is_dir() => walk(path, &mut out, &mut seen, output),
+            Ok(_) => add_file(path.clone(), &mut out, &mut seen, output),
         }
     }
     drop_compressed_copies(&mut out);
@@ -149,15 +130,21 @@ fn same_log(plain: &Path, gz: &Path) -> bool {
     ours.is_some() && ours == theirs
 }
 
-fn add_file(path: PathBuf, out: &mut Discovery, seen: &mut HashSet<PathBuf>) {
+fn add_file(path: PathBuf, out: &mut Discovery, seen: &mut HashSet<PathBuf>, output: Option<&Path>) {
     // The same file reached twice (named twice, or through a symlink) is read once.
     let key = std::fs::canonicalize(&path).unwrap_or_else(|_| path.clone());
-    if seen.insert(key) {
+    if output == Some(key.as_path()) {
+        out.problems.push(InputProblem {
+            source: path.display().to_string(),
+            reason: "the report this run writes (--output): not read".to_owned(),
+            lost_input: false,
+        });
+    } else if seen.insert(key) {
         out.sources.push(Source::File(path));
     }
 }
 
-fn walk(dir: &Path, out: &mut Discovery, seen: &mut HashSet<PathBuf>) {
+fn walk(dir: &Path, out: &mut Discovery, seen: &mut HashSet<PathBuf>, output: Option<&Path>) {
     let mut files = Vec::new();
     for entry in walkdir::WalkDir::new(dir).follow_links(true) {
         match entry {
@@ -177,7 +164,7 @@ fn walk(dir: &Path, out: &mut Discovery, seen: &mut HashSet<PathBuf>) {
     }
     files.sort_by_cached_key(|p| rotation_key(p));
     for f in files {
-        add_file(f, out, seen);
+        add_file(f, out, seen, output);
     }
 }
 
@@ -262,7 +249,7 @@ mod tests {
         std::fs::write(dir.path().join("access.log.2.gz"), gzip(&log)).unwrap();
         std::fs::write(dir.path().join("other.log"), b"not the same\n").unwrap();
         std::fs::write(dir.path().join("other.log.gz"), gzip(b"not the same either\n")).unwrap();
-        let d = discover(&[dir.path().to_path_buf()]);
+        let d = discover(&[dir.path().to_path_buf()], None);
         let names: Vec<String> = d
             .sources
             .iter()
@@ -278,7 +265,7 @@ mod tests {
         assert!(d.problems[0].reason.starts_with("a compressed copy of "), "{}", d.problems[0].reason);
         // Named on the command line, the same.
         let both = [dir.path().join("access.log.1.gz"), dir.path().join("access.log.1")];
-        assert_eq!(discover(&both).sources, vec![Source::File(dir.path().join("access.log.1"))]);
+        assert_eq!(discover(&both, None).sources, vec![Source::File(dir.path().join("access.log.1"))]);
     }
 
     #[test]
@@ -286,22 +273,20 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("access.log"), b"x\n").unwrap();
         std::fs::write(dir.path().join("report.json"), b"{}\n").unwrap();
-        let mut d = discover(&[dir.path().to_path_buf()]);
-        assert_eq!(d.sources.len(), 2);
+        let all = [dir.path().to_path_buf()];
+        assert_eq!(discover(&all, None).sources.len(), 2);
         // Named another way (through `.`), it is the same file.
-        d.without_output(&dir.path().join(".").join("report.json"));
+        let d = discover(&all, Some(&dir.path().join(".").join("report.json")));
         assert_eq!(d.sources, vec![Source::File(dir.path().join("access.log"))]);
         assert_eq!(d.problems.len(), 1);
         assert!(!d.problems[0].lost_input);
         // A report not written yet leaves everything.
-        let mut d = discover(&[dir.path().to_path_buf()]);
-        d.without_output(&dir.path().join("new.json"));
-        assert_eq!(d.sources.len(), 2);
+        assert_eq!(discover(&all, Some(&dir.path().join("new.json"))).sources.len(), 2);
     }
 
     #[test]
     fn missing_path_is_a_problem() {
-        let d = discover(&[PathBuf::from("/nonexistent/nginx-forensics-test")]);
+        let d = discover(&[PathBuf::from("/nonexistent/nginx-forensics-test")], None);
         assert!(d.sources.is_empty());
         assert_eq!(d.problems.len(), 1);
         assert!(d.problems[0].lost_input);
@@ -309,8 +294,8 @@ mod tests {
 
     #[test]
     fn no_paths_means_stdin_and_dash_once() {
-        assert_eq!(discover(&[]).sources, vec![Source::Stdin]);
-        let d = discover(&[PathBuf::from("-"), PathBuf::from("-")]);
+        assert_eq!(discover(&[], None).sources, vec![Source::Stdin]);
+        let d = discover(&[PathBuf::from("-"), PathBuf::from("-")], None);
         assert_eq!(d.sources, vec![Source::Stdin]);
     }
 }

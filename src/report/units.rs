@@ -20,7 +20,16 @@ pub fn round3(x: f64) -> f64 {
 
 /// A duration in the unit a person would say: `500 ms`, `10 s`, `10.3 s`, `5 min`, `1 h`, `2 d`.
 pub fn human_seconds(seconds: f64) -> String {
-    let (value, unit) = if seconds < 1.0 {
+    let (value, unit) = in_one_unit(seconds);
+    let text = format!("{value:.2}");
+    let text = text.trim_end_matches('0').trim_end_matches('.');
+    format!("{text} {unit}")
+}
+
+/// `seconds` in the unit a person would say it in: ms below a second, s below two minutes, min
+/// below an hour, h below two days, d above.
+fn in_one_unit(seconds: f64) -> (f64, &'static str) {
+    if seconds < 1.0 {
         (seconds * 1000.0, "ms")
     } else if seconds < 120.0 {
         (seconds, "s")
@@ -30,25 +39,16 @@ pub fn human_seconds(seconds: f64) -> String {
         (seconds / 3600.0, "h")
     } else {
         (seconds / 86_400.0, "d")
-    };
-    let text = format!("{value:.2}");
-    let text = text.trim_end_matches('0').trim_end_matches('.');
-    format!("{text} {unit}")
+    }
 }
 
 /// A long stretch of time in one unit, as [`human_seconds`] picks it, to a tenth below ten of
 /// them and whole above (`20 h`, `2.5 d`, `1744 d`).
 #[must_use]
 pub fn human_rounded(seconds: f64) -> String {
-    let text = human_seconds(seconds);
-    match text.split_once(' ') {
-        Some((value, unit)) => {
-            let v: f64 = value.parse().unwrap_or(0.0);
-            let v = if v >= 10.0 { format!("{v:.0}") } else { format!("{v:.1}") };
-            format!("{} {unit}", v.trim_end_matches(".0"))
-        }
-        None => text,
-    }
+    let (value, unit) = in_one_unit(seconds);
+    let text = if value >= 10.0 { format!("{value:.0}") } else { format!("{value:.1}") };
+    format!("{} {unit}", text.trim_end_matches(".0"))
 }
 
 #[cfg(test)]

@@ -120,30 +120,33 @@ pub(super) fn verdict(judgement: &Judgement, findings: &Findings, looked: &Looke
         let n = judgement.probe_count();
         let likely = judgement.likely_count();
         let (quiet, since) = judgement.quiet();
-        let since = super::units::human_rounded(since.unwrap_or(0) as f64 / 1000.0);
         let s = if n == 1 { "" } else { "s" };
         // Probes judged by their path and status alone are said to be likely, with what would
         // confirm them; probes gone from the end of the log are said to have made sessions, not
         // to make them: the line a person acts on does not claim what the log does not show.
-        let verb = match (quiet == n, likely == n, n == 1) {
-            (true, true, _) => "likely created",
-            (true, false, _) => "created",
-            (false, true, true) => "likely creates",
-            (false, true, false) => "likely create",
-            (false, false, true) => "creates",
-            (false, false, false) => "create",
+        let maybe = if likely == n { "likely " } else { "" };
+        let verb = if quiet == n {
+            "created"
+        } else if n == 1 {
+            "creates"
+        } else {
+            "create"
         };
         let mut text = format!(
-            "{} probe{s} {verb} ~{} sessions/day",
+            "{} probe{s} {maybe}{verb} ~{} sessions/day",
             thousands(n as u64),
             thousands(per_day.round() as u64)
         );
         let mut notes = Vec::new();
-        if quiet == n {
-            let none = if n == 1 { "not" } else { "none" };
-            notes.push(format!("{none} seen in the log's last {since}"));
-        } else if quiet > 0 {
-            notes.push(format!("{} of them not seen in the log's last {since}", thousands(quiet as u64)));
+        if let Some(since) = since {
+            let since = super::units::human_rounded(f64::from(since));
+            notes.push(match (quiet == n, n == 1) {
+                (true, true) => format!("not seen in the log's last {since}"),
+                (true, false) => format!("none seen in the log's last {since}"),
+                (false, _) => {
+                    format!("{} of them not seen in the log's last {since}", thousands(quiet as u64))
+                }
+            });
         }
         if likely == n {
             notes.push("by path and status alone: log $sent_http_set_cookie to be sure".to_owned());

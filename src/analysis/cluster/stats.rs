@@ -107,7 +107,7 @@ pub(super) struct Hit<M> {
     method: M,
     client: Option<u64>,
     bytes: Option<u64>,
-    /// What the response said, one bit each ([`Hit::SET_COOKIE`] …): kept in a byte so that a
+    /// What the response said, one bit each ([`SET_COOKIE`] …): kept in a byte so that a
     /// cluster of one request stays in its allocator size class.
     flags: u8,
     location: Option<M>,
@@ -123,14 +123,14 @@ impl<'a> Hit<&'a str> {
             method: r.method.as_deref().unwrap_or("-"),
             client,
             bytes: r.bytes,
-            flags: Self::bit(r.set_cookie.as_deref().is_some_and(|c| !c.trim().is_empty()), Self::SET_COOKIE)
-                | Self::bit(r.set_cookie_logged, Self::SET_COOKIE_LOGGED)
-                | Self::bit(
+            flags: flag(r.set_cookie.as_deref().is_some_and(|c| !c.trim().is_empty()), SET_COOKIE)
+                | flag(r.set_cookie_logged, SET_COOKIE_LOGGED)
+                | flag(
                     r.location.as_deref().is_some_and(|l| l.split(['/', '?', '#']).any(is_login_segment)),
-                    Self::LOGIN_REDIRECT,
+                    LOGIN_REDIRECT,
                 )
-                | Self::bit(r.upstream.is_some(), Self::UPSTREAM_LOGGED)
-                | Self::bit(r.upstream == Some(true), Self::UPSTREAM_REACHED),
+                | flag(r.upstream.is_some(), UPSTREAM_LOGGED)
+                | flag(r.upstream == Some(true), UPSTREAM_REACHED),
             location: r.location.as_deref().map(location_path),
         }
     }
@@ -146,24 +146,26 @@ impl Hit<Cow<'static, str>> {
     }
 }
 
+/// A hit's flags ([`Hit`]): the response set a cookie.
+const SET_COOKIE: u8 = 1;
+/// The line has a Set-Cookie field.
+const SET_COOKIE_LOGGED: u8 = 2;
+/// Its `Location` points to a login page.
+const LOGIN_REDIRECT: u8 = 4;
+/// The line has an upstream variable.
+const UPSTREAM_LOGGED: u8 = 8;
+/// nginx passed the request on to an upstream.
+const UPSTREAM_REACHED: u8 = 16;
+
+/// `flag` when `on`, else no flag.
+fn flag(on: bool, flag: u8) -> u8 {
+    if on { flag } else { 0 }
+}
+
 impl<M> Hit<M> {
-    /// The response set a cookie.
-    const SET_COOKIE: u8 = 1;
-    /// The line has a Set-Cookie field.
-    const SET_COOKIE_LOGGED: u8 = 2;
-    /// Its `Location` points to a login page.
-    const LOGIN_REDIRECT: u8 = 4;
-    /// The line has an upstream variable.
-    const UPSTREAM_LOGGED: u8 = 8;
-    /// nginx passed the request on to an upstream.
-    const UPSTREAM_REACHED: u8 = 16;
-
-    fn bit(on: bool, bit: u8) -> u8 {
-        if on { bit } else { 0 }
-    }
-
-    fn has(&self, bit: u8) -> bool {
-        self.flags & bit != 0
+    /// Whether the hit has `flag` (one of [`SET_COOKIE`] …), as 0 or 1 to count it.
+    fn count(&self, flag: u8) -> u64 {
+        u64::from(self.flags & flag != 0)
     }
 
     fn with<N>(&self, method: N, location: Option<N>) -> Hit<N> {
@@ -275,11 +277,11 @@ impl ClusterStats {
                 (n, sum, lo, hi) => (n + 1, sum.saturating_add(b), lo.min(b), hi.max(b)),
             };
         }
-        self.set_cookie += u64::from(h.has(Hit::<&str>::SET_COOKIE));
-        self.set_cookie_logged += u64::from(h.has(Hit::<&str>::SET_COOKIE_LOGGED));
-        self.login_redirects += u64::from(h.has(Hit::<&str>::LOGIN_REDIRECT));
-        self.upstream_logged += u64::from(h.has(Hit::<&str>::UPSTREAM_LOGGED));
-        self.upstream_reached += u64::from(h.has(Hit::<&str>::UPSTREAM_REACHED));
+        self.set_cookie += h.count(SET_COOKIE);
+        self.set_cookie_logged += h.count(SET_COOKIE_LOGGED);
+        self.login_redirects += h.count(LOGIN_REDIRECT);
+        self.upstream_logged += h.count(UPSTREAM_LOGGED);
+        self.upstream_reached += h.count(UPSTREAM_REACHED);
         if let Some(l) = h.location {
             add_location(&mut self.locations, l, 1);
         }

@@ -139,20 +139,19 @@ impl Evidence {
         )
     }
 
-    /// How long before the log's end a probe was last seen, when long enough to say so
-    /// ([`Evidence::NotSeenSince`]).
-    #[must_use]
-    pub fn quiet_ms(evidence: &[Evidence]) -> Option<i64> {
-        evidence.iter().find_map(|e| match e {
-            Evidence::NotSeenSince { quiet_ms, .. } => Some(*quiet_ms),
-            _ => None,
-        })
-    }
-
-    /// [`Evidence::quiet_ms`] in whole seconds, at least 1; 0 when seen at the log's end.
+    /// How long before its host's log ends a probe was last seen ([`Evidence::NotSeenSince`]),
+    /// in whole seconds and at least 1; 0 when it was seen at the end.
     #[must_use]
     pub fn quiet_s(evidence: &[Evidence]) -> u32 {
-        Self::quiet_ms(evidence).map_or(0, |ms| u32::try_from((ms / 1000).max(1)).unwrap_or(u32::MAX))
+        evidence
+            .iter()
+            .find_map(|e| match e {
+                Evidence::NotSeenSince { quiet_ms, .. } => {
+                    Some(u32::try_from((quiet_ms / 1000).max(1)).unwrap_or(u32::MAX))
+                }
+                _ => None,
+            })
+            .unwrap_or(0)
     }
 
     /// Whether `evidence` holds only suggestions ([`Evidence::confirms`] none).
@@ -324,7 +323,7 @@ pub struct UnlistedProbe {
     /// Only likely ([`Evidence::only_likely`]): judged by its path and status alone.
     pub likely: bool,
     /// Not seen in this last stretch of the log, in whole seconds, at least 1
-    /// ([`Evidence::quiet_ms`]); 0 when seen at its end. Seconds in 32 bits keep every probe's
+    /// ([`Evidence::quiet_s`]); 0 when seen at its end. Seconds in 32 bits keep every probe's
     /// tally as small as before it had this (a log can hold a hundred thousand probes).
     pub quiet_s: u32,
 }
@@ -349,10 +348,10 @@ impl Judgement {
         self.probes.len() + self.unlisted.len()
     }
 
-    /// The probes not seen at the end of the log, and the shortest time they have not been.
+    /// The probes not seen at the end of the log, and the shortest time (s) they have not been.
     #[must_use]
-    pub fn quiet(&self) -> (usize, Option<i64>) {
-        let quiet = || self.tallies().filter(|p| p.quiet_s > 0).map(|p| i64::from(p.quiet_s) * 1000);
+    pub fn quiet(&self) -> (usize, Option<u32>) {
+        let quiet = || self.tallies().map(|p| p.quiet_s).filter(|&s| s > 0);
         (quiet().count(), quiet().min())
     }
 

@@ -297,11 +297,12 @@ impl ProbeRules {
         // A request nginx answered itself (no upstream: a static file, a `return`, a cached
         // response) reaches no application, so it makes no session: where most lines have an
         // upstream variable and none was passed on, the caller makes none, whatever the path.
-        let reached = (c.stats.upstream_logged as f64 >= LOGGED * c.stats.requests as f64)
-            .then(|| c.stats.upstream_reached as f64 / c.stats.upstream_logged.max(1) as f64);
-        if reached == Some(0.0) && cookies.set == 0 && !given {
+        let upstream_logged = c.stats.upstream_logged as f64 >= LOGGED * c.stats.requests as f64;
+        if upstream_logged && c.stats.upstream_reached == 0 && cookies.set == 0 && !given {
             return Err(Cleared::NoUpstream);
         }
+        let reached =
+            upstream_logged.then(|| c.stats.upstream_reached as f64 / c.stats.upstream_logged.max(1) as f64);
         // Not a monitor: feed readers and crawlers; browsers, unless the log shows a new
         // cookie each time; many clients.
         let phases = caller.map_or(1, |(_, p)| p.phases);
@@ -429,16 +430,17 @@ impl ProbeRules {
         // the caller got no other redirect, its login redirects are among the permanent ones.
         let other_redirects = share(c, 302..=303) + share(c, 307..=307);
         let to_login_share = c.stats.login_redirects as f64 / c.stats.requests.max(1) as f64;
-        let moved = if other_redirects > 0.0 { moved } else { (moved - to_login_share).max(0.0) };
+        let moved_elsewhere = if other_redirects > 0.0 { moved } else { (moved - to_login_share).max(0.0) };
         if cookie_share.is_none() {
-            if moved > 0.0 {
-                evidence.push(Evidence::PermanentRedirects { share: moved });
+            if moved_elsewhere > 0.0 {
+                evidence.push(Evidence::PermanentRedirects { share: moved_elsewhere });
             }
             if let Some(reached) = reached.filter(|&r| r < 1.0) {
                 evidence.push(Evidence::Unreached { share: 1.0 - reached });
             }
         }
-        let session_share = cookie_share.unwrap_or_else(|| (1.0 - moved).min(reached.unwrap_or(1.0)));
+        let session_share =
+            cookie_share.unwrap_or_else(|| (1.0 - moved_elsewhere).min(reached.unwrap_or(1.0)));
         let sessions_per_day = (per_day * session_share).round();
         let (live, ttl) = match self.session_ttl {
             SessionTtl::Seconds(s) => ((sessions_per_day * s / 86_400.0).round(), Some(s)),
